@@ -1,0 +1,106 @@
+"""C1: the softmax cross-entropy claims, and wrong formulas that must each be refuted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import sympy as sp
+import torch
+
+from proofs import _softmax_ce_symbolic as sym
+from proofs import softmax_ce_hessian as c1
+from verify import SoftmaxBatch, prove_identity, run_claim
+from verify.claims import VerdictKind
+
+EXAMPLES = 40
+
+
+def _run(claim, examples=EXAMPLES, **kw):
+    return run_claim(claim, examples=examples, device="cpu", **kw)
+
+
+def test_hessian_claim_is_proved():
+    v = _run(c1.HESSIAN)
+    assert v.verdict is VerdictKind.PROVED, v.message
+    assert v.symbolic["proved"] and v.symbolic["sizes"].startswith("general")
+    assert v.numeric["max_rel_err"] < 1e-13
+    assert {"large-scale", "k-2", "width-1"} <= set(v.numeric["boundary_cases_hit"])
+
+
+def test_convex_claim_is_proved():
+    v = _run(c1.CONVEX)
+    assert v.verdict is VerdictKind.PROVED, v.message
+
+
+def test_smoothness_claim_finds_the_tight_case():
+    v = _run(c1.SMOOTHNESS, examples=60)
+    assert v.verdict is VerdictKind.PROVED, v.message
+    assert v.numeric["tightest_ratio"] == pytest.approx(1.0, abs=1e-12)
+    worst = SoftmaxBatch.from_json(v.numeric["worst_case"]["case"])
+    assert worst.k == 2 and np.all(worst.W == 0)
+
+
+@pytest.mark.parametrize("claim", [c1.DIAGONAL_BLOCKS, c1.BLOCK_DIAGONAL], ids=lambda c: c.id)
+def test_seed_mistakes_are_refuted_with_counterexamples(claim):
+    v = _run(claim)
+    assert v.verdict is VerdictKind.REFUTED and v.matches_expectation
+    assert v.counterexample is not None and v.counterexample["recheck"]["status"] == "violated"
+    assert any(s["status"] == "refuted" for s in v.symbolic["steps"])
+
+
+def _wrong(kind):
+    def formula(W, X):
+        H = c1.closed_form_hessian(W, X)
+        k, d = W.shape
+        if kind == "sign":
+            return -H
+        if kind == "factor-2":
+            return 2 * H
+        if kind == "missing-off-diagonal":
+            return c1.seed_block_diagonal(W, X)
+        if kind == "transposed-kronecker":
+            a = torch.softmax(X @ W.T, dim=-1)
+            A = torch.diag_embed(a) - a[:, :, None] * a[:, None, :]
+            xx = X[:, :, None] * X[:, None, :]
+            return torch.stack([torch.kron(xx[i], A[i]) for i in range(X.shape[0])]).mean(0)
+        raise AssertionError(kind)
+
+    return formula
+
+
+@pytest.mark.parametrize("kind", ["sign", "factor-2", "missing-off-diagonal", "transposed-kronecker"])
+def test_wrong_formulas_are_refuted(kind):
+    claim = c1.make_hessian_claim(_wrong(kind), claim_id=f"wrong-{kind}", statement="wrong")
+    v = _run(claim)
+    assert v.verdict is VerdictKind.REFUTED, (kind, v.message)
+    case = SoftmaxBatch.from_json(v.counterexample["case"])
+    assert case.k >= 2
+
+
+def test_closed_form_matches_autograd_at_huge_logits():
+    W = torch.tensor([[1e3, -2e3], [0.0, 5e2], [-1e3, 1e3]], dtype=torch.float64)
+    X = torch.tensor([[3.0, 1.0], [-2.0, 0.5]], dtype=torch.float64)
+    y = torch.tensor([0, 2])
+    H = c1.closed_form_hessian(W, X)
+    assert torch.isfinite(H).all()
+    torch.testing.assert_close(H, c1.oracle_hessian(W, X, y), rtol=0, atol=1e-12)
+
+
+def test_entry_form_step_refutes_a_wrong_target():
+    """The symbolic step can fail: a wrong sign in the target is refuted at an exact point."""
+    k, d, W, X = sym.k, sym.d, sym.W, sym.X
+    ia, ib, ic, ie, y = sym.ia, sym.ib, sym.ic, sym.ie, sym.y
+    loss = -sym._logit(y) + sp.log(sym._normalizer())
+    entry = sp.diff(loss, W[ia, ib], W[ic, ie])
+    softmax = lambda r: sp.exp(sym._logit(r)) / sym._normalizer()
+    wrong = (sp.KroneckerDelta(ia, ic) + softmax(ic)) * softmax(ia) * X[ib] * X[ie]
+    step = prove_identity(entry, wrong, name="wrong", statement="", spot_sizes=sym._SIZES, spot_checks=1,
+                          simplifier=lambda e: sp.simplify(sym._to_probabilities(e)))
+    assert step.status == "refuted"
+    del k, d
+
+
+def test_symbolic_steps_are_proved():
+    for step in (sym.entry_form()[0], sym.kronecker_form(), sym.variance_form(), sym.null_direction(),
+                 sym.two_class_curvature()):
+        assert step.status == "proved", step

@@ -1,0 +1,147 @@
+"""The engine: verdict rules, re-check, errors, tolerances at boundaries, determinism."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import hypothesis.strategies as st
+import pytest
+
+from verify import CaseResult, Claim, SymbolicResult, SymbolicStep, Tolerance, compare_close, compare_leq, run_claim
+from verify.check import NumericOutcome, combine
+from verify.claims import VerdictKind, dump_verdicts
+
+TOL = Tolerance("float64")
+
+
+def equality_claim(formula, claim_id="toy-equality", recheck=None, **kw) -> Claim:
+    def check(x, ctx):
+        got, want = formula(x), x * x
+        return CaseResult(compare_close(got, want, max(abs(x * x), 1e-300), Tolerance(ctx.dtype)))
+
+    return Claim(id=claim_id, statement="x^2 = x x", source="test", cases=lambda: st.floats(-1e3, 1e3),
+                 check=check, recheck=recheck, **kw)
+
+
+def test_true_identity_is_verified():
+    v = run_claim(equality_claim(lambda x: x**2), examples=50, device="cpu")
+    assert v.verdict is VerdictKind.VERIFIED and v.matches_expectation
+    assert v.numeric["examples"] == 50
+
+
+def test_false_identity_is_refuted_with_shrunk_counterexample():
+    v = run_claim(equality_claim(lambda x: x**2 + 1.0), examples=50, device="cpu")
+    assert v.verdict is VerdictKind.REFUTED
+    assert v.counterexample["case"] == 0.0  # shrunk to the simplest failing input
+    assert v.counterexample["recheck"]["status"] == "violated"
+
+
+def test_relative_violation_of_1e_minus_5_is_refuted():
+    v = run_claim(equality_claim(lambda x: x * x * (1 + 1e-5)), examples=50, device="cpu")
+    assert v.verdict is VerdictKind.REFUTED
+
+
+def test_round_off_is_not_a_counterexample():
+    # (x/3)*3 squared differs from x*x by a few ulps: within c·eps·scale
+    v = run_claim(equality_claim(lambda x: ((x / 3.0) * 3.0) ** 2), examples=100, device="cpu")
+    assert v.verdict is VerdictKind.VERIFIED
+
+
+def test_equality_at_the_boundary_of_an_inequality_holds():
+    assert compare_leq(1.0, 1.0, 1.0, TOL).holds
+    assert compare_leq(1.0 + 1e-15, 1.0, 1.0, TOL).holds
+    assert compare_leq(1.0 + 1e-5, 1.0, 1.0, TOL).violated
+
+
+def test_unconfirmed_violation_is_inconclusive():
+    recheck = lambda x, ctx: CaseResult(compare_close(x * x, x * x, 1.0, TOL))
+    v = run_claim(equality_claim(lambda x: x**2 + 1.0, recheck=recheck), examples=20, device="cpu")
+    assert v.verdict is VerdictKind.INCONCLUSIVE
+    assert "re-check" in v.message
+    assert not v.matches_expectation
+
+
+def test_exception_in_check_is_an_error_verdict():
+    def boom(x):
+        raise ValueError("bad shape (3,) vs (4,)")
+
+    v = run_claim(equality_claim(boom), examples=5, device="cpu")
+    assert v.verdict is VerdictKind.ERROR
+    assert "ValueError" in v.message and "bad shape" in v.message
+
+
+def test_nan_is_an_error_verdict():
+    v = run_claim(equality_claim(lambda x: math.nan), examples=5, device="cpu")
+    assert v.verdict is VerdictKind.ERROR and "non-finite" in v.message
+
+
+def test_wrong_return_type_is_an_error_verdict():
+    claim = Claim(id="toy-wrong-type", statement="s", source="t", cases=lambda: st.just(1.0),
+                  check=lambda x, ctx: 1.0)
+    v = run_claim(claim, examples=2, device="cpu")
+    assert v.verdict is VerdictKind.ERROR and "CaseResult" in v.message
+
+
+def test_symbolic_exception_is_an_error_verdict():
+    def sym():
+        raise RuntimeError("sympy gave up")
+
+    claim = Claim(id="toy-sym-error", statement="s", source="t", symbolic=sym)
+    v = run_claim(claim, device="cpu")
+    assert v.verdict is VerdictKind.ERROR and "sympy gave up" in v.message
+
+
+def test_time_limit_zero_is_inconclusive_and_cut_short():
+    v = run_claim(equality_claim(lambda x: x**2), examples=10, device="cpu", time_limit=0.0)
+    assert v.verdict is VerdictKind.INCONCLUSIVE
+    assert v.numeric["cut_short"]
+
+
+PROVED = SymbolicResult([SymbolicStep("s", "x", "proved")])
+CHECKED = SymbolicResult([SymbolicStep("s", "x", "checked")])
+SYM_REFUTED = SymbolicResult([SymbolicStep("s", "x", "refuted")])
+
+
+@pytest.mark.parametrize(("symbolic", "numeric", "expected"), [
+    (PROVED, "agree", "proved"),
+    (None, "agree", "verified"),
+    (CHECKED, "agree", "verified"),
+    (PROVED, "counterexample", "refuted"),
+    (None, "counterexample", "refuted"),
+    (SYM_REFUTED, "agree", "refuted"),
+    (SYM_REFUTED, "none", "refuted"),
+    (PROVED, "none", "proved"),
+    (CHECKED, "none", "inconclusive"),
+    (PROVED, "error", "error"),
+    (PROVED, "undecidable", "inconclusive"),
+    (None, "unconfirmed", "inconclusive"),
+])
+def test_combine_rule(symbolic, numeric, expected):
+    kind, message = combine(symbolic, NumericOutcome(numeric, message="why"))
+    assert kind.value == expected
+    if symbolic is PROVED and numeric == "counterexample":
+        assert "disagree" in message
+
+
+def test_same_seed_same_json_timings_aside():
+    def strip(v):
+        doc = json.loads(dump_verdicts([v]))["verdicts"][0]
+        doc.pop("elapsed_s")
+        return doc
+
+    claim = equality_claim(lambda x: x**2 + 1e-3)
+    a, b = (run_claim(claim, examples=30, seed=7, device="cpu") for _ in range(2))
+    assert strip(a) == strip(b)
+    c = run_claim(equality_claim(lambda x: x**2), examples=30, seed=7, device="cpu")
+    d = run_claim(equality_claim(lambda x: x**2), examples=30, seed=8, device="cpu")
+    assert strip(c)["numeric"]["worst_case"] != strip(d)["numeric"]["worst_case"]
+
+
+def test_bad_options_raise_clear_errors():
+    from verify import InvalidInputError
+
+    with pytest.raises(InvalidInputError, match="examples"):
+        run_claim(equality_claim(lambda x: x**2), examples=0)
+    with pytest.raises(InvalidInputError, match="valid"):
+        run_claim(equality_claim(lambda x: x**2), dtype="float8")

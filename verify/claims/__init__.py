@@ -1,0 +1,39 @@
+"""Claims, verdicts, evidence, the registry and the tolerance model (plain Python, no torch/sympy)."""
+
+from verify.claims.model import (
+    CaseResult,
+    CheckContext,
+    Claim,
+    Expectation,
+    SymbolicResult,
+    SymbolicStep,
+    VerdictKind,
+)
+from verify.claims.registry import all_claims, get_claim, load_builtin_claims, register, resolve_claims
+from verify.claims.tolerance import EPS, Comparison, Tolerance, compare_close, compare_leq
+from verify.claims.verdict import SCHEMA_VERSION, Verdict, dump_verdicts, load_verdicts, to_plain
+
+__all__ = [
+    "EPS",
+    "SCHEMA_VERSION",
+    "CaseResult",
+    "CheckContext",
+    "Claim",
+    "Comparison",
+    "Expectation",
+    "SymbolicResult",
+    "SymbolicStep",
+    "Tolerance",
+    "Verdict",
+    "VerdictKind",
+    "all_claims",
+    "compare_close",
+    "compare_leq",
+    "dump_verdicts",
+    "get_claim",
+    "load_builtin_claims",
+    "load_verdicts",
+    "register",
+    "resolve_claims",
+    "to_plain",
+]

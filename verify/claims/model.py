@@ -1,0 +1,227 @@
+"""Claim, the parts of its evidence, and the Verdict it ends in (plain Python).
+
+A :class:`Claim` bundles a statement with up to three ways of checking it: a
+symbolic derivation (returns :class:`SymbolicResult`), a case generator (a
+Hypothesis strategy factory) with a per-case numeric check (returns
+:class:`CaseResult`), and an independent re-check used before a counterexample
+is reported. :func:`verify.check.run_claim` runs it and returns a :class:`Verdict`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from verify.claims.tolerance import Comparison
+from verify.errors import ClaimDefinitionError
+
+__all__ = [
+    "CaseResult",
+    "CheckContext",
+    "Claim",
+    "Expectation",
+    "SymbolicResult",
+    "SymbolicStep",
+    "VerdictKind",
+]
+
+_CLAIM_ID = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+
+
+class Expectation(str, Enum):
+    """What a claim expects of itself: it holds, or it is one of the seeds' mistakes."""
+
+    HOLDS = "holds"
+    REFUTED = "refuted"
+
+
+class VerdictKind(str, Enum):
+    """The five verdicts (ARCHITECTURE.md, "Verdicts")."""
+
+    PROVED = "proved"
+    VERIFIED = "verified"
+    REFUTED = "refuted"
+    ERROR = "error"
+    INCONCLUSIVE = "inconclusive"
+
+    def matches(self, expected: Expectation) -> bool:
+        """``inconclusive`` and ``error`` never match an expectation."""
+        if expected is Expectation.HOLDS:
+            return self in (VerdictKind.PROVED, VerdictKind.VERIFIED)
+        return self is VerdictKind.REFUTED
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """Where and how the numeric part runs; handed to every case check.
+
+    Attributes:
+        device: ``cpu`` or ``cuda[:N]`` (already resolved from ``auto``).
+        dtype: ``float64`` (default) or ``float32``.
+        seed: the run's seed.
+        examples: the number of generated cases.
+    """
+
+    device: str = "cpu"
+    dtype: str = "float64"
+    seed: int = 0
+    examples: int = 100
+
+
+@dataclass
+class SymbolicStep:
+    """One step of a derivation, with how it was established.
+
+    Attributes:
+        name: short identifier, e.g. ``entry-form``.
+        statement: LaTeX of what the step establishes.
+        status: ``proved`` (symbolically, plus exact spot checks), ``checked``
+            (numerically only), ``refuted`` (an exact counterexample was found),
+            ``failed`` (SymPy could not establish it) or ``skipped``.
+        sizes: ``general`` or the concrete sizes it was proved for.
+        detail: how (the SymPy route, the spot checks, the counterexample).
+        elapsed_s: seconds spent.
+    """
+
+    name: str
+    statement: str
+    status: str
+    sizes: str = "general"
+    detail: str = ""
+    elapsed_s: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name, "statement": self.statement, "status": self.status,
+            "sizes": self.sizes, "detail": self.detail, "elapsed_s": self.elapsed_s,
+        }
+
+
+@dataclass
+class SymbolicResult:
+    """The outcome of a claim's symbolic part.
+
+    ``proved`` is true iff every step has status ``proved``.
+    """
+
+    steps: list[SymbolicStep] = field(default_factory=list)
+    closed_form: Any = None  # e.g. a SymPy expression the numeric part lambdifies
+
+    @property
+    def proved(self) -> bool:
+        return bool(self.steps) and all(s.status == "proved" for s in self.steps)
+
+    @property
+    def failed(self) -> list[SymbolicStep]:
+        return [s for s in self.steps if s.status == "failed"]
+
+    @property
+    def refuted(self) -> list[SymbolicStep]:
+        return [s for s in self.steps if s.status == "refuted"]
+
+    @property
+    def sizes(self) -> str:
+        sizes = sorted({s.sizes for s in self.steps})
+        return "general" if sizes == ["general"] else "; ".join(sizes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "proved": self.proved, "sizes": self.sizes,
+            "steps": [s.to_json() for s in self.steps],
+        }
+
+
+@dataclass
+class CaseResult:
+    """What a claim's numeric check says about one generated case.
+
+    Attributes:
+        comparison: the judged relation (from :func:`compare_close`/:func:`compare_leq`).
+        tags: boundary cases this case hits (``width-1``, ``tied-logits`` …).
+        details: extra plain numbers worth recording for the worst case.
+        tolerance: how the tolerance was set (``Tolerance.describe()``).
+    """
+
+    comparison: Comparison
+    tags: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+    tolerance: str = ""
+
+
+CaseCheck = Callable[[Any, CheckContext], CaseResult]
+
+
+@dataclass
+class Claim:
+    """A statement about deep-learning math together with how to check it.
+
+    Attributes:
+        id: lower-case, dash-separated identifier (``softmax-ce-hessian``).
+        statement: the statement in LaTeX.
+        source: where it comes from (seed file, paper, book section).
+        expected: ``holds`` or ``refuted`` (the seeds' mistakes).
+        hypotheses: each hypothesis in LaTeX or words.
+        symbolic: ``() -> SymbolicResult``, or None.
+        cases: ``() -> hypothesis strategy`` of cases, or None.
+        check: ``(case, ctx) -> CaseResult``, or None.
+        recheck: independent re-evaluation ``(case, ctx) -> CaseResult`` run on a
+            counterexample before the verdict may be ``refuted`` (another autograd
+            route, higher precision). Defaults to ``check`` in float64.
+        relation: ``equality`` or ``inequality`` (what the evidence reports).
+        decode_case: ``dict -> case`` for replaying a JSON counterexample.
+        notes: remarks carried into the evidence.
+    """
+
+    id: str
+    statement: str
+    source: str
+    expected: Expectation | str = Expectation.HOLDS
+    hypotheses: tuple[str, ...] = ()
+    symbolic: Callable[[], SymbolicResult] | None = None
+    cases: Callable[[], Any] | None = None
+    check: CaseCheck | None = None
+    recheck: CaseCheck | None = None
+    relation: str = "equality"
+    decode_case: Callable[[Mapping[str, Any]], Any] | None = None
+    notes: tuple[str, ...] = ()
+    title: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _CLAIM_ID.match(self.id):
+            raise ClaimDefinitionError(
+                f"Got claim id {self.id!r}; an id is lower-case letters, digits and dashes, "
+                "e.g. 'softmax-ce-hessian'."
+            )
+        try:
+            self.expected = Expectation(self.expected)
+        except ValueError:
+            raise ClaimDefinitionError(
+                f"Claim {self.id!r}: got expected={self.expected!r}, but valid values are "
+                "'holds' and 'refuted'."
+            ) from None
+        if self.relation not in ("equality", "inequality"):
+            raise ClaimDefinitionError(
+                f"Claim {self.id!r}: got relation={self.relation!r}, but valid values are "
+                "'equality' and 'inequality'."
+            )
+        if self.symbolic is None and self.check is None:
+            raise ClaimDefinitionError(
+                f"Claim {self.id!r} has neither a symbolic part nor a numeric check: "
+                "give it symbolic=... or cases=... and check=...."
+            )
+        if (self.check is None) != (self.cases is None):
+            raise ClaimDefinitionError(
+                f"Claim {self.id!r}: a numeric check needs both cases= (a strategy factory) "
+                "and check= (a per-case function); got only one of them."
+            )
+        for name in ("symbolic", "cases", "check", "recheck", "decode_case"):
+            value = getattr(self, name)
+            if value is not None and not callable(value):
+                raise ClaimDefinitionError(
+                    f"Claim {self.id!r}: {name}= must be callable, got {type(value).__name__}."
+                )
+        self.hypotheses = tuple(self.hypotheses)
+        self.notes = tuple(self.notes)

@@ -1,0 +1,131 @@
+"""The claim registry: built-in claims from :mod:`proofs` and claims named by users.
+
+Users name claims three ways (the same as ``verify check``): a registered id
+(``softmax-ce-hessian``), ``path/to/file.py::NAME`` or ``package.module:NAME``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import pkgutil
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+from verify.claims.model import Claim
+from verify.errors import ClaimDefinitionError, UnknownClaimError
+
+__all__ = ["all_claims", "get_claim", "load_builtin_claims", "register", "resolve_claims"]
+
+_REGISTRY: dict[str, Claim] = {}
+_BUILTIN_PACKAGE = "proofs"
+_loaded_builtin = False
+
+
+def register(claim: Claim) -> Claim:
+    """Add a claim to the registry and return it (usable as a plain call in a module).
+
+    Raises:
+        ClaimDefinitionError: if it is not a Claim, or another claim already has its id.
+    """
+    if not isinstance(claim, Claim):
+        raise ClaimDefinitionError(f"register() takes a verify.Claim, got {type(claim).__name__}.")
+    other = _REGISTRY.get(claim.id)
+    if other is not None and other is not claim:
+        raise ClaimDefinitionError(
+            f"Two claims have the id {claim.id!r}; give one of them another id."
+        )
+    _REGISTRY[claim.id] = claim
+    return claim
+
+
+def load_builtin_claims() -> None:
+    """Import every module of the built-in proof library (registering its claims)."""
+    global _loaded_builtin
+    if _loaded_builtin:
+        return
+    package = importlib.import_module(_BUILTIN_PACKAGE)
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            importlib.import_module(f"{_BUILTIN_PACKAGE}.{info.name}")
+    _loaded_builtin = True
+
+
+def all_claims() -> list[Claim]:
+    """Every built-in (and registered) claim, sorted by id."""
+    load_builtin_claims()
+    return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def get_claim(name: str) -> Claim:
+    """Look a claim up by id, ``FILE.py::NAME`` or ``package.module:NAME``.
+
+    Raises:
+        UnknownClaimError: naming close matches when the id is unknown.
+    """
+    if "::" in name:
+        path_text, _, attr = name.partition("::")
+        return _claim_from_module(_import_path(Path(path_text)), attr, name)
+    if ":" in name:
+        module_name, _, attr = name.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as exc:
+            raise UnknownClaimError(
+                f"Cannot import module {module_name!r} for {name!r}: {exc}. "
+                "Check the module name and that its package is on sys.path."
+            ) from None
+        return _claim_from_module(module, attr, name)
+    load_builtin_claims()
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise UnknownClaimError(
+        f"Unknown claim {name!r}.{hint} Run `verify list` to see every claim id."
+    )
+
+
+def resolve_claims(names: Iterable[str]) -> list[Claim]:
+    """Claims for the given names, or every built-in claim when names is empty."""
+    names = list(names)
+    return [get_claim(n) for n in names] if names else all_claims()
+
+
+def _import_path(path: Path):  # type: ignore[no-untyped-def]
+    if not path.is_file():
+        raise UnknownClaimError(f"No such file: {str(path)!r}. Give FILE.py::NAME with an existing file.")
+    module_name = f"_verify_user_{abs(hash(str(path.resolve())))}"
+    if module_name in sys.modules:
+        return sys.modules[module_name]
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise UnknownClaimError(f"Cannot load {str(path)!r} as a Python module.")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise UnknownClaimError(
+            f"Importing {str(path)!r} raised {type(exc).__name__}: {exc}"
+        ) from exc
+    return module
+
+
+def _claim_from_module(module, attr: str, name: str) -> Claim:  # type: ignore[no-untyped-def]
+    obj = getattr(module, attr, None)
+    if obj is None:
+        found = sorted(k for k, v in vars(module).items() if isinstance(v, Claim))
+        raise UnknownClaimError(
+            f"{name!r}: the module has no attribute {attr!r}. Claims it defines: {found or 'none'}."
+        )
+    if callable(obj) and not isinstance(obj, Claim):
+        obj = obj()
+    if not isinstance(obj, Claim):
+        raise UnknownClaimError(
+            f"{name!r} is a {type(obj).__name__}, not a verify.Claim (or a function returning one)."
+        )
+    return obj

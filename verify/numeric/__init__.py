@@ -1,0 +1,76 @@
+"""Torch oracles: functional MLPs, losses, autodiff routes, spectra, finite differences.
+
+The ground truth every claim is compared with (float64 by default, CPU or CUDA).
+This package never imports SymPy; it imports only :mod:`verify.errors` and
+:mod:`verify.claims` from the rest of :mod:`verify`.
+"""
+
+from verify.numeric.autodiff import (
+    dense_hessian,
+    gradient,
+    hvp_double_backward,
+    hvp_forward_over_reverse,
+    hvp_operator,
+    per_sample_grads,
+    per_sample_grads_loop,
+)
+from verify.numeric.compare import compare_tensors, worst_index
+from verify.numeric.finite_diff import fd_directional, fd_gradient, fd_hvp, fd_step
+from verify.numeric.losses import log_softmax, softmax_cross_entropy, softmax_regression_loss, stable_softmax
+from verify.numeric.mlp import (
+    ACTIVATIONS,
+    MLPSpec,
+    activation,
+    flatten,
+    init_params,
+    mlp_forward,
+    mlp_layers,
+    unflatten,
+)
+from verify.numeric.policy import (
+    as_tensor,
+    dtype_name,
+    resolve_device,
+    resolve_dtype,
+    set_torch_threads,
+    torch_threads,
+)
+from verify.numeric.spectrum import EigenEstimate, extreme_eigenvalue, extreme_eigenvalues, power_iteration
+
+__all__ = [
+    "ACTIVATIONS",
+    "EigenEstimate",
+    "MLPSpec",
+    "activation",
+    "as_tensor",
+    "compare_tensors",
+    "dense_hessian",
+    "dtype_name",
+    "extreme_eigenvalue",
+    "extreme_eigenvalues",
+    "fd_directional",
+    "fd_gradient",
+    "fd_hvp",
+    "fd_step",
+    "flatten",
+    "gradient",
+    "hvp_double_backward",
+    "hvp_forward_over_reverse",
+    "hvp_operator",
+    "init_params",
+    "log_softmax",
+    "mlp_forward",
+    "mlp_layers",
+    "per_sample_grads",
+    "per_sample_grads_loop",
+    "power_iteration",
+    "resolve_device",
+    "resolve_dtype",
+    "set_torch_threads",
+    "softmax_cross_entropy",
+    "softmax_regression_loss",
+    "stable_softmax",
+    "torch_threads",
+    "unflatten",
+    "worst_index",
+]

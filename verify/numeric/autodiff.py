@@ -1,0 +1,340 @@
+r"""Derivative oracles: gradients, per-sample gradients, dense Hessians and two HVP routes.
+
+For a scalar function :math:`f:\mathbb{R}^n \to \mathbb{R}` of a flat parameter
+vector :math:`\theta` this module computes
+
+* :math:`\nabla f(\theta)` (reverse mode, :func:`torch.func.grad`);
+* per-sample gradients :math:`\nabla_\theta \ell(\theta; x_i, y_i)` stacked into
+  an ``(m, n)`` matrix, with :func:`torch.func.vmap` (and a Python-loop baseline);
+* the dense Hessian :math:`\nabla^2 f(\theta)` (:func:`torch.func.hessian`,
+  forward-over-reverse Jacobian of the gradient), for small :math:`n`;
+* Hessian-vector products :math:`H v` by two *independent* routes, as the
+  numerics policy asks for every second-order quantity:
+
+  - forward over reverse: :math:`Hv = \frac{d}{d\varepsilon}\nabla f(\theta + \varepsilon v)\big|_0`
+    (:func:`torch.func.jvp` of :func:`torch.func.grad`);
+  - double backward: :math:`Hv = \nabla_\theta \bigl(\nabla f(\theta)^\top v\bigr)`
+    (:func:`torch.autograd.grad` with ``create_graph=True``, ``v`` held constant).
+
+The user's function must return a scalar (a 0-d tensor or one element); anything
+else, or an exception inside it, becomes a :class:`~verify.errors.UserCodeError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Literal
+
+import torch
+from torch.func import grad, hessian, jvp, vmap
+
+from verify.errors import InvalidInputError, UserCodeError
+from verify.numeric.policy import _quiet_torch_func
+
+__all__ = [
+    "dense_hessian",
+    "gradient",
+    "hvp_double_backward",
+    "hvp_forward_over_reverse",
+    "hvp_operator",
+    "per_sample_grads",
+    "per_sample_grads_loop",
+]
+
+ScalarFn = Callable[[torch.Tensor], torch.Tensor]
+ExampleLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+Route = Literal["fwd_rev", "double_backward"]
+_ROUTES = ("fwd_rev", "double_backward")
+
+
+def _check_theta(theta: torch.Tensor) -> None:
+    if not isinstance(theta, torch.Tensor) or theta.dim() != 1 or not theta.dtype.is_floating_point:
+        got = f"shape {tuple(theta.shape)}, dtype {theta.dtype}" if isinstance(theta, torch.Tensor) \
+            else f"type {type(theta).__name__}"
+        raise InvalidInputError(
+            f"Got theta of {got}, but theta must be a 1-D floating-point tensor (n,); "
+            "flatten the parameters first (e.g. verify.numeric.flatten)."
+        )
+
+
+def _check_vector(theta: torch.Tensor, v: torch.Tensor) -> None:
+    if not isinstance(v, torch.Tensor) or v.shape != theta.shape:
+        got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+        raise InvalidInputError(
+            f"Got v of shape {got}, but it must have the shape of theta {tuple(theta.shape)}."
+        )
+    if v.dtype != theta.dtype or v.device != theta.device:
+        raise InvalidInputError(
+            f"Got v with dtype {v.dtype} on {v.device}, but theta has dtype {theta.dtype} on "
+            f"{theta.device}: convert with v.to(theta)."
+        )
+
+
+def _scalar(f: Callable[..., torch.Tensor], name: str = "f") -> Callable[..., torch.Tensor]:
+    """Wrap ``f`` so that a non-scalar result or an exception is a UserCodeError."""
+
+    def wrapped(*args: torch.Tensor) -> torch.Tensor:
+        try:
+            out = f(*args)
+        except (InvalidInputError, UserCodeError):
+            raise
+        except Exception as exc:  # the user's code raised: say so, keep the cause
+            raise UserCodeError(
+                f"{name} raised {type(exc).__name__} on arguments of shapes "
+                f"{[tuple(getattr(a, 'shape', ())) for a in args]}: {exc}"
+            ) from exc
+        if not isinstance(out, torch.Tensor) or out.numel() != 1:
+            got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else f"type {type(out).__name__}"
+            raise UserCodeError(
+                f"{name} returned a value of {got}, but it must return a scalar tensor "
+                "(reduce the loss with .mean() or .sum())."
+            )
+        return out.reshape(())
+
+    return wrapped
+
+
+def gradient(f: ScalarFn, theta: torch.Tensor) -> torch.Tensor:
+    r"""Gradient :math:`\nabla f(\theta)` by reverse mode (:func:`torch.func.grad`).
+
+    Args:
+        f: scalar function of ``theta``.
+        theta: ``(n,)``.
+
+    Returns:
+        ``(n,)``, same dtype and device as ``theta``.
+
+    Raises:
+        InvalidInputError: if ``theta`` is not a 1-D floating tensor.
+        UserCodeError: if ``f`` raises or does not return a scalar.
+
+    >>> gradient(lambda t: (t ** 2).sum(), torch.tensor([1.0, -2.0], dtype=torch.float64))
+    tensor([ 2., -4.], dtype=torch.float64)
+    """
+    _check_theta(theta)
+    with _quiet_torch_func():
+        return grad(_scalar(f))(theta)
+
+
+def per_sample_grads(loss_fn: ExampleLoss, theta: torch.Tensor, X: torch.Tensor, Y: torch.Tensor,
+                     *, chunk_size: int | None = None) -> torch.Tensor:
+    r"""Per-example gradients :math:`G_{i\cdot} = \nabla_\theta \ell(\theta; x_i, y_i)` by ``vmap(grad)``.
+
+    Args:
+        loss_fn: ``loss_fn(theta, x, y)``, the scalar loss of ONE example
+            (``x = X[i]``, ``y = Y[i]``); it must be written with torch operations
+            that :func:`torch.func.vmap` supports (no ``.item()``, no data-dependent
+            Python control flow).
+        theta: ``(n,)``.
+        X: ``(m, ...)`` inputs, batched along the first dimension.
+        Y: ``(m, ...)`` targets, batched along the first dimension.
+        chunk_size: optional number of examples per vectorized chunk (memory).
+
+    Returns:
+        ``(m, n)``.
+
+    Raises:
+        InvalidInputError: for a bad ``theta`` or mismatched ``X``, ``Y`` lengths.
+        UserCodeError: if ``loss_fn`` raises or does not return a scalar.
+    """
+    _check_theta(theta)
+    _check_batch(X, Y)
+    with _quiet_torch_func():
+        return vmap(grad(_scalar(loss_fn, "loss_fn")), in_dims=(None, 0, 0), chunk_size=chunk_size)(theta, X, Y)
+
+
+def per_sample_grads_loop(loss_fn: ExampleLoss, theta: torch.Tensor, X: torch.Tensor,
+                          Y: torch.Tensor) -> torch.Tensor:
+    r"""Per-example gradients by a Python loop of :func:`torch.autograd.grad` (the baseline).
+
+    Same contract and output as :func:`per_sample_grads`; it is the route people
+    write by hand (one backward pass per example) and the independent check of it.
+
+    Args:
+        loss_fn: ``loss_fn(theta, x, y)``, the scalar loss of one example.
+        theta: ``(n,)``.
+        X: ``(m, ...)``.
+        Y: ``(m, ...)``.
+
+    Returns:
+        ``(m, n)``.
+
+    Raises:
+        InvalidInputError: for a bad ``theta`` or mismatched ``X``, ``Y`` lengths.
+        UserCodeError: if ``loss_fn`` raises or does not return a scalar.
+    """
+    _check_theta(theta)
+    _check_batch(X, Y)
+    fn = _scalar(loss_fn, "loss_fn")
+    leaf = theta.detach().requires_grad_(True)
+    rows = []
+    with torch.enable_grad():
+        for i in range(X.shape[0]):
+            loss = fn(leaf, X[i], Y[i])
+            (g,) = torch.autograd.grad(loss, leaf, allow_unused=True) if loss.requires_grad else (None,)
+            rows.append(torch.zeros_like(theta) if g is None else g)
+    if not rows:
+        return theta.new_zeros((0, theta.shape[0]))
+    return torch.stack(rows)
+
+
+def _check_batch(X: torch.Tensor, Y: torch.Tensor) -> None:
+    if not isinstance(X, torch.Tensor) or not isinstance(Y, torch.Tensor) or X.dim() < 1 or Y.dim() < 1 \
+            or X.shape[0] != Y.shape[0]:
+        sx = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
+        sy = tuple(Y.shape) if isinstance(Y, torch.Tensor) else type(Y).__name__
+        raise InvalidInputError(
+            f"Got X of shape {sx} and Y of shape {sy}, but both must be tensors batched along "
+            "their first dimension with the same number of examples m."
+        )
+
+
+def dense_hessian(f: ScalarFn, theta: torch.Tensor) -> torch.Tensor:
+    r"""Dense Hessian :math:`\nabla^2 f(\theta)` by :func:`torch.func.hessian` (forward over reverse).
+
+    Costs about :math:`n` forward-mode passes of the gradient: for small ``n`` only.
+    The result is not symmetrized (its asymmetry is round-off evidence).
+
+    Args:
+        f: scalar function of ``theta``.
+        theta: ``(n,)``.
+
+    Returns:
+        ``(n, n)``.
+
+    Raises:
+        InvalidInputError: if ``theta`` is not a 1-D floating tensor.
+        UserCodeError: if ``f`` raises or does not return a scalar.
+
+    >>> dense_hessian(lambda t: t[0] ** 2 * t[1], torch.tensor([1.0, 3.0], dtype=torch.float64))
+    tensor([[6., 2.],
+            [2., 0.]], dtype=torch.float64)
+    """
+    _check_theta(theta)
+    with _quiet_torch_func():
+        return hessian(_scalar(f))(theta)
+
+
+def hvp_forward_over_reverse(f: ScalarFn, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    r"""Hessian-vector product :math:`Hv` as the directional derivative of the gradient.
+
+    .. math:: H v = \frac{d}{d\varepsilon} \nabla f(\theta + \varepsilon v) \Big|_{\varepsilon=0}
+
+    computed with :func:`torch.func.jvp` of :func:`torch.func.grad` (one forward-
+    mode pass through the backward pass).
+
+    Args:
+        f: scalar function of ``theta``.
+        theta: ``(n,)``.
+        v: ``(n,)``, same dtype and device as ``theta``.
+
+    Returns:
+        ``(n,)``.
+
+    Raises:
+        InvalidInputError: for a bad ``theta`` or ``v``.
+        UserCodeError: if ``f`` raises or does not return a scalar.
+
+    >>> t = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    >>> hvp_forward_over_reverse(lambda t: t[0] ** 2 * t[1], t, torch.tensor([1.0, 0.0], dtype=torch.float64))
+    tensor([6., 2.], dtype=torch.float64)
+    """
+    _check_theta(theta)
+    _check_vector(theta, v)
+    with _quiet_torch_func():
+        return jvp(grad(_scalar(f)), (theta,), (v,))[1]
+
+
+def _graph_of_gradient(f: ScalarFn, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(leaf, g)`` with ``g = grad f(leaf)`` carrying its own graph, or ``g=None`` if f is affine."""
+    leaf = theta.detach().requires_grad_(True)
+    with torch.enable_grad():
+        loss = _scalar(f)(leaf)
+        if not loss.requires_grad:  # f does not depend on theta: H = 0
+            return leaf, None
+        (g,) = torch.autograd.grad(loss, leaf, create_graph=True, allow_unused=True)
+    if g is None or not g.requires_grad:  # f is affine in theta: H = 0
+        return leaf, None
+    return leaf, g
+
+
+def _double_backward_product(leaf: torch.Tensor, g: torch.Tensor | None, v: torch.Tensor) -> torch.Tensor:
+    if g is None:
+        return torch.zeros_like(leaf).detach()
+    (hv,) = torch.autograd.grad(g, leaf, grad_outputs=v, retain_graph=True, allow_unused=True)
+    return torch.zeros_like(leaf).detach() if hv is None else hv.detach()
+
+
+def hvp_double_backward(f: ScalarFn, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    r"""Hessian-vector product :math:`Hv` by double backward (Pearlmutter's trick in reverse mode).
+
+    .. math:: H v = \nabla_\theta \bigl( \nabla f(\theta)^\top v \bigr), \quad v \text{ held constant}
+
+    computed with :func:`torch.autograd.grad` twice (``create_graph=True`` on the
+    first). Independent of :func:`hvp_forward_over_reverse`: no forward mode.
+
+    Args:
+        f: scalar function of ``theta``.
+        theta: ``(n,)``; it is detached, so the result carries no graph.
+        v: ``(n,)``, same dtype and device as ``theta``.
+
+    Returns:
+        ``(n,)`` (zeros where ``f`` is affine in ``theta``).
+
+    Raises:
+        InvalidInputError: for a bad ``theta`` or ``v``.
+        UserCodeError: if ``f`` raises or does not return a scalar.
+
+    >>> t = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    >>> hvp_double_backward(lambda t: t[0] ** 2 * t[1], t, torch.tensor([1.0, 0.0], dtype=torch.float64))
+    tensor([6., 2.], dtype=torch.float64)
+    """
+    _check_theta(theta)
+    _check_vector(theta, v)
+    leaf, g = _graph_of_gradient(f, theta)
+    return _double_backward_product(leaf, g, v)
+
+
+def hvp_operator(f: ScalarFn, theta: torch.Tensor, route: Route = "fwd_rev") -> Callable[[torch.Tensor], torch.Tensor]:
+    r"""The map :math:`v \mapsto \nabla^2 f(\theta)\, v` at a fixed ``theta``, for many products.
+
+    ``route="double_backward"`` builds the graph of :math:`g = \nabla f(\theta)`
+    once and differentiates :math:`g^\top v` for each ``v`` (one backward pass per
+    product, the forward and first backward pass are shared). ``route="fwd_rev"``
+    runs one :func:`torch.func.jvp` of the gradient per product (nothing can be
+    shared across tangents without tracing).
+
+    Args:
+        f: scalar function of ``theta``.
+        theta: ``(n,)``; held fixed (a copy is not taken: do not modify it in place).
+        route: ``"fwd_rev"`` (default) or ``"double_backward"``.
+
+    Returns:
+        A function ``(n,) -> (n,)``, suitable as ``matvec`` for
+        :func:`verify.numeric.extreme_eigenvalue`.
+
+    Raises:
+        InvalidInputError: for an unknown route or a bad ``theta`` (and, when the
+            operator is called, a ``v`` of the wrong shape, dtype or device).
+        UserCodeError: if ``f`` raises or does not return a scalar.
+    """
+    if route not in _ROUTES:
+        raise InvalidInputError(f"Got route={route!r}, but valid values are {list(_ROUTES)}.")
+    _check_theta(theta)
+    if route == "double_backward":
+        leaf, g = _graph_of_gradient(f, theta)
+
+        def matvec_db(v: torch.Tensor) -> torch.Tensor:
+            _check_vector(theta, v)
+            return _double_backward_product(leaf, g, v)
+
+        return matvec_db
+
+    grad_f = grad(_scalar(f))
+
+    def matvec_fr(v: torch.Tensor) -> torch.Tensor:
+        _check_vector(theta, v)
+        with _quiet_torch_func():
+            return jvp(grad_f, (theta,), (v,))[1]
+
+    return matvec_fr

@@ -1,0 +1,43 @@
+"""Hypothesis strategies for the cases `verify` checks claims on.
+
+Cases are frozen dataclasses of float64 numpy arrays (no torch, no sympy here:
+the checker converts them), each tagged with the boundary cases it actually hits
+(:data:`TAGS`), serializable with ``to_json``/``from_json`` exactly. The
+strategies weight boundary cases (width 1, rank one, tied logits, zero weights,
+tiny and large scales, two classes, one example) so a short seeded run reaches
+them, and shrink toward small sizes and small-integer entries.
+"""
+
+from verify.strategies.arrays import SCALE_LADDER, STRUCTURES, matrices, scales, unit_arrays, vectors
+from verify.strategies.cases import (
+    MLP_ACTIVATIONS,
+    TAG_DEFINITIONS,
+    TAGS,
+    MLPCase,
+    SoftmaxBatch,
+    SymmetricBlockMatrix,
+    case_from_json,
+)
+from verify.strategies.mlp import mlp_cases
+from verify.strategies.softmax import logits, softmax_batches, step_sizes, symmetric_block_matrices
+
+__all__ = [
+    "MLP_ACTIVATIONS",
+    "SCALE_LADDER",
+    "STRUCTURES",
+    "TAGS",
+    "TAG_DEFINITIONS",
+    "MLPCase",
+    "SoftmaxBatch",
+    "SymmetricBlockMatrix",
+    "case_from_json",
+    "logits",
+    "matrices",
+    "mlp_cases",
+    "scales",
+    "softmax_batches",
+    "step_sizes",
+    "symmetric_block_matrices",
+    "unit_arrays",
+    "vectors",
+]

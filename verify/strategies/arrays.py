@@ -1,0 +1,232 @@
+r"""Float arrays that shrink toward simple values, and the shared argument checks.
+
+An entry is :math:`s \cdot n / q`: a small integer numerator :math:`n \in [-2q, 2q]`,
+one power-of-two denominator :math:`q` per array drawn from
+:data:`DENOMINATORS` (so the unscaled values are exact dyadic numbers in
+:math:`[-2, 2]`), and a scale :math:`s` drawn from :data:`SCALE_LADDER`. Hypothesis
+shrinks :math:`q \to 1`, :math:`n \to 0` and :math:`s \to 1`, so a shrunk
+counterexample has entries in :math:`\{-2, -1, 0, 1, 2\}` instead of numbers
+like ``0.30000000000000004`` or ``1e-308`` that a wide ``st.floats`` leaves behind.
+
+Structures: ``generic`` (independent entries, via
+:func:`hypothesis.extra.numpy.arrays`, which often repeats a background value),
+``rank-one`` (:math:`s\,u v^\top` with non-zero :math:`u, v`), ``zero`` and
+``tied-rows`` (a generic matrix with one row copied onto another, so two logits
+:math:`w_i^\top x = w_j^\top x` tie for every :math:`x`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from hypothesis.strategies import SearchStrategy
+
+from verify.errors import InvalidInputError
+
+__all__ = [
+    "DENOMINATORS",
+    "SCALE_LADDER",
+    "STRUCTURES",
+    "matrices",
+    "scales",
+    "unit_arrays",
+    "vectors",
+]
+
+#: Scales an array is multiplied by, simplest first (Hypothesis shrinks to 1.0).
+#: ``1e-4`` gives the ``tiny-scale`` tag (entries <= 2e-4), ``1e2``/``1e3`` the
+#: ``large-scale`` one.
+SCALE_LADDER: tuple[float, ...] = (1.0, 0.1, 10.0, 1e-4, 1e2, 1e3)
+
+#: Denominators of the unscaled entries, simplest first.
+DENOMINATORS: tuple[int, ...] = (1, 2, 4, 8, 64, 1024)
+
+#: Structures :func:`matrices` can build.
+STRUCTURES: tuple[str, ...] = ("generic", "rank-one", "zero", "tied-rows")
+
+ScaleArg = float | SearchStrategy[float] | None
+StructureArg = str | Sequence[str]
+
+
+# --------------------------------------------------------------------------- argument checks
+# (the one place the strategies validate their arguments)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _int_range(name: str, value: Any, minimum: int) -> tuple[int, int]:
+    """``value`` (an int or a pair ``(lo, hi)``) as ``(lo, hi)`` with ``minimum <= lo <= hi``."""
+    if _is_int(value) and value >= minimum:
+        return int(value), int(value)
+    if (isinstance(value, (tuple, list)) and len(value) == 2 and all(_is_int(v) for v in value)
+            and minimum <= value[0] <= value[1]):
+        return int(value[0]), int(value[1])
+    raise InvalidInputError(
+        f"Got {name}={value!r}, but valid values are an integer >= {minimum} or a pair "
+        f"(lo, hi) of integers with {minimum} <= lo <= hi."
+    )
+
+
+def _choices(name: str, value: Any, valid: Sequence[str]) -> tuple[str, ...]:
+    """``value`` (one name or a non-empty sequence of names) checked against ``valid``."""
+    items = (value,) if isinstance(value, str) else value
+    if (not isinstance(items, (tuple, list)) or not items
+            or not all(isinstance(v, str) and v in valid for v in items)):
+        raise InvalidInputError(
+            f"Got {name}={value!r}, but valid values are one of {list(valid)} "
+            "or a non-empty sequence of them."
+        )
+    return tuple(items)
+
+
+def _positive_float(name: str, value: Any) -> float:
+    if (isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer))
+            or not math.isfinite(float(value)) or not float(value) >= np.finfo(np.float64).tiny):
+        raise InvalidInputError(
+            f"Got {name}={value!r}, but valid values are finite floats >= "
+            f"{np.finfo(np.float64).tiny} (the smallest normal float64)."
+        )
+    return float(value)
+
+
+def _favour_low(lo: int, hi: int) -> SearchStrategy[int]:
+    """Integers in ``[lo, hi]`` with extra weight on ``lo`` (a boundary case).
+
+    About 1 draw in 4 is ``lo`` outright, the rest uniform; both branches shrink to ``lo``.
+    """
+    if lo == hi:
+        return st.just(lo)
+    anywhere = st.integers(lo, hi)
+    return st.one_of(anywhere, anywhere, anywhere, st.just(lo))
+
+
+def _scale_strategy(scale: ScaleArg) -> SearchStrategy[float]:
+    if scale is None:
+        return scales()
+    if isinstance(scale, SearchStrategy):
+        return scale
+    return st.just(_positive_float("scale", scale))
+
+
+# --------------------------------------------------------------------------- strategies
+
+
+def scales(*, min_scale: float = 1e-4, max_scale: float = 1e3) -> SearchStrategy[float]:
+    """Scales from :data:`SCALE_LADDER` within ``[min_scale, max_scale]``; shrinks to 1.0.
+
+    Args:
+        min_scale: smallest scale allowed.
+        max_scale: largest scale allowed.
+
+    Returns:
+        A ``sampled_from`` strategy over the ladder's entries in range, in ladder order.
+
+    Raises:
+        InvalidInputError: the range is empty or holds no ladder entry.
+    """
+    lo = _positive_float("min_scale", min_scale)
+    hi = _positive_float("max_scale", max_scale)
+    ladder = [s for s in SCALE_LADDER if lo <= s <= hi]
+    if not ladder:
+        raise InvalidInputError(
+            f"Got min_scale={min_scale!r}, max_scale={max_scale!r}, but the range must "
+            f"contain one of {SCALE_LADDER}."
+        )
+    return st.sampled_from(ladder)
+
+
+@st.composite
+def _unit(draw: st.DrawFn, shape: tuple[int, ...], nonzero: bool) -> np.ndarray:
+    q = draw(st.sampled_from(DENOMINATORS))
+    numerators = draw(arrays(np.int64, shape, elements=st.integers(-2 * q, 2 * q)))
+    values = numerators.astype(np.float64) / q
+    if nonzero and values.size and not values.any():
+        values.flat[0] = 1.0
+    return values
+
+
+def unit_arrays(shape: int | tuple[int, ...], *, nonzero: bool = False) -> SearchStrategy[np.ndarray]:
+    """Unscaled float64 arrays of dyadic entries ``n / q`` in ``[-2, 2]``.
+
+    Args:
+        shape: the array shape.
+        nonzero: if true, an all-zero draw gets its first entry set to 1.
+
+    Returns:
+        Strategy of writable float64 arrays of ``shape``; shrinks to all zeros
+        (or to :math:`e_1` with ``nonzero``).
+    """
+    shape = (shape,) if _is_int(shape) else tuple(shape)
+    if not all(_is_int(n) and n >= 0 for n in shape):
+        raise InvalidInputError(f"Got shape={shape!r}, but a shape must be non-negative integers.")
+    return _unit(tuple(int(n) for n in shape), nonzero)
+
+
+def vectors(n: int, *, scale: ScaleArg = None, nonzero: bool = False) -> SearchStrategy[np.ndarray]:
+    """Float64 vectors of length ``n``: :func:`unit_arrays` times a scale.
+
+    Args:
+        n: length.
+        scale: a float, a strategy of floats, or ``None`` for :func:`scales`.
+        nonzero: never return the zero vector.
+    """
+    (n, _) = _int_range("n", n, 0)
+    return st.builds(_scaled, unit_arrays((n,), nonzero=nonzero), _scale_strategy(scale))
+
+
+def _scaled(values: np.ndarray, scale: float) -> np.ndarray:
+    return values * scale + 0.0  # "+ 0.0" turns -0.0 into 0.0
+
+
+@st.composite
+def _matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, ...],
+            scale: SearchStrategy[float]) -> np.ndarray:
+    structure = structures[0] if len(structures) == 1 else draw(st.sampled_from(structures))
+    if structure == "zero":
+        return np.zeros((rows, cols))
+    s = draw(scale)
+    if structure == "rank-one":
+        u = draw(unit_arrays((rows,), nonzero=True))
+        v = draw(unit_arrays((cols,), nonzero=True))
+        return _scaled(np.outer(u, v), s)
+    values = draw(unit_arrays((rows, cols)))
+    if structure == "tied-rows" and rows >= 2:
+        i = draw(st.integers(0, rows - 1))
+        j = draw(st.integers(0, rows - 2))
+        j = j + 1 if j >= i else j
+        values[j] = values[i]
+    return _scaled(values, s)
+
+
+def matrices(rows: int, cols: int, *, structure: StructureArg = "generic",
+             scale: ScaleArg = None) -> SearchStrategy[np.ndarray]:
+    r"""Float64 ``(rows, cols)`` matrices of a given structure, shrinking toward 0.
+
+    Args:
+        rows: number of rows (``>= 0``).
+        cols: number of columns (``>= 0``).
+        structure: one of :data:`STRUCTURES`, or a sequence of them to sample from
+            (repeat a name to weight it; the first is the one shrinking moves to).
+            ``tied-rows`` needs ``rows >= 2`` (with one row it is ``generic``).
+        scale: a float, a strategy of floats, or ``None`` for :func:`scales`.
+
+    Returns:
+        Strategy of writable float64 arrays; ``rank-one`` ones are :math:`s\,uv^\top`
+        with :math:`u, v \ne 0`, so exactly rank one whenever they are finite.
+
+    Raises:
+        InvalidInputError: a size is negative, or a structure is unknown.
+    """
+    (rows, _) = _int_range("rows", rows, 0)
+    (cols, _) = _int_range("cols", cols, 0)
+    structures = _choices("structure", structure, STRUCTURES)
+    if rows == 0 or cols == 0:
+        return st.builds(np.zeros, st.just((rows, cols)))
+    return _matrix(rows, cols, structures, _scale_strategy(scale))

@@ -1,0 +1,105 @@
+r"""Random multilayer perceptrons with weights and an input batch (claim C3).
+
+The input-gradient/parameter-gradient inequality of C3 is an equality for
+widths ``[1, 1]`` and, for depth 1, along the top singular vector of a rank-one
+:math:`W`; a generator that rarely draws narrow or rank-one networks never sees
+the bound bite. So :func:`mlp_cases` draws these on purpose: a quarter of the
+depths are the minimum, a third of the networks get one layer forced to width 1,
+half of them get one special layer (rank one or zero), each layer its own scale
+from :data:`~verify.strategies.arrays.SCALE_LADDER` (tiny ``1e-4`` to large
+``1e3``), and a quarter of the batches are a single example. Everything shrinks
+toward depth 1, width 1, ``tanh``, no bias, one example and small-integer entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from hypothesis import strategies as st
+from hypothesis.strategies import SearchStrategy
+
+from verify.errors import InvalidInputError
+from verify.strategies.arrays import _choices, _favour_low, _int_range, matrices, scales, vectors
+from verify.strategies.cases import MLP_ACTIVATIONS, MLPCase
+
+__all__ = ["mlp_cases"]
+
+#: Structure of the one "special" layer per network, weighted by repetition.
+_LAYER_STRUCTURES = ("generic", "generic", "rank-one", "zero")
+#: Structure of the input batch.
+_INPUT_STRUCTURES = ("generic", "generic", "generic", "rank-one")
+#: Whether to force one width to 1 (when the ranges allow it).
+_NARROW = (False, False, True)
+
+
+def mlp_cases(
+    *,
+    depth: int | tuple[int, int] = (1, 4),
+    width: int | tuple[int, int] = (1, 16),
+    activations: str | Sequence[str] = MLP_ACTIVATIONS,
+    bias: bool | None = None,
+    batch: int | tuple[int, int] = (1, 8),
+    d_in: int | tuple[int, int] | None = None,
+    d_out: int | tuple[int, int] | None = None,
+) -> SearchStrategy[MLPCase]:
+    """Strategy of :class:`~verify.strategies.cases.MLPCase` (float64 weights and inputs).
+
+    Args:
+        depth: number of layers ``l`` (weight matrices): an int or ``(lo, hi)``, ``>= 1``.
+        width: hidden widths (and ``d_in``/``d_out`` when those are ``None``), ``>= 1``.
+        activations: the activation names to draw from (the first is the one
+            shrinking moves to); a subset of :data:`~verify.strategies.cases.MLP_ACTIVATIONS`.
+        bias: ``True``/``False`` for networks with/without biases, ``None`` for both.
+        batch: number of input rows, ``>= 1``.
+        d_in: input dimension, ``None`` for ``width``.
+        d_out: output dimension, ``None`` for ``width``.
+
+    Returns:
+        Strategy of cases with ``widths = (d_in, d_1, ..., d_out)``, weights
+        ``(out, in)``, biases (or ``()``), inputs ``(batch, d_in)`` and truthful tags.
+
+    Raises:
+        InvalidInputError: an argument is out of range (checked once, here).
+    """
+    depth_r = _int_range("depth", depth, 1)
+    width_r = _int_range("width", width, 1)
+    batch_r = _int_range("batch", batch, 1)
+    d_in_r = width_r if d_in is None else _int_range("d_in", d_in, 1)
+    d_out_r = width_r if d_out is None else _int_range("d_out", d_out, 1)
+    acts = _choices("activations", activations, MLP_ACTIVATIONS)
+    if bias is not None and not isinstance(bias, bool):
+        raise InvalidInputError(f"Got bias={bias!r}, but valid values are True, False and None (both).")
+    return _mlp_cases(depth_r, width_r, batch_r, d_in_r, d_out_r, acts, bias)
+
+
+@st.composite
+def _mlp_cases(draw: st.DrawFn, depth: tuple[int, int], width: tuple[int, int],
+               batch: tuple[int, int], d_in: tuple[int, int], d_out: tuple[int, int],
+               activations: tuple[str, ...], bias: bool | None) -> MLPCase:
+    layers = draw(_favour_low(*depth))
+    ranges = [d_in, *([width] * (layers - 1)), d_out]
+    widths = [draw(st.integers(*r)) for r in ranges]
+    can_be_one = [i for i, r in enumerate(ranges) if r[0] == 1]
+    if can_be_one and draw(st.sampled_from(_NARROW)):
+        widths[draw(st.sampled_from(can_be_one))] = 1
+    activation = draw(st.sampled_from(activations))
+    has_bias = draw(st.booleans()) if bias is None else bias
+    n = draw(_favour_low(*batch))
+    special = draw(st.sampled_from(_LAYER_STRUCTURES))
+    where = draw(st.integers(0, layers - 1))
+    weights, biases = [], []
+    for t in range(layers):
+        scale = draw(scales())
+        structure = special if t == where else "generic"
+        weights.append(draw(matrices(widths[t + 1], widths[t], structure=structure, scale=scale)))
+        if has_bias:
+            biases.append(draw(vectors(widths[t + 1], scale=scale)))
+    x = draw(matrices(n, widths[0], structure=_INPUT_STRUCTURES, scale=scales(max_scale=10.0)))
+    return MLPCase(
+        widths=tuple(widths),
+        activation=activation,
+        bias=has_bias,
+        weights=tuple(weights),
+        biases=tuple(biases),
+        x=x,
+    )
