@@ -64,7 +64,7 @@ HessianFormula = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 def _tensors(case: SoftmaxBatch, ctx: CheckContext) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     W = as_tensor(case.W, ctx.dtype, ctx.device)
     X = as_tensor(case.X, ctx.dtype, ctx.device)
-    y = torch.as_tensor(np.asarray(case.y), dtype=torch.int64, device=W.device)
+    y = torch.tensor(np.array(case.y, dtype=np.int64), device=W.device)
     return W, X, y
 
 

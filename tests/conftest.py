@@ -27,3 +27,5 @@ def verdict_schema() -> dict:
     import json
 
     return json.loads((DATA / "verdicts.schema.json").read_text())
+
+pytest_plugins = ["pytester"]

@@ -133,9 +133,9 @@ def test_same_seed_same_json_timings_aside():
     claim = equality_claim(lambda x: x**2 + 1e-3)
     a, b = (run_claim(claim, examples=30, seed=7, device="cpu") for _ in range(2))
     assert strip(a) == strip(b)
-    c = run_claim(equality_claim(lambda x: x**2), examples=30, seed=7, device="cpu")
-    d = run_claim(equality_claim(lambda x: x**2), examples=30, seed=8, device="cpu")
-    assert strip(c)["numeric"]["worst_case"] != strip(d)["numeric"]["worst_case"]
+    noisy = equality_claim(lambda x: ((x / 3.0) * 3.0) ** 2)
+    c, d = (run_claim(noisy, examples=30, seed=s, device="cpu") for s in (7, 8))
+    assert strip(c)["numeric"] != strip(d)["numeric"]  # another seed, other cases
 
 
 def test_bad_options_raise_clear_errors():

@@ -227,6 +227,11 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
     except hypothesis.errors.Unsatisfiable as exc:
         return NumericOutcome("undecidable", state.evidence(), message=f"No valid case could be generated: {exc}")
     except hypothesis.errors.FlakyFailure as exc:
+        if state.crash is not None:
+            case, what = state.crash
+            return NumericOutcome("error", state.evidence(), message=(
+                f"The claim's check failed once on a case and not when replayed: {what}. "
+                f"Case: {_short(to_plain(case))}"))
         return NumericOutcome("unconfirmed", state.evidence(), message=(
             f"A violation did not reproduce when replayed (flaky): {exc}. The check is not deterministic."))
     evidence = state.evidence()

@@ -7,8 +7,8 @@ stays a Python number. :class:`TorchPrinter` fixes this:
 
 * every symbol is a tensor of the batch shape, so a scalar expression evaluates
   elementwise over any leading batch dimensions;
-* a Matrix ``(r, c)`` is ``torch.stack`` of its entries (first broadcast to the
-  common shape with ``torch.broadcast_tensors``), reshaped to ``(*batch, r, c)``;
+* a Matrix ``(r, c)`` is ``torch.stack`` of its entries (each first broadcast to
+  the common batch shape), reshaped to ``(*batch, r, c)``;
 * a constant subexpression is evaluated once, in SymPy, to a float literal of
   full precision; where torch needs a tensor (``torch.where``,
   ``torch.maximum``, a constant result) it becomes a tensor of the inputs'
@@ -121,6 +121,11 @@ _HINTS: dict[str, str] = {
         "an undefined function cannot be evaluated: substitute a concrete "
         "expression, e.g. expr.subs(f(x), x**2)"
     ),
+    "DiracDelta": (
+        "DiracDelta is a distribution (the derivative of Heaviside), not a function; it "
+        "is 0 away from its root, so if the evaluation points avoid the kink, drop it "
+        "explicitly: expr.replace(sympy.DiracDelta, lambda *args: 0)"
+    ),
     "gamma": "rewrite it: exp(loggamma(x)) for x > 0",
     "sinc": "rewrite it with expr.rewrite(sin) (torch.sinc is the normalized sinc)",
     "ImaginaryUnit": "the bridge evaluates real expressions; split into re/im by hand",
@@ -229,7 +234,7 @@ class TorchPrinter(PythonCodePrinter):
             return f"torch.full({BATCH}, {bool(expr)}, dtype=torch.bool, device={DEVICE})"
         if isinstance(expr, sympy.Expr) and self._is_constant(expr):
             return f"torch.full({BATCH}, {self._constant(expr)}, dtype={DTYPE}, device={DEVICE})"
-        return self._print(expr)
+        return f"torch.broadcast_to({self._print(expr)}, {BATCH})"
 
     # -------------------------------------------------------------- dispatch
     def _print(self, expr: Any, **kwargs: Any) -> str:
@@ -399,9 +404,9 @@ class TorchPrinter(PythonCodePrinter):
         if exp == -sympy.S.Half:
             return f"torch.rsqrt({self._print(base)})"
         if exp == -1:
-            return f"(1/{self.parenthesize(base, PRECEDENCE['Pow'], strict=True)})"
-        base_code = self.parenthesize(base, PRECEDENCE["Pow"], strict=True)
-        exp_code = self.parenthesize(exp, PRECEDENCE["Pow"], strict=True)
+            return f"(1/{self.parenthesize(base, PRECEDENCE['Pow'])})"
+        base_code = self.parenthesize(base, PRECEDENCE["Pow"])
+        exp_code = self.parenthesize(exp, PRECEDENCE["Pow"])
         return f"{base_code}**{exp_code}"
 
     # -------------------------------------------------------- non-smooth
@@ -458,8 +463,8 @@ class TorchPrinter(PythonCodePrinter):
 
     # ----------------------------------------------------------- booleans
     def _print_Relational(self, expr: sympy.core.relational.Relational) -> str:
-        lhs = self.parenthesize(expr.lhs, PRECEDENCE["Relational"], strict=True)
-        rhs = self.parenthesize(expr.rhs, PRECEDENCE["Relational"], strict=True)
+        lhs = self.parenthesize(expr.lhs, PRECEDENCE["Relational"])
+        rhs = self.parenthesize(expr.rhs, PRECEDENCE["Relational"])
         return f"({lhs} {expr.rel_op} {rhs})"
 
     def _print_Not(self, expr: sympy.Not) -> str:
@@ -467,19 +472,24 @@ class TorchPrinter(PythonCodePrinter):
 
     # ------------------------------------------------------------ matrices
     def _print_MatrixBase(self, expr: sympy.MatrixBase) -> str:
-        """``torch.stack`` of the broadcast entries, shape ``(*_batch, r, c)``."""
+        """``torch.stack`` of the entries, each broadcast to ``_batch``: ``(*_batch, r, c)``.
+
+        Entries are broadcast one by one (``torch.broadcast_to``, a view) rather
+        than with ``torch.broadcast_tensors`` over the entries, so that a matrix
+        whose entries all use a subset of the arguments still gets the full batch.
+        """
         rows, cols = expr.shape
         if rows * cols == 0:
             return f"torch.zeros({BATCH} + ({rows}, {cols}), dtype={DTYPE}, device={DEVICE})"
         entries = ",\n        ".join(self.batched(entry) for entry in expr)
-        return (f"torch.stack(torch.broadcast_tensors(\n        {entries},\n    ), dim=-1)"
-                f".reshape({BATCH} + ({rows}, {cols}))")
+        return f"torch.stack([\n        {entries},\n    ], dim=-1).reshape({BATCH} + ({rows}, {cols}))"
 
     def parenthesize(self, item: Any, level: float, strict: bool = False) -> str:
-        """Like SymPy's, but a constant folded to a negative literal counts as atomic."""
+        """Like SymPy's (parentheses when ``prec < level``, or ``prec == level``
+        unless ``strict``), but a constant folded to a literal counts as atomic."""
         if isinstance(item, sympy.Expr) and self._is_constant(item):
             return self._print(item)  # folded literal: atomic, negatives parenthesized
         prec = precedence(item)
-        if (prec < level) or (strict and prec <= level):
+        if (prec < level) or (not strict and prec <= level):
             return f"({self._print(item)})"
         return self._print(item)

@@ -195,17 +195,25 @@ def unflatten(spec: MLPSpec, theta: torch.Tensor) -> list[tuple[torch.Tensor, to
         InvalidInputError: if ``theta`` is not a tensor of shape ``(n_params,)``.
     """
     _check_theta(spec, theta)
+    # torch.split, not slicing: under vmap(grad) the backward of k slices builds k
+    # zero-padded (batch, n) tensors and adds them, the backward of one split is a
+    # single cat (measured 10x faster for per-sample gradients).
+    pieces = iter(torch.split(theta, _piece_sizes(spec)))
     layers: list[tuple[torch.Tensor, torch.Tensor | None]] = []
-    offset = 0
     for (d_out, d_in), b_shape in spec.shapes:
-        weight = theta[offset: offset + d_out * d_in].view(d_out, d_in)
-        offset += d_out * d_in
-        bias = None
-        if b_shape is not None:
-            bias = theta[offset: offset + d_out]
-            offset += d_out
+        weight = next(pieces).view(d_out, d_in)
+        bias = next(pieces) if b_shape is not None else None
         layers.append((weight, bias))
     return layers
+
+
+def _piece_sizes(spec: MLPSpec) -> list[int]:
+    sizes: list[int] = []
+    for (d_out, d_in), b_shape in spec.shapes:
+        sizes.append(d_out * d_in)
+        if b_shape is not None:
+            sizes.append(d_out)
+    return sizes
 
 
 def flatten(spec: MLPSpec, layers: Sequence[tuple[torch.Tensor, torch.Tensor | None]]) -> torch.Tensor:
@@ -344,9 +352,10 @@ def mlp_layers(spec: MLPSpec, theta: torch.Tensor, x: torch.Tensor, *,
     hs: list[torch.Tensor] = [x]
     zs: list[torch.Tensor] = []
     for t, (weight, bias) in enumerate(layers, start=1):
-        z = hs[-1] @ weight.T
-        if bias is not None:
-            z = z + bias
+        # F.linear rather than h @ W.T + b: same numbers, but under vmap(grad) its
+        # weight gradients come out batch-major, so no transposing copy is needed
+        # when they are gathered into per-sample gradients (measured 2x faster).
+        z = F.linear(hs[-1], weight, bias)
         zs.append(z)
         hs.append(g(z) if (t < spec.depth or activate_last) else z)
     return hs, zs

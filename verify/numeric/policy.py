@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 
 from verify.errors import InvalidInputError
@@ -203,6 +204,8 @@ def as_tensor(array_like: Any, dtype: str | torch.dtype = "float64",
     """
     resolved_dtype = resolve_dtype(dtype)
     resolved_device = resolve_device(device)
+    if isinstance(array_like, np.ndarray) and not array_like.flags.writeable:
+        array_like = array_like.copy()  # torch warns on read-only arrays (frozen cases are read-only)
     try:
         return torch.as_tensor(array_like, dtype=resolved_dtype, device=resolved_device)
     except (TypeError, ValueError, RuntimeError) as exc:

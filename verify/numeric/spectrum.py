@@ -5,7 +5,7 @@ the Lanczos method (ARPACK through :func:`scipy.sparse.linalg.eigsh` on a
 :class:`~scipy.sparse.linalg.LinearOperator` wrapping a torch HVP), with
 ``which="LA"`` (largest algebraic) and ``which="SA"`` (smallest algebraic).
 
-Two deliberate choices, both from the numerics policy:
+Three deliberate choices, all from the numerics policy:
 
 * Not power iteration. :func:`power_iteration` (kept as the baseline, the way
   PyHessian computes "the top eigenvalue") converges to the eigenvalue of largest
@@ -13,6 +13,8 @@ Two deliberate choices, both from the numerics policy:
   \lambda_{\max}` that is the negative :math:`\lambda_{\min}`, and a smoothness
   claim checked with it would be checked against the wrong number. It is also
   slow when :math:`|\lambda_2| / |\lambda_1|` is close to one.
+* The wanted end is shifted away from zero before ARPACK sees it (see
+  :func:`extreme_eigenvalue`): unshifted, ``eigsh`` fails on singular Hessians.
 * Small sizes go dense. ``eigsh`` needs :math:`k < n` and raises for
   :math:`n = 1` (the width-1 networks that make claim C3 tight), and for tiny
   :math:`n` the dense route is cheaper anyway: below ``dense_below`` the matrix is
@@ -112,16 +114,42 @@ def _check_common(n: int, dtype: str | torch.dtype, device: str | torch.device) 
     return resolve_dtype(dtype), resolve_device(device)
 
 
-def _lanczos(op: _Counted, which: str, tol: float, maxiter: int | None, seed: int) -> float | None:
-    """Lanczos extreme eigenvalue, or None if ARPACK did not converge."""
-    linop = spla.LinearOperator((op.n, op.n), matvec=op.numpy, dtype=np.float64)
+def _default_maxiter(n: int) -> int:
+    """ARPACK restarts allowed before giving up: about ``2n`` products when the dense fallback exists."""
+    if n > _DENSE_FALLBACK_LIMIT:
+        return 10 * n  # scipy's own default; there is no cheaper way out
+    return max(10, -(-2 * n // 19))  # a restart costs about ncv - 1 = 19 products
+
+
+def _lanczos(op: _Counted, which: str, tol: float, maxiter: int | None, seed: int) -> tuple[float | None, str]:
+    """Lanczos extreme eigenvalue of the shifted operator, or ``(None, why)`` if ARPACK failed.
+
+    ARPACK's stopping test is relative, ``||r|| <= tol * max(eps^(2/3), |theta|)``, so a
+    wanted eigenvalue at (or near) zero, the normal case for the singular Hessians of
+    claims C1 and C7, can never be accepted: measured here, ``eigsh(which="SA")`` on
+    singular PSD matrices did not converge in a quarter of the cases and returned the
+    *second* smallest eigenvalue, flagged as converged, in several others. The wanted
+    end is therefore shifted at least ``s = ||H v0||`` away from zero (``v0`` the unit
+    start vector, ``rho = v0^T H v0``): ``H - c I`` with ``c = rho + s`` for ``"SA"``
+    (then ``lambda_min - c <= rho - c = -s``) and ``c = rho - s`` for ``"LA"``. Krylov
+    spaces are shift invariant, so this costs one product and changes only the
+    stopping test, which becomes relative to the spectrum's size instead of to the
+    eigenvalue.
+    """
     v0 = np.random.default_rng(seed).standard_normal(op.n)
+    v0 /= np.linalg.norm(v0)
+    hv0 = op.numpy(v0)
+    rho, size = float(v0 @ hv0), float(np.linalg.norm(hv0))
+    if size == 0.0:  # a random vector in the null space: H = 0 with probability one
+        return None, "H v0 = 0 for the random start vector v0 (is the operator zero?)"
+    c = rho + size if which == "SA" else rho - size
+    linop = spla.LinearOperator((op.n, op.n), matvec=lambda x: op.numpy(x) - c * np.ravel(x), dtype=np.float64)
     try:
-        values = spla.eigsh(linop, k=1, which=which, tol=tol, maxiter=maxiter, v0=v0,
-                            return_eigenvectors=False)
-    except spla.ArpackNoConvergence:
-        return None
-    return float(values[0])
+        values = spla.eigsh(linop, k=1, which=which, tol=tol, v0=v0, return_eigenvectors=False,
+                            maxiter=_default_maxiter(op.n) if maxiter is None else maxiter)
+    except spla.ArpackError as exc:  # includes ArpackNoConvergence
+        return None, f"ARPACK: {exc}"
+    return float(values[0]) + c, ""
 
 
 def extreme_eigenvalue(matvec: Matvec, n: int, which: Which = "LA", *,
@@ -136,15 +164,25 @@ def extreme_eigenvalue(matvec: Matvec, n: int, which: Which = "LA", *,
     with :math:`H` built from :math:`n` products. If ARPACK does not converge,
     the dense route answers when :math:`n \le 2000`.
 
+    ARPACK's stopping test is relative to the Ritz value, so it can never accept
+    an eigenvalue at zero (the singular Hessians of C1 and C7): Lanczos runs on
+    :math:`H - cI`, with :math:`c` chosen from one product so that the wanted end
+    is at least :math:`\|Hv_0\|` away from zero; the accuracy is then
+    ``tol`` relative to the size of the spectrum, not to the eigenvalue (the
+    Ritz value is within :math:`\|r\| \le 3\,\mathrm{tol}\,\rho(H)` of an eigenvalue).
+
     Args:
         matvec: ``(n,) -> (n,)`` tensor function, symmetric (e.g. :func:`hvp_operator`).
         n: operator size.
         which: ``"LA"`` (:math:`\lambda_{\max}`) or ``"SA"`` (:math:`\lambda_{\min}`).
         dtype: dtype of the vectors passed to ``matvec`` (``"float64"`` default).
         device: device of the vectors passed to ``matvec`` (``"cpu"`` default).
-        tol: ARPACK's relative accuracy for the Ritz value (``0`` = machine precision).
+        tol: ARPACK's relative accuracy (``0`` = machine precision), relative to
+            the size of the spectrum (see above).
         dense_below: sizes below this use the dense route.
-        maxiter: ARPACK's maximum number of Arnoldi update iterations (default ``10 n``).
+        maxiter: ARPACK's maximum number of restarts (each about 19 products).
+            Default: about ``2n`` products' worth when ``n <= 2000`` (past that the
+            dense fallback is cheaper), scipy's ``10 n`` restarts otherwise.
         seed: seed of the Lanczos start vector (ARPACK's default is not reproducible).
 
     Returns:
@@ -171,13 +209,13 @@ def extreme_eigenvalue(matvec: Matvec, n: int, which: Which = "LA", *,
         values = torch.linalg.eigvalsh(op.dense())
         value = values[-1] if which == "LA" else values[0]
         return EigenEstimate(float(value), op.count, "dense", True)
-    result = _lanczos(op, which, tol, maxiter, seed)
+    result, why = _lanczos(op, which, tol, maxiter, seed)
     if result is not None:
         return EigenEstimate(result, op.count, "lanczos", True)
     if n > _DENSE_FALLBACK_LIMIT:
         raise NumericError(
-            f"Lanczos (eigsh, which={which!r}, tol={tol:g}, maxiter={maxiter}) did not converge after "
-            f"{op.count} products for n={n}, and n > {_DENSE_FALLBACK_LIMIT} is too large for the dense "
+            f"Lanczos (eigsh, which={which!r}, tol={tol:g}, maxiter={maxiter}) failed after {op.count} "
+            f"products for n={n} ({why}), and n > {_DENSE_FALLBACK_LIMIT} is too large for the dense "
             "fallback; raise maxiter, loosen tol, or check that the operator is symmetric."
         )
     values = torch.linalg.eigvalsh(op.dense())

@@ -1,15 +1,16 @@
 r"""Float arrays that shrink toward simple values, and the shared argument checks.
 
 An entry is :math:`s \cdot n / q`: a small integer numerator :math:`n \in [-2q, 2q]`,
-one power-of-two denominator :math:`q` per array drawn from
-:data:`DENOMINATORS` (so the unscaled values are exact dyadic numbers in
+one power-of-two denominator :math:`q` per array drawn from :data:`DENOMINATORS`
+(fine grids most often; the unscaled values are exact dyadic numbers in
 :math:`[-2, 2]`), and a scale :math:`s` drawn from :data:`SCALE_LADDER`. Hypothesis
 shrinks :math:`q \to 1`, :math:`n \to 0` and :math:`s \to 1`, so a shrunk
 counterexample has entries in :math:`\{-2, -1, 0, 1, 2\}` instead of numbers
 like ``0.30000000000000004`` or ``1e-308`` that a wide ``st.floats`` leaves behind.
 
 Structures: ``generic`` (independent entries, via
-:func:`hypothesis.extra.numpy.arrays`, which often repeats a background value),
+:func:`hypothesis.extra.numpy.arrays` with ``fill=nothing()``: its default
+background fill made about a third of small matrices exactly zero),
 ``rank-one`` (:math:`s\,u v^\top` with non-zero :math:`u, v`), ``zero`` and
 ``tied-rows`` (a generic matrix with one row copied onto another, so two logits
 :math:`w_i^\top x = w_j^\top x` tie for every :math:`x`).
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -45,6 +47,8 @@ SCALE_LADDER: tuple[float, ...] = (1.0, 0.1, 10.0, 1e-4, 1e2, 1e3)
 
 #: Denominators of the unscaled entries, simplest first.
 DENOMINATORS: tuple[int, ...] = (1, 2, 4, 8, 64, 1024)
+#: How often each is drawn (fine grids most: generic matrices rarely tie by accident).
+_DENOMINATOR_WEIGHTS: tuple[int, ...] = (1, 1, 1, 1, 2, 4)
 
 #: Structures :func:`matrices` can build.
 STRUCTURES: tuple[str, ...] = ("generic", "rank-one", "zero", "tied-rows")
@@ -96,15 +100,45 @@ def _positive_float(name: str, value: Any) -> float:
     return float(value)
 
 
+@lru_cache(maxsize=256)
+def _sampled(options: tuple[Any, ...]) -> SearchStrategy[Any]:
+    return st.sampled_from(options)
+
+
+#: One draw in six of a favoured size is the lower bound outright.
+_LOW_FLAG = (False, False, False, False, False, True)
+
+
+@lru_cache(maxsize=256)
+def _uniform_int(lo: int, hi: int) -> SearchStrategy[int]:
+    """Integers in ``[lo, hi]``, close to uniform; shrinks to ``lo``.
+
+    ``st.integers`` leans hard toward its lower bound (about a third of the draws
+    of ``integers(1, 8)`` are 1); ``sampled_from`` of the range does not, so the
+    weight on boundary sizes is the one chosen here, not an accident of the engine.
+    """
+    if hi - lo > 10_000:
+        return st.integers(lo, hi)
+    return st.sampled_from(range(lo, hi + 1))
+
+
+@st.composite
+def _favoured_low(draw: st.DrawFn, lo: int, hi: int) -> int:
+    if draw(_sampled(_LOW_FLAG)):
+        return lo
+    return draw(_uniform_int(lo, hi))
+
+
+@lru_cache(maxsize=256)
 def _favour_low(lo: int, hi: int) -> SearchStrategy[int]:
     """Integers in ``[lo, hi]`` with extra weight on ``lo`` (a boundary case).
 
-    About 1 draw in 4 is ``lo`` outright, the rest uniform; both branches shrink to ``lo``.
+    One draw in six is ``lo`` outright, the rest nearly uniform (so about a
+    quarter of the draws of ``(1, 8)`` are 1); both shrink to ``lo``.
     """
     if lo == hi:
         return st.just(lo)
-    anywhere = st.integers(lo, hi)
-    return st.one_of(anywhere, anywhere, anywhere, st.just(lo))
+    return _favoured_low(lo, hi)
 
 
 def _scale_strategy(scale: ScaleArg) -> SearchStrategy[float]:
@@ -131,21 +165,36 @@ def scales(*, min_scale: float = 1e-4, max_scale: float = 1e3) -> SearchStrategy
     Raises:
         InvalidInputError: the range is empty or holds no ladder entry.
     """
-    lo = _positive_float("min_scale", min_scale)
-    hi = _positive_float("max_scale", max_scale)
+    return _scales(_positive_float("min_scale", min_scale), _positive_float("max_scale", max_scale))
+
+
+@lru_cache(maxsize=64)
+def _scales(lo: float, hi: float) -> SearchStrategy[float]:
     ladder = [s for s in SCALE_LADDER if lo <= s <= hi]
     if not ladder:
         raise InvalidInputError(
-            f"Got min_scale={min_scale!r}, max_scale={max_scale!r}, but the range must "
-            f"contain one of {SCALE_LADDER}."
+            f"Got min_scale={lo!r}, max_scale={hi!r}, but that range holds none of the "
+            f"valid scales {SCALE_LADDER}."
         )
     return st.sampled_from(ladder)
 
 
+# Strategies are immutable: cache them instead of rebuilding (and re-validating)
+# them inside every draw.
+@lru_cache(maxsize=4096)
+def _numerators(shape: tuple[int, ...], q: int) -> SearchStrategy[np.ndarray]:
+    return arrays(np.int64, shape, elements=st.integers(-2 * q, 2 * q), fill=st.nothing())
+
+
+_DENOMINATOR_STRATEGY = st.sampled_from(
+    tuple(q for q, w in zip(DENOMINATORS, _DENOMINATOR_WEIGHTS) for _ in range(w))
+)
+
+
 @st.composite
 def _unit(draw: st.DrawFn, shape: tuple[int, ...], nonzero: bool) -> np.ndarray:
-    q = draw(st.sampled_from(DENOMINATORS))
-    numerators = draw(arrays(np.int64, shape, elements=st.integers(-2 * q, 2 * q)))
+    q = draw(_DENOMINATOR_STRATEGY)
+    numerators = draw(_numerators(shape, q))
     values = numerators.astype(np.float64) / q
     if nonzero and values.size and not values.any():
         values.flat[0] = 1.0
@@ -166,7 +215,12 @@ def unit_arrays(shape: int | tuple[int, ...], *, nonzero: bool = False) -> Searc
     shape = (shape,) if _is_int(shape) else tuple(shape)
     if not all(_is_int(n) and n >= 0 for n in shape):
         raise InvalidInputError(f"Got shape={shape!r}, but a shape must be non-negative integers.")
-    return _unit(tuple(int(n) for n in shape), nonzero)
+    return _cached_unit(tuple(int(n) for n in shape), bool(nonzero))
+
+
+@lru_cache(maxsize=4096)
+def _cached_unit(shape: tuple[int, ...], nonzero: bool) -> SearchStrategy[np.ndarray]:
+    return _unit(shape, nonzero)
 
 
 def vectors(n: int, *, scale: ScaleArg = None, nonzero: bool = False) -> SearchStrategy[np.ndarray]:
@@ -185,18 +239,23 @@ def _scaled(values: np.ndarray, scale: float) -> np.ndarray:
     return values * scale + 0.0  # "+ 0.0" turns -0.0 into 0.0
 
 
-@st.composite
-def _matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, ...],
-            scale: SearchStrategy[float]) -> np.ndarray:
-    structure = structures[0] if len(structures) == 1 else draw(st.sampled_from(structures))
+def _draw_matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, ...],
+                scale: float | SearchStrategy[float], nonzero: bool = False) -> np.ndarray:
+    """Draw one matrix inside another composite (the body of :func:`matrices`).
+
+    Arguments are trusted (already validated); ``scale`` is a float or a strategy.
+    """
+    if rows == 0 or cols == 0:
+        return np.zeros((rows, cols))
+    structure = structures[0] if len(structures) == 1 else draw(_sampled(structures))
     if structure == "zero":
         return np.zeros((rows, cols))
-    s = draw(scale)
+    s = draw(scale) if isinstance(scale, SearchStrategy) else float(scale)
     if structure == "rank-one":
-        u = draw(unit_arrays((rows,), nonzero=True))
-        v = draw(unit_arrays((cols,), nonzero=True))
+        u = draw(_cached_unit((rows,), True))
+        v = draw(_cached_unit((cols,), True))
         return _scaled(np.outer(u, v), s)
-    values = draw(unit_arrays((rows, cols)))
+    values = draw(_cached_unit((rows, cols), nonzero))
     if structure == "tied-rows" and rows >= 2:
         i = draw(st.integers(0, rows - 1))
         j = draw(st.integers(0, rows - 2))
@@ -205,8 +264,14 @@ def _matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, ...],
     return _scaled(values, s)
 
 
+@st.composite
+def _matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, ...],
+            scale: SearchStrategy[float], nonzero: bool) -> np.ndarray:
+    return _draw_matrix(draw, rows, cols, structures, scale, nonzero)
+
+
 def matrices(rows: int, cols: int, *, structure: StructureArg = "generic",
-             scale: ScaleArg = None) -> SearchStrategy[np.ndarray]:
+             scale: ScaleArg = None, nonzero: bool = False) -> SearchStrategy[np.ndarray]:
     r"""Float64 ``(rows, cols)`` matrices of a given structure, shrinking toward 0.
 
     Args:
@@ -216,17 +281,25 @@ def matrices(rows: int, cols: int, *, structure: StructureArg = "generic",
             (repeat a name to weight it; the first is the one shrinking moves to).
             ``tied-rows`` needs ``rows >= 2`` (with one row it is ``generic``).
         scale: a float, a strategy of floats, or ``None`` for :func:`scales`.
+        nonzero: never draw the zero matrix (a generic draw of all zeros gets its
+            first entry set to 1; not allowed with ``zero`` or an empty shape).
 
     Returns:
         Strategy of writable float64 arrays; ``rank-one`` ones are :math:`s\,uv^\top`
         with :math:`u, v \ne 0`, so exactly rank one whenever they are finite.
 
     Raises:
-        InvalidInputError: a size is negative, or a structure is unknown.
+        InvalidInputError: a size is negative, a structure is unknown, or
+            ``nonzero`` cannot be honoured.
     """
     (rows, _) = _int_range("rows", rows, 0)
     (cols, _) = _int_range("cols", cols, 0)
     structures = _choices("structure", structure, STRUCTURES)
-    if rows == 0 or cols == 0:
-        return st.builds(np.zeros, st.just((rows, cols)))
-    return _matrix(rows, cols, structures, _scale_strategy(scale))
+    if not isinstance(nonzero, bool):
+        raise InvalidInputError(f"Got nonzero={nonzero!r}, but valid values are True and False.")
+    if nonzero and ("zero" in structures or rows == 0 or cols == 0):
+        raise InvalidInputError(
+            f"Got nonzero=True with structure={structure!r} and shape {(rows, cols)}, but valid "
+            "combinations exclude the 'zero' structure and empty shapes."
+        )
+    return _matrix(rows, cols, structures, _scale_strategy(scale), nonzero)

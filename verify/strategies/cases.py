@@ -212,6 +212,14 @@ class _Case:
             parts.append(f"{f.name}={text}")
         return f"{type(self).__name__}({', '.join(parts)})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Make Hypothesis's "Falsifying example" print the exact repr.
+
+        Its pretty-printer otherwise walks the dataclass fields itself and prints
+        the arrays with numpy's 8-digit repr, which would not paste back exactly.
+        """
+        printer.text(repr(self))
+
 
 # --------------------------------------------------------------------------- MLPCase
 

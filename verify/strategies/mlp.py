@@ -3,12 +3,13 @@ r"""Random multilayer perceptrons with weights and an input batch (claim C3).
 The input-gradient/parameter-gradient inequality of C3 is an equality for
 widths ``[1, 1]`` and, for depth 1, along the top singular vector of a rank-one
 :math:`W`; a generator that rarely draws narrow or rank-one networks never sees
-the bound bite. So :func:`mlp_cases` draws these on purpose: a quarter of the
-depths are the minimum, a third of the networks get one layer forced to width 1,
-half of them get one special layer (rank one or zero), each layer its own scale
-from :data:`~verify.strategies.arrays.SCALE_LADDER` (tiny ``1e-4`` to large
-``1e3``), and a quarter of the batches are a single example. Everything shrinks
-toward depth 1, width 1, ``tanh``, no bias, one example and small-integer entries.
+the bound bite. So :func:`mlp_cases` draws these on purpose: one depth and one
+batch size in six is the minimum outright (on top of Hypothesis's own lean
+toward small integers), a third of the networks get one width forced to 1, half
+of them one special layer (rank one or zero), each layer its own scale from
+:data:`~verify.strategies.arrays.SCALE_LADDER` (tiny ``1e-4`` to large ``1e3``).
+Everything shrinks toward depth 1, width 1, ``tanh``, no bias, one example and
+small-integer entries.
 """
 
 from __future__ import annotations
@@ -19,7 +20,16 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from verify.errors import InvalidInputError
-from verify.strategies.arrays import _choices, _favour_low, _int_range, matrices, scales, vectors
+from verify.strategies.arrays import (
+    _choices,
+    _draw_matrix,
+    _favour_low,
+    _int_range,
+    _sampled,
+    _uniform_int,
+    scales,
+    unit_arrays,
+)
 from verify.strategies.cases import MLP_ACTIVATIONS, MLPCase
 
 __all__ = ["mlp_cases"]
@@ -30,6 +40,8 @@ _LAYER_STRUCTURES = ("generic", "generic", "rank-one", "zero")
 _INPUT_STRUCTURES = ("generic", "generic", "generic", "rank-one")
 #: Whether to force one width to 1 (when the ranges allow it).
 _NARROW = (False, False, True)
+_WEIGHT_SCALES = scales()
+_INPUT_SCALES = scales(max_scale=10.0)
 
 
 def mlp_cases(
@@ -76,25 +88,27 @@ def mlp_cases(
 def _mlp_cases(draw: st.DrawFn, depth: tuple[int, int], width: tuple[int, int],
                batch: tuple[int, int], d_in: tuple[int, int], d_out: tuple[int, int],
                activations: tuple[str, ...], bias: bool | None) -> MLPCase:
+    # Everything about layer t (its output width, scale, W, b) is drawn in one
+    # contiguous run, so the shrinker can delete a whole layer and lower the depth.
     layers = draw(_favour_low(*depth))
     ranges = [d_in, *([width] * (layers - 1)), d_out]
-    widths = [draw(st.integers(*r)) for r in ranges]
     can_be_one = [i for i, r in enumerate(ranges) if r[0] == 1]
-    if can_be_one and draw(st.sampled_from(_NARROW)):
-        widths[draw(st.sampled_from(can_be_one))] = 1
-    activation = draw(st.sampled_from(activations))
+    narrow = draw(_sampled(tuple(can_be_one))) if can_be_one and draw(_sampled(_NARROW)) else -1
+    activation = draw(_sampled(activations))
     has_bias = draw(st.booleans()) if bias is None else bias
     n = draw(_favour_low(*batch))
-    special = draw(st.sampled_from(_LAYER_STRUCTURES))
-    where = draw(st.integers(0, layers - 1))
+    special = draw(_sampled(_LAYER_STRUCTURES))
+    where = draw(_uniform_int(0, layers - 1))
+    widths = [1 if narrow == 0 else draw(_uniform_int(*ranges[0]))]
     weights, biases = [], []
     for t in range(layers):
-        scale = draw(scales())
-        structure = special if t == where else "generic"
-        weights.append(draw(matrices(widths[t + 1], widths[t], structure=structure, scale=scale)))
+        widths.append(1 if narrow == t + 1 else draw(_uniform_int(*ranges[t + 1])))
+        scale = draw(_WEIGHT_SCALES)
+        structure = (special if t == where else "generic",)
+        weights.append(_draw_matrix(draw, widths[t + 1], widths[t], structure, scale))
         if has_bias:
-            biases.append(draw(vectors(widths[t + 1], scale=scale)))
-    x = draw(matrices(n, widths[0], structure=_INPUT_STRUCTURES, scale=scales(max_scale=10.0)))
+            biases.append(draw(unit_arrays(widths[t + 1])) * scale + 0.0)
+    x = _draw_matrix(draw, n, widths[0], _INPUT_STRUCTURES, _INPUT_SCALES)
     return MLPCase(
         widths=tuple(widths),
         activation=activation,

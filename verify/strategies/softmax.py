@@ -22,11 +22,13 @@ from hypothesis.strategies import SearchStrategy
 
 from verify.errors import InvalidInputError
 from verify.strategies.arrays import (
+    SCALE_LADDER,
+    _draw_matrix,
     _favour_low,
     _int_range,
     _is_int,
     _positive_float,
-    matrices,
+    _sampled,
     scales,
     unit_arrays,
 )
@@ -35,19 +37,24 @@ from verify.strategies.cases import SoftmaxBatch, SymmetricBlockMatrix
 __all__ = ["logits", "softmax_batches", "step_sizes", "symmetric_block_matrices"]
 
 #: Structure of W, weighted by repetition (the first is where shrinking goes).
-_W_STRUCTURES = ("generic", "generic", "zero", "tied-rows", "rank-one")
+_W_STRUCTURES = ("generic", "generic", "generic", "zero", "tied-rows", "rank-one")
+# the ladder with 1e3 twice: logits past 1e3 (beyond exp overflow at ~710) in most short runs
+_W_SCALES = _sampled(SCALE_LADDER + (1e3,))
+_X_SCALES = scales(max_scale=10.0)
 #: Structure of X.
 _X_STRUCTURES = ("generic", "generic", "generic", "rank-one")
 #: Logit-vector shapes for :func:`logits`.
 _LOGIT_SHAPES = ("generic", "generic", "tie", "all-equal")
-_NEAR_TIE_SHAPES = ("near-tie", "near-tie")
+_NEAR_TIE_SHAPES = ("near-tie", "near-tie", "near-tie")
 #: Relative gaps of a near tie.
 _NEAR_GAPS = (1e-8, 1e-6, 1e-10)
 _LOGIT_SCALES = (1.0, 0.1, 10.0, 1e-4)
-_LARGE_LOGIT_SCALES = (1e2, 1e3, 5e3)
+_LARGE_LOGIT_SCALES = (1e2, 1e3, 5e3, 1e2, 1e3, 5e3)  # twice: weighted toward large
 #: Power-of-two scales for block matrices: multiplying by them is exact, so the
 #: diagonal blocks stay exactly PSD; 2**-10 < 1e-3 (tiny), 2**7 = 128 > 1e2 (large).
 _BLOCK_SCALES = (1.0, 2.0**-10, 2.0**7)
+#: One block matrix in four is the smallest one the arguments allow.
+_SMALLEST = (False, False, False, True)
 
 
 def softmax_batches(
@@ -56,14 +63,16 @@ def softmax_batches(
     d: int | tuple[int, int] = (1, 6),
     m: int | tuple[int, int] = (1, 8),
 ) -> SearchStrategy[SoftmaxBatch]:
-    """Strategy of :class:`~verify.strategies.cases.SoftmaxBatch` (W, X, labels y).
+    r"""Strategy of :class:`~verify.strategies.cases.SoftmaxBatch` (W, X, labels y).
 
-    ``W`` is generic, zero, with two tied rows, or rank one (2:1:1:1), scaled by
+    ``W`` is generic, zero, with two tied rows, or rank one (3:1:1:1), scaled by
     :func:`~verify.strategies.arrays.scales` (``1e-4`` … ``1e3``); ``X`` is generic
-    or rank one, scaled by ``1e-4`` … ``10``; labels are uniform in ``[0, k)``.
-    About a quarter of the draws of each of ``k``, ``d``, ``m`` are the minimum.
-    Shrinks toward ``k = 2`` (or the minimum), ``d = 1``, ``m = 1``, ``y = 0`` and
-    small-integer entries.
+    or rank one (3:1), never 0 (the loss would be the constant :math:`\log k`),
+    scaled by ``1e-4`` … ``10``; labels are uniform in ``[0, k)``.
+    One draw in six of each of ``k``, ``d``, ``m`` is the minimum outright (on top
+    of Hypothesis's own lean toward small integers). Shrinks toward ``k = 2`` (or
+    the minimum), ``d = 1``, ``m = 1``, ``W = 0``, ``X = [[1]]``, ``y = 0``: small
+    integers throughout.
 
     Args:
         k: number of classes, an int or ``(lo, hi)``, ``>= 2``.
@@ -82,8 +91,8 @@ def _softmax_batches(draw: st.DrawFn, k: tuple[int, int], d: tuple[int, int],
     n_classes = draw(_favour_low(*k))
     dim = draw(_favour_low(*d))
     n = draw(_favour_low(*m))
-    W = draw(matrices(n_classes, dim, structure=_W_STRUCTURES, scale=scales()))
-    X = draw(matrices(n, dim, structure=_X_STRUCTURES, scale=scales(max_scale=10.0)))
+    W = _draw_matrix(draw, n_classes, dim, _W_STRUCTURES, _W_SCALES)
+    X = _draw_matrix(draw, n, dim, _X_STRUCTURES, _X_SCALES, nonzero=True)
     y = np.array([draw(st.integers(0, n_classes - 1)) for _ in range(n)], dtype=np.int64)
     return SoftmaxBatch(W=W, X=X, y=y)
 
@@ -123,8 +132,8 @@ def logits(
 def _logits(draw: st.DrawFn, k: tuple[int, int], shapes: tuple[str, ...],
             ladder: tuple[float, ...]) -> np.ndarray:
     n = draw(_favour_low(*k))
-    shape = draw(st.sampled_from(shapes))
-    scale = draw(st.sampled_from(ladder))
+    shape = draw(_sampled(shapes))
+    scale = draw(_sampled(ladder))
     if shape == "all-equal":
         return np.full(n, draw(unit_arrays((1,)))[0] * scale + 0.0)
     z = draw(unit_arrays((n,))) * scale + 0.0
@@ -136,7 +145,7 @@ def _logits(draw: st.DrawFn, k: tuple[int, int], shapes: tuple[str, ...],
     if shape == "tie":
         z[j] = z[top]
     else:  # near tie
-        gap = draw(st.sampled_from(_NEAR_GAPS)) * max(abs(float(z[top])), scale)
+        gap = draw(_sampled(_NEAR_GAPS)) * max(abs(float(z[top])), scale)
         z[j] = z[top] - gap
     return z
 
@@ -210,14 +219,17 @@ def _mirror_upper(M: np.ndarray) -> np.ndarray:
 @st.composite
 def _symmetric_block_matrices(draw: st.DrawFn, n_blocks: tuple[int, int], block: tuple[int, int],
                               psd_diagonal: bool) -> SymmetricBlockMatrix:
-    nb = draw(_favour_low(*n_blocks))
-    sizes = [draw(st.integers(*block)) for _ in range(nb)]
+    if draw(_sampled(_SMALLEST)):  # the smallest case, e.g. [[1, 2], [2, 1]]
+        nb, sizes = n_blocks[0], [block[0]] * n_blocks[0]
+    else:
+        nb = draw(_favour_low(*n_blocks))
+        sizes = [draw(_favour_low(*block)) for _ in range(nb)]
     offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(int)
     M = np.zeros((offsets[-1], offsets[-1]))
     for i, b in enumerate(sizes):
         rows = slice(offsets[i], offsets[i + 1])
         if psd_diagonal:
-            cols = b if draw(st.sampled_from(("generic", "rank-one"))) == "generic" else 1
+            cols = b if draw(_sampled(("generic", "rank-one"))) == "generic" else 1
             C = draw(unit_arrays((b, cols)))
             M[rows, rows] = _mirror_upper(C @ C.T)
         else:
@@ -227,5 +239,5 @@ def _symmetric_block_matrices(draw: st.DrawFn, n_blocks: tuple[int, int], block:
             off = draw(unit_arrays((b, sizes[j])))
             M[rows, other] = off
             M[other, rows] = off.T
-    scale = draw(st.sampled_from(_BLOCK_SCALES))
+    scale = draw(_sampled(_BLOCK_SCALES))
     return SymmetricBlockMatrix(matrix=M * scale + 0.0, block_sizes=tuple(sizes))
