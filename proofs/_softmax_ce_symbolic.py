@@ -13,10 +13,9 @@ import sympy as sp
 
 from verify import SymbolicStep, in_range, prove_identity
 
-
 k, d = sp.symbols("k d", integer=True, positive=True)
 W, X, A, Z = sp.IndexedBase("W"), sp.IndexedBase("x"), sp.IndexedBase("a"), sp.IndexedBase("z")
-j, l, ia, ib, ic, ie, y = sp.symbols("j l a b c e y", integer=True)
+j, li, ia, ib, ic, ie, y = sp.symbols("j l a b c e y", integer=True)
 S = sp.Symbol("S", positive=True)
 #: symbols of the lambdified entry form: a_a, a_c, x_b, x_e, δ_ac
 ENTRY_ARGS = sp.symbols("a_a a_c x_b x_e delta_ac", real=True)
@@ -26,7 +25,7 @@ _SIZES = [{k: 3, d: 2, ia: 1, ib: 0, ic: 2, ie: 1, y: 0}, {k: 3, d: 2, ia: 2, ib
 
 
 def _logit(r: sp.Expr) -> sp.Expr:
-    return sp.Sum(W[r, l] * X[l], (l, 0, d - 1))
+    return sp.Sum(W[r, li] * X[li], (li, 0, d - 1))
 
 
 def _normalizer() -> sp.Expr:
@@ -38,7 +37,7 @@ def _to_probabilities(expr: sp.Expr) -> sp.Expr:
     expr = in_range(expr.doit()).subs(_normalizer(), S)
 
     def is_logit(node: sp.Basic) -> bool:
-        return isinstance(node, sp.Sum) and node.function.has(W) and node.limits[0][0] == l
+        return isinstance(node, sp.Sum) and node.function.has(W) and node.limits[0][0] == li
 
     def as_z(node: sp.Sum) -> sp.Expr:
         w = next(f for f in node.function.args if isinstance(f, sp.Indexed) and f.base == W)
@@ -142,7 +141,8 @@ def null_direction(max_k: int = 5) -> SymbolicStep:
         if step.status != "proved":
             return step
     return SymbolicStep(
-        "null-direction", r"A\mathbf{1} = 0 \;\Rightarrow\; H(\mathbf{1}\otimes c) = (A\mathbf{1})\otimes(x x^\top c) = 0",
+        "null-direction",
+        r"A\mathbf{1} = 0 \;\Rightarrow\; H(\mathbf{1}\otimes c) = (A\mathbf{1})\otimes(x x^\top c) = 0",
         "proved", f"k=2..{max_k}", "A·1 expanded on the simplex; the mixed-product rule of ⊗ does the rest")
 
 
@@ -152,9 +152,9 @@ def two_class_curvature() -> SymbolicStep:
     a0 = sp.Symbol("a_0", positive=True)
     mat = sp.Matrix([[a0 * (1 - a0), -a0 * (1 - a0)], [-a0 * (1 - a0), a0 * (1 - a0)]])
     eig = max(mat.eigenvals(), key=lambda e: sp.degree(e, a0) if e.has(a0) else -1)
+    statement = r"k=2:\ \lambda_{\max}(A) = 2a(1-a) \le \tfrac12,\ \text{equality iff } a=\tfrac12"
     step = prove_identity(sp.Rational(1, 2) - eig, 2 * (a0 - sp.Rational(1, 2)) ** 2, name="two-class-curvature",
-                          statement=r"k=2:\ \lambda_{\max}(A) = 2a(1-a) \le \tfrac12,\ \text{equality iff } a=\tfrac12",
-                          sizes="k=2")
+                          statement=statement, sizes="k=2")
     return step
 
 
@@ -163,9 +163,9 @@ def psd_counterexample() -> SymbolicStep:
     mat = sp.Matrix([[1, 2], [2, 1]])
     eigs = sorted(mat.eigenvals())
     status = "refuted" if eigs[0] < 0 else "failed"
-    return SymbolicStep("diagonal-blocks-counterexample",
-                        r"\begin{pmatrix}1&2\\2&1\end{pmatrix}: \text{diagonal blocks } (1),(1) \succeq 0,\ \lambda_{\min} = -1",
-                        status, "n=2", f"exact eigenvalues {eigs}")
+    statement = (r"\begin{pmatrix}1&2\\2&1\end{pmatrix}: \text{diagonal blocks } (1),(1) \succeq 0,\ "
+                 r"\lambda_{\min} = -1")
+    return SymbolicStep("diagonal-blocks-counterexample", statement, status, "n=2", f"exact eigenvalues {eigs}")
 
 
 def off_diagonal_block_counterexample() -> SymbolicStep:
