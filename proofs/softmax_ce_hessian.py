@@ -198,10 +198,11 @@ def _convex_check(case: SoftmaxBatch, ctx: CheckContext, dense: bool = False) ->
                                          "judged": "psd" if worse is psd else "null-direction"}, tol.describe())
 
 
-def _smooth_check(case: SoftmaxBatch, ctx: CheckContext, dense: bool = False) -> CaseResult:
+def _smooth_check(case: SoftmaxBatch, ctx: CheckContext, dense: bool = False, factor: float = 0.5) -> CaseResult:
+    """λ_max(H) ≤ factor · λ_max(XᵀX/m); the claim's factor is ½ (tests pass a wrong one)."""
     lam_max = float(_dense_eigs(case, ctx)[-1]) if dense else _eigen(case, ctx, "LA")[0]
     Xn = np.asarray(case.X, dtype=np.float64)
-    bound = 0.5 * float(np.linalg.eigvalsh(Xn.T @ Xn / Xn.shape[0])[-1])
+    bound = factor * float(np.linalg.eigvalsh(Xn.T @ Xn / Xn.shape[0])[-1])
     tol = Tolerance(ctx.dtype, EIG_DEPTH)
     comparison = compare_leq(lam_max, bound, max(bound, 0.0), tol)
     return CaseResult(comparison, case.tags, {"lambda_max": lam_max, "M": bound}, tol.describe())

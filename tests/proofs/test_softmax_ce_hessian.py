@@ -119,3 +119,31 @@ def test_same_seed_same_json_for_a_real_claim():
         return d
 
     assert doc(4) == doc(4)
+
+
+def test_a_smaller_smoothness_constant_is_refuted():
+    """The smoothness check can fail: M = ¼ λ_max(XᵀX/m) is refuted (at the tight case k = 2, W = 0)."""
+    from verify import Claim
+
+    claim = Claim(id="wrong-smoothness", statement="M/2", source="test", cases=c1.SMOOTHNESS.cases,
+                  check=lambda case, ctx: c1._smooth_check(case, ctx, factor=0.25),
+                  recheck=lambda case, ctx: c1._smooth_check(case, ctx, dense=True, factor=0.25),
+                  relation="inequality")
+    v = _run(claim)
+    assert v.verdict is VerdictKind.REFUTED
+    assert v.counterexample["comparison"]["ratio"] > 1.0
+
+
+def test_convexity_check_refutes_a_concave_function():
+    """The PSD check can fail: the negated loss (concave) is refuted."""
+    from verify import CaseResult, Claim, Tolerance, compare_leq, extreme_eigenvalue, hvp_operator
+
+    def check(case, ctx):
+        W, X, y = c1._tensors(case, ctx)
+        op = hvp_operator(lambda w: -c1._loss(X, y, case.k)(w), W.reshape(-1))
+        lam_min = extreme_eigenvalue(op, W.numel(), "SA", dtype=ctx.dtype, device=ctx.device).value
+        return CaseResult(compare_leq(-lam_min, 0.0, c1.hessian_scale(X) * case.d, Tolerance(ctx.dtype, c1.EIG_DEPTH)))
+
+    v = _run(Claim(id="concave-is-convex", statement="-L convex", source="test", cases=c1.CONVEX.cases,
+                   check=check, relation="inequality"))
+    assert v.verdict is VerdictKind.REFUTED
