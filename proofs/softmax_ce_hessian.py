@@ -109,10 +109,9 @@ def closed_form_hessian(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
 
 def seed_block_diagonal(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """Seed 000's Hessian: only the diagonal blocks (1/m) Σ a_j(1 − a_j) x xᵀ."""
-    k, d = W.shape
     a = stable_softmax(X @ W.T)
     blocks = torch.einsum("mj,mb,me->jbe", a * (1 - a), X, X) / X.shape[0]
-    return torch.block_diag(*blocks) if k else blocks
+    return torch.block_diag(*blocks)
 
 
 def oracle_hessian(W: torch.Tensor, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
