@@ -13,7 +13,7 @@ from verify.claims import Expectation, Tolerance, VerdictKind, dump_verdicts, lo
 
 
 def test_claim_validation_messages():
-    with pytest.raises(ClaimDefinitionError, match="lower-case"):
+    with pytest.raises(ClaimDefinitionError, match="letters, digits and dashes"):
         Claim(id="Bad Id", statement="s", source="t", symbolic=lambda: None)
     with pytest.raises(ClaimDefinitionError, match="'holds' and 'refuted'"):
         Claim(id="x-y", statement="s", source="t", expected="maybe", symbolic=lambda: None)

@@ -28,7 +28,7 @@ __all__ = [
     "VerdictKind",
 ]
 
-_CLAIM_ID = re.compile(r"^[a-z0-9][a-z0-9-]*[a-z0-9]$")
+_CLAIM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$")
 
 
 class Expectation(str, Enum):
@@ -159,7 +159,7 @@ class Claim:
     """A statement about deep-learning math together with how to check it.
 
     Attributes:
-        id: lower-case, dash-separated identifier (``softmax-ce-hessian``).
+        id: dash-separated identifier of letters and digits (``softmax-ce-hessian``).
         statement: the statement in LaTeX.
         source: where it comes from (seed file, paper, book section).
         expected: ``holds`` or ``refuted`` (the seeds' mistakes).
@@ -192,7 +192,7 @@ class Claim:
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _CLAIM_ID.match(self.id):
             raise ClaimDefinitionError(
-                f"Got claim id {self.id!r}; an id is lower-case letters, digits and dashes, "
+                f"Got claim id {self.id!r}; an id is letters, digits and dashes (no spaces), "
                 "e.g. 'softmax-ce-hessian'."
             )
         try:

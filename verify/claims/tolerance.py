@@ -138,13 +138,20 @@ def _checked_scale(scale: float) -> float:
 def _status(excess: float, atol: float, scale: float, tol: Tolerance) -> Status:
     if not math.isfinite(excess):
         return "undecidable"
-    if scale > 0 and tol.rtol > DECIDABLE_LIMIT:
+    if scale > 0 and (tol.rtol > DECIDABLE_LIMIT or atol > DECIDABLE_LIMIT * scale):
         return "undecidable"
     return "violated" if excess > atol else "holds"
 
 
+def _noise(noise: float) -> float:
+    noise = float(noise)
+    if not math.isfinite(noise) or noise < 0:
+        raise InvalidInputError(f"Got noise={noise!r}; it must be finite and >= 0.")
+    return noise
+
+
 def compare_close(obtained: float, expected: float, scale: float, tol: Tolerance,
-                  abs_err: float | None = None) -> Comparison:
+                  abs_err: float | None = None, noise: float = 0.0) -> Comparison:
     """Judge ``obtained = expected`` up to ``tol.atol(scale)``.
 
     Args:
@@ -154,6 +161,11 @@ def compare_close(obtained: float, expected: float, scale: float, tol: Tolerance
         tol: the tolerance model.
         abs_err: the largest absolute error if already reduced (defaults to
             ``|obtained - expected|``).
+        noise: size of quantities whose round-off enters the compared values but
+            which cancel exactly (e.g. :math:`|L(\theta)|` in
+            :math:`L(\theta-\alpha g) - L(\theta)`): the tolerance becomes
+            ``rtol * (scale + noise)`` while slack stays normalized by ``scale``. When
+            that exceeds ``DECIDABLE_LIMIT * scale`` the comparison is ``undecidable``.
 
     >>> compare_close(1.0 + 1e-15, 1.0, 1.0, Tolerance()).status
     'holds'
@@ -162,7 +174,7 @@ def compare_close(obtained: float, expected: float, scale: float, tol: Tolerance
     """
     scale = _checked_scale(scale)
     err = abs(float(obtained) - float(expected)) if abs_err is None else float(abs_err)
-    atol = tol.atol(scale)
+    atol = tol.atol(scale + _noise(noise))
     denom = scale if scale > 0 else 1.0
     return Comparison(
         status=_status(err, atol, scale, tol),
@@ -171,18 +183,20 @@ def compare_close(obtained: float, expected: float, scale: float, tol: Tolerance
     )
 
 
-def compare_leq(lhs: float, rhs: float, scale: float, tol: Tolerance) -> Comparison:
-    """Judge ``lhs <= rhs`` up to ``tol.atol(scale)``.
+def compare_leq(lhs: float, rhs: float, scale: float, tol: Tolerance, noise: float = 0.0) -> Comparison:
+    """Judge ``lhs <= rhs`` up to ``tol.atol(scale + noise)`` (``noise`` as in :func:`compare_close`).
 
     >>> compare_leq(1.0, 1.0, 1.0, Tolerance()).status      # equality is not a violation
     'holds'
     >>> compare_leq(1.0 + 1e-5, 1.0, 1.0, Tolerance()).status
     'violated'
+    >>> compare_leq(1e-12, 0.0, 1e-12, Tolerance(), noise=1e6).status   # round-off of 1e6 swamps it
+    'undecidable'
     """
     scale = _checked_scale(scale)
     lhs, rhs = float(lhs), float(rhs)
     excess = lhs - rhs
-    atol = tol.atol(scale)
+    atol = tol.atol(scale + _noise(noise))
     denom = scale if scale > 0 else 1.0
     ratio = lhs / rhs if rhs > 0 and math.isfinite(lhs) else None
     return Comparison(
