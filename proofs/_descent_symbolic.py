@@ -62,7 +62,8 @@ def curvature_bound() -> SymbolicStep:
     return prove_identity(
         bound, -alpha * (1 - alpha * M / 2) * G, name="descent-bound",
         statement=(r"\varphi''(s) \le M\|g\|^2 \Rightarrow L(\theta-\alpha g) \le L(\theta) - \alpha\|g\|^2 + "
-                   r"\int_0^\alpha (\alpha-s) M\|g\|^2 ds = L(\theta) - \alpha\left(1 - \tfrac{\alpha M}{2}\right)\|g\|^2"))
+                   r"\int_0^\alpha (\alpha-s) M\|g\|^2 ds "
+                   r"= L(\theta) - \alpha\left(1 - \tfrac{\alpha M}{2}\right)\|g\|^2"))
 
 
 @functools.lru_cache(maxsize=1)

@@ -68,7 +68,8 @@ ALPHA_GRID = (1.0, 0.75, 0.5, 0.25, 0.1, 0.01)
 SEGMENT_POINTS, LAMBDA_POINTS = 33, 5
 RECHECK_SEGMENT_POINTS = 257
 HYPOTHESES = (
-    r"L \in C^2 \text{ near the segment } S = \{\theta - s\alpha g : s \in [0,1]\},\ g = \nabla L(\theta),\ \alpha \ge 0",
+    r"L \in C^2 \text{ near the segment } S = \{\theta - s\alpha g : s \in [0,1]\},"
+    r"\ g = \nabla L(\theta),\ \alpha \ge 0",
     r"g^\top \nabla^2 L(\xi)\, g \le M \|g\|^2 \ \forall \xi \in S "
     r"\ (\text{implied by } \nabla^2 L \preceq M I \text{ on } S)",
 )

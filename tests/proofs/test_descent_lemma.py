@@ -28,7 +28,8 @@ def test_descent_lemma_is_proved_and_tight_on_quadratics():
 
 def test_mlp_curvature_is_measured_on_the_whole_segment():
     case = c2.DescentCase(MLPCase(widths=(2, 3, 1), activation="tanh", bias=True,
-                                  weights=(np.array([[1.0, -2.0], [0.5, 1.0], [2.0, 0.0]]), np.array([[1.0, -1.0, 3.0]])),
+                                  weights=(np.array([[1.0, -2.0], [0.5, 1.0], [2.0, 0.0]]),
+                                           np.array([[1.0, -1.0, 3.0]])),
                                   biases=(np.array([0.1, -0.2, 0.3]), np.array([0.5])), x=np.array([[1.0, 2.0]])),
                           alpha_frac=0.5, alpha_max=1.0)
     result = c2.DESCENT.check(case, CheckContext())
