@@ -1,0 +1,82 @@
+"""C7: classification of critical points holds; a PSD Hessian does not decide; wrong variants are refuted."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from proofs import critical_points as c7
+from verify import (
+    CaseResult,
+    CheckContext,
+    Claim,
+    MLPSpec,
+    Tolerance,
+    compare_leq,
+    dense_hessian,
+    gradient,
+    mlp_forward,
+    run_claim,
+)
+from verify.claims import VerdictKind
+
+
+def _run(claim, examples=40):
+    return run_claim(claim, examples=examples, device="cpu")
+
+
+def test_classification_is_proved_for_every_inertia():
+    v = _run(c7.CLASSIFICATION)
+    assert v.verdict is VerdictKind.PROVED, v.message
+    assert {"min", "max", "saddle", "PolynomialCase", "LeastSquaresCase"} <= set(v.numeric["boundary_cases_hit"])
+
+
+def test_semidefinite_claim_is_refuted_by_minus_x4_plus_y2():
+    v = _run(c7.SEMIDEFINITE)
+    assert v.verdict is VerdictKind.REFUTED
+    case = v.counterexample["case"]
+    assert case["sign"] == -1 or case["k"] == 3
+    assert v.counterexample["recheck"]["status"] == "violated"
+    assert v.symbolic["steps"][0]["status"] == "refuted"
+
+
+def test_symbolic_second_order_term_is_proved():
+    assert c7.second_order_term().status == "proved"
+
+
+def test_claiming_every_critical_point_is_a_minimum_is_refuted():
+    def check(case, ctx):
+        f, theta = c7._loss_and_point(case, ctx)
+        eig, vecs = torch.linalg.eigh(dense_hessian(f, theta))
+        eps = c7._step_length(case, eig.numpy(), theta)
+        worst = min(float(f(theta + eps * vecs[:, j]) - f(theta)) for j in range(eig.numel()))
+        return CaseResult(compare_leq(-worst, 0.0, abs(worst), Tolerance(ctx.dtype, c7.DEPTH),
+                                      noise=abs(float(f(theta)))))
+
+    v = _run(Claim(id="all-minima", statement="wrong", source="test", cases=c7.critical_point_cases,
+                   check=check, relation="inequality"))
+    assert v.verdict is VerdictKind.REFUTED
+
+
+def test_a_step_too_large_for_the_cubic_terms_is_refuted():
+    case = c7.PolynomialCase(np.array([[1.0]]), np.array([[[5.0]]]), 0.0)  # L = t²/2 + 5t³
+    original = c7._step_length
+    try:
+        c7._step_length = lambda *a: 1.0  # ΔL(±1) = 0.5 ± 5: far from ½ε²λ
+        assert c7.CLASSIFICATION.check(case, CheckContext()).comparison.violated
+    finally:
+        c7._step_length = original
+    assert c7.CLASSIFICATION.check(case, CheckContext()).comparison.holds
+
+
+def test_newton_on_an_overparameterized_mlp_is_degenerate():
+    """Evidence, not a claim: a stationary point of a (1, 1, 1) linear net has a singular Hessian."""
+    spec = MLPSpec((1, 1, 1), "identity", bias=False)
+    x, t = torch.ones(1, 1, dtype=torch.float64), torch.ones(1, 1, dtype=torch.float64)
+    f = lambda th: 0.5 * ((mlp_forward(spec, th, x) - t) ** 2).sum()  # noqa: E731
+    theta = torch.tensor([2.0, 0.3], dtype=torch.float64)
+    for _ in range(50):  # Newton with a pseudo-inverse
+        theta = theta - torch.linalg.pinv(dense_hessian(f, theta)) @ gradient(f, theta)
+    assert float(gradient(f, theta).norm()) < 1e-10
+    eig = torch.linalg.eigvalsh(dense_hessian(f, theta)).numpy()
+    assert c7.classify(eig, 1e-8 * np.abs(eig).max()) == "degenerate"
