@@ -78,6 +78,8 @@ _EXPORTS: dict[str, str] = {
     "SymmetricBlockMatrix": "verify.strategies",
     "MLPCase": "verify.strategies",
     "mlp_cases": "verify.strategies",
+    "MLPHeadCase": "verify.strategies",
+    "mlp_head_cases": "verify.strategies",
     "case_from_json": "verify.strategies",
     "logits": "verify.strategies",
     "matrices": "verify.strategies",

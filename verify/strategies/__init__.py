@@ -18,22 +18,26 @@ from verify.strategies.cases import (
     SymmetricBlockMatrix,
     case_from_json,
 )
+from verify.strategies.heads import HEADS, MLPHeadCase, mlp_head_cases
 from verify.strategies.mlp import mlp_cases
 from verify.strategies.softmax import logits, softmax_batches, step_sizes, symmetric_block_matrices
 
 __all__ = [
+    "HEADS",
     "MLP_ACTIVATIONS",
     "SCALE_LADDER",
     "STRUCTURES",
     "TAGS",
     "TAG_DEFINITIONS",
     "MLPCase",
+    "MLPHeadCase",
     "SoftmaxBatch",
     "SymmetricBlockMatrix",
     "case_from_json",
     "logits",
     "matrices",
     "mlp_cases",
+    "mlp_head_cases",
     "scales",
     "softmax_batches",
     "step_sizes",

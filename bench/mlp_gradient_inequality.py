@@ -1,0 +1,108 @@
+"""C3's per-case computation: ``vmap`` over the batch against a per-example Python loop.
+
+What is timed: :func:`proofs.mlp_gradient_inequality.gradient_terms`, everything the
+``mlp-gradient-inequality`` check computes for one case (∇_θ f and ∇_x f per example,
+the Jacobians J⁽ᵗ⁾ = ∂h⁽ᵗ⁾/∂x, singular values, norms), then the judgement.
+Baseline: ``batched=False``, a Python loop over the examples (``autograd.grad`` for
+∇_θ f and ∇_x f, ``jacrev`` per example). Contender: ``batched=True`` (``vmap`` of
+``grad``/``jacrev`` over the batch, what the claim uses). Workloads: the claim's own
+cases (``verify.mlp_head_cases()``, batches of 1-8 examples, depth 1-4, widths 1-16) and
+the same strategy with batches of 64. Both routes are checked to give the same numbers
+(rtol 1e-12) on every case before anything is timed. One torch thread (what the engine
+uses), ``time.perf_counter``, one warm-up pass, the median of 3 passes over all cases.
+It also prints the distribution of the tightness ratio lhs/rhs over the claim's cases.
+
+Run: ``python3 bench/mlp_gradient_inequality.py [--cases 100]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import numpy as np
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hypothesis_seed
+
+from proofs import mlp_gradient_inequality as c3
+from verify.numeric import set_torch_threads
+from verify.strategies import mlp_head_cases
+
+REPEATS = 3
+
+
+def _draw(strategy, n: int, seed: int = 0) -> list:
+    cases: list = []
+
+    @settings(max_examples=n, database=None, deadline=None, phases=(Phase.generate,),
+              suppress_health_check=list(HealthCheck))
+    @hypothesis_seed(seed)
+    @given(case=strategy)
+    def collect(case) -> None:
+        cases.append(case)
+
+    collect()
+    return cases
+
+
+def _same_numbers(a: c3.GradientTerms, b: c3.GradientTerms) -> float:
+    worst = 0.0
+    for name in ("grad_x", "grad_theta", "grad_layer"):
+        x = np.ldexp(getattr(a, name), getattr(a, f"{name}_exp"))
+        y = np.ldexp(getattr(b, name), getattr(b, f"{name}_exp"))
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=0)
+        scale = np.where(y != 0, np.abs(y), 1.0)
+        worst = max(worst, float(np.max(np.abs(x - y) / scale, initial=0.0)))
+    for x, y in zip(a.j_sv, b.j_sv):
+        np.testing.assert_allclose(x, y, rtol=1e-12, atol=1e-300)
+    return worst
+
+
+def _median_seconds(fn: Callable[[], object]) -> float:
+    fn()
+    times = []
+    for _ in range(REPEATS):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _workload(name: str, cases: list) -> tuple[float, float]:
+    worst = max(_same_numbers(c3.gradient_terms(c), c3.gradient_terms(c, batched=False)) for c in cases)
+    examples = sum(c.mlp.batch for c in cases)
+    t_loop = _median_seconds(lambda: [c3.gradient_terms(c, batched=False) for c in cases])
+    t_vmap = _median_seconds(lambda: [c3.gradient_terms(c) for c in cases])
+    print(f"\n{name}: {len(cases)} cases, {examples} examples; same numbers: yes (max rel diff {worst:.1e})")
+    print(f"{'method':<44}{'total s':>10}{'cases / s':>12}{'ms / case':>12}")
+    rows = (("per-example Python loop (baseline)", t_loop), ("vmap over the batch (the claim's route)", t_vmap))
+    for label, t in rows:
+        print(f"{label:<44}{t:>10.3f}{len(cases) / t:>12.1f}{t / len(cases) * 1e3:>12.2f}")
+    print(f"RATIO loop/vmap = {t_loop / t_vmap:.2f}x  [{name}]")
+    return t_loop, t_vmap
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=100)
+    args = parser.parse_args()
+    set_torch_threads(1)
+    print(f"mlp-gradient-inequality per-case computation, float64, cpu ({os.cpu_count()} cores), 1 torch thread, "
+          f"median of {REPEATS} passes after a warm-up")
+    _workload("claim's cases (batch 1-8)", _draw(mlp_head_cases(), args.cases))
+    _workload("batch 64", _draw(mlp_head_cases(batch=64), max(args.cases // 4, 10)))
+
+    dist = c3.ratio_distribution(c3.SUMMED, examples=args.cases * 2, seed=0)
+    q = dist["quantiles"]
+    print(f"\nratio lhs/rhs of mlp-gradient-inequality over {dist['cases']} generated cases with rhs > 0 (seed 0):")
+    print("  " + "  ".join(f"{k} {v:.4g}" for k, v in q.items()))
+    print("  fraction >= " + "  ".join(f"{k}: {v:.2f}" for k, v in dist["at_least"].items()))
+    edges = [f"[{i / 10:.1f},{(i + 1) / 10:.1f})" for i in range(10)] + ["[1.0,inf)"]
+    print("  histogram " + " ".join(f"{e} {c}" for e, c in zip(edges, dist["histogram"])))
+
+
+if __name__ == "__main__":
+    main()
