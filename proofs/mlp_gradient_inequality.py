@@ -40,6 +40,7 @@ The re-check recomputes everything with explicit forward/backward loops in mpmat
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -51,6 +52,7 @@ from torch.func import grad, jacrev, vmap
 
 from proofs import _mlp_gradient_symbolic as sym
 from verify import (
+    ACTIVATIONS,
     CaseResult,
     CheckContext,
     Claim,
@@ -91,38 +93,60 @@ Norm = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass(frozen=True)
-class GradientTerms:
-    r"""The quantities of C3 for every example of a case (float64 numpy arrays).
+class Pow2:
+    """Non-negative numbers as ``mant · 2**exp``, exactly.
 
-    Saturated activations make gradients and Jacobians as small as :math:`10^{-300}`, and
-    their squares underflow, so every gradient norm, and the singular values of each
-    :math:`J^{(t)}`, are stored as a mantissa times a power of two (exactly): the value is
-    ``np.ldexp(mantissa, exponent)``. ``m`` examples, ``l`` layers, ``t`` 0-based.
-
-    Attributes:
-        grad_x, grad_x_exp: (m,) ‖∇_x f‖.
-        grad_theta, grad_theta_exp: (m,) ‖∇_θ f‖.
-        grad_layer, grad_layer_exp: (m, l) ‖∇_{W⁽ᵗ⁾,b⁽ᵗ⁾} f‖.
-        h_sq: (m, l) ‖h⁽ᵗ⁾‖².
-        w_sv: per layer, (r_t,) singular values of W⁽ᵗ⁾.
-        j_sv, j_exp: per layer (m, r_t) singular values of J⁽ᵗ⁾ (J⁽¹⁾ = I), and (m, l) their
-            common exponents.
-        resolved: (m, l) false where some entry of ∇_x f, ∇_{W⁽ᵗ⁾,b⁽ᵗ⁾} f or J⁽ᵗ⁾ is not finite, or
-            non-zero but so small that a subnormal intermediate may have fed it, even after
-            rescaling the head (see :func:`resolution_floor`): round-off there is not relative,
-            the numbers cannot decide that layer.
+    Saturated activations make gradients and Jacobians as small as 1e-300 (their squares
+    underflow) and large weights make them large, so C3's quantities are kept as a float
+    mantissa and an integer exponent. ``exp`` has the shape of ``mant``, or of its leading
+    axes (one exponent for the last axis: the singular values of one matrix).
     """
 
-    grad_x: np.ndarray
-    grad_x_exp: np.ndarray
-    grad_theta: np.ndarray
-    grad_theta_exp: np.ndarray
-    grad_layer: np.ndarray
-    grad_layer_exp: np.ndarray
+    mant: np.ndarray
+    exp: np.ndarray
+
+    @classmethod
+    def of(cls, values: np.ndarray, exp: np.ndarray | int = 0) -> Pow2:
+        """``values · 2**exp`` re-split so that the mantissas lie in [1/2, 1) (or are 0)."""
+        mant, e = np.frexp(values)
+        return cls(mant, e + exp)
+
+    def value(self) -> np.ndarray:
+        """As plain floats (may under- or overflow: for tests and reports)."""
+        return np.ldexp(self.mant, self.exp if self.exp.shape == self.mant.shape else self.exp[..., None])
+
+
+@dataclass(frozen=True)
+class GradientTerms:
+    """The quantities of C3 for every example of a case (``m`` examples, ``l`` layers, ``t`` 0-based).
+
+    The ``*_abs`` fields are the same quantities computed with ``|W|``, ``|g'|`` and ``|∇_h F|``
+    (the size of the terms that cancel inside each sum): the torch route's round-off in a
+    quantity is at most about ``n·eps`` times its ``*_abs`` counterpart.
+
+    Attributes:
+        grad_x, grad_x_abs: (m,) ‖∇_x f‖.
+        grad_theta, grad_theta_abs: (m,) ‖∇_θ f‖.
+        grad_layer, grad_layer_abs: (m, l) ‖∇_{W⁽ᵗ⁾,b⁽ᵗ⁾} f‖.
+        h_sq: (m, l) ‖h⁽ᵗ⁾‖² (floats).
+        w_sv: per layer, (r_t,) singular values of W⁽ᵗ⁾ (floats).
+        j_sv: per layer, (m, r_t) singular values of J⁽ᵗ⁾ with one exponent per example (J⁽¹⁾ = I).
+        j_abs: (m, l) ‖|J⁽ᵗ⁾|‖_F computed with absolute values.
+        resolved: (m, l) false where some entry of ∇_x f, ∇_{W⁽ᵗ⁾,b⁽ᵗ⁾} f or J⁽ᵗ⁾ is not finite, or
+            non-zero but so small that a subnormal intermediate may have fed it, even after
+            rescaling the head (:func:`resolution_floor`): the numbers cannot decide that layer.
+    """
+
+    grad_x: Pow2
+    grad_x_abs: Pow2
+    grad_theta: Pow2
+    grad_theta_abs: Pow2
+    grad_layer: Pow2
+    grad_layer_abs: Pow2
     h_sq: np.ndarray
     w_sv: tuple[np.ndarray, ...]
-    j_sv: tuple[np.ndarray, ...]
-    j_exp: np.ndarray
+    j_sv: tuple[Pow2, ...]
+    j_abs: Pow2
     resolved: np.ndarray
 
 
@@ -143,10 +167,11 @@ def _norms(rows: np.ndarray) -> np.ndarray:
     return (top * np.sqrt(((rows / safe) ** 2).sum(axis=-1, keepdims=True)))[..., 0]
 
 
-def _split_sv(sv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Singular values (m, r) as mantissas (m, r) and one exponent (m,) per matrix (exact)."""
-    exponent = np.frexp(sv.max(axis=-1))[1]
-    return np.ldexp(sv, -exponent[:, None]), exponent
+def _split_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` (m, ...) as (mantissas with the largest |entry| of each row in [1/2, 1), exponents (m,))."""
+    top = np.abs(a.reshape(a.shape[0], -1)).max(axis=1, initial=0.0)
+    exp = np.frexp(top)[1]
+    return np.ldexp(a, -exp.reshape((-1,) + (1,) * (a.ndim - 1))), exp
 
 
 _TORCH_HEADS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
@@ -164,10 +189,10 @@ def case_functions(case: MLPHeadCase, dtype: str = "float64", device: str = "cpu
     """The tensors and per-example functions of a case.
 
     Returns:
-        ``spec``, ``theta`` (n,), ``X`` (m, d_in), ``Y`` (m, d_out + 1) = rows ``[u, s]``,
-        ``f(theta, x, y)`` = ``s·F(h⁽ˡ⁺¹⁾; u)`` for one example (``s`` a power of two that
-        keeps backprop out of the subnormal range; 1 unless needed) and ``hidden(theta, x)``,
-        the tuple h⁽²⁾..h⁽ˡ⁾ of one example.
+        ``spec``, ``theta`` (n,), ``X`` (m, d_in), ``Y`` (m, d_out + 1) = rows ``[u, s]``, ``head``,
+        ``f(theta, x, y)`` = ``s·F(h⁽ˡ⁺¹⁾; u)`` for one example (``s`` a power of two that keeps
+        backprop out of the subnormal range; 1 unless needed) and ``hidden(theta, x)``, the
+        tuple h⁽²⁾..h⁽ˡ⁾ of one example.
     """
     spec = MLPSpec(case.mlp.widths, case.mlp.activation, case.mlp.bias)
     head = _TORCH_HEADS[case.head]
@@ -214,26 +239,6 @@ def _jacobians_loop(fns: dict[str, Any]) -> tuple[torch.Tensor, ...]:
     return tuple(torch.stack(js) for js in zip(*per_example))
 
 
-def _head_shift(entries: np.ndarray, dtype: torch.dtype) -> np.ndarray:
-    """log2 of the head scale s per example: 0 unless some backprop entry is near under/overflow.
-
-    Args:
-        entries: (m, k) per example every entry of ∇_θ f, ∇_x f and ∇_h F (the seed of backprop).
-
-    The bound is homogeneous of degree 2 in f, and multiplying f by a power of two scales
-    every backprop quantity exactly (absent under/overflow), so s only moves the gradients
-    to where the dtype resolves them: the largest entry to about 2^(maxexp - 128).
-    """
-    info = _finfo(dtype)
-    entries = np.abs(entries)
-    top = entries.max(axis=1, initial=0.0)
-    low = np.where(entries > 0, entries, np.inf).min(axis=1, initial=np.inf)
-    target = info.maxexp - 128
-    risky = (top > 0) & np.isfinite(top) & ((low < np.ldexp(info.tiny / info.eps, 64)) | (top > 2.0**target))
-    limit = info.maxexp - 2
-    return np.where(risky, np.clip(target - np.frexp(top)[1], -limit, limit), 0)
-
-
 def _finfo(dtype: torch.dtype) -> np.finfo:
     return np.finfo(np.dtype(str(dtype).removeprefix("torch.")))
 
@@ -256,10 +261,74 @@ def resolution_floor(case: MLPHeadCase, h_max: float, dtype: torch.dtype) -> flo
     return 2.0 * net.depth * max(net.widths) * amplify * float(_finfo(dtype).tiny)
 
 
+def _head_shift(entries: np.ndarray, floor: float, dtype: torch.dtype) -> np.ndarray:
+    """log2 of the head scale s per example: 0 unless some backprop entry is near under/overflow.
+
+    Args:
+        entries: (m, k) per example every entry of ∇_θ f, ∇_x f and ∇_h F (the seed of backprop).
+        floor: :func:`resolution_floor`.
+
+    The bound is homogeneous of degree 2 in f, and multiplying f by a power of two scales
+    every backprop quantity exactly (absent under/overflow), so s only moves the gradients
+    to where the dtype resolves them: the largest entry to about 2^(maxexp - 128).
+    """
+    info = _finfo(dtype)
+    entries = np.abs(entries)
+    top = entries.max(axis=1, initial=0.0)
+    low = np.where(entries > 0, entries, np.inf).min(axis=1, initial=np.inf)
+    target = info.maxexp - 128
+    risky = (top > 0) & np.isfinite(top) & ((low < floor * 2.0**64) | (top > 2.0**target))
+    limit = info.maxexp - 2
+    return np.where(risky, np.clip(target - np.frexp(top)[1], -limit, limit), 0)
+
+
 def _resolved(a: np.ndarray, low: float) -> np.ndarray:
     """Per leading index: every entry is finite, and every non-zero one at least ``low`` in magnitude."""
     flat = np.abs(a.reshape(a.shape[0], -1))
     return ~((flat > 0) & (flat < low)).any(axis=1) & np.isfinite(flat).all(axis=1)
+
+
+def _slopes(spec: MLPSpec, zs: list[torch.Tensor]) -> list[np.ndarray]:
+    """g'(z⁽ᵗ⁺¹⁾) per layer, (m, d_t), by autograd of the elementwise activation (relu'(0) = 0)."""
+    act = ACTIVATIONS[spec.activation]
+    out = []
+    for z in zs:
+        leaf = z.detach().requires_grad_(True)
+        with torch.enable_grad():
+            (slope,) = torch.autograd.grad(act(leaf).sum(), leaf)
+        out.append(_numpy(slope))
+    return out
+
+
+def _abs_chains(weights: tuple[np.ndarray, ...], slopes: list[np.ndarray], head_grad: np.ndarray,
+                h_sq: np.ndarray, bias: bool) -> tuple[Pow2, Pow2, Pow2, Pow2]:
+    """‖∇_x f‖, ‖∇_θ f‖, ‖∇_{W⁽ᵗ⁾,b⁽ᵗ⁾} f‖ and ‖J⁽ᵗ⁾‖_F computed with |W|, |g'|, |∇_h F| (float64).
+
+    Each step is renormalized per example by a power of two, so nothing under- or overflows.
+    """
+    absW = [np.abs(W) for W in weights]
+    depth = len(absW)
+    v, e = _split_rows(np.abs(slopes[-1]) * np.abs(head_grad))
+    deltas = [(v, e)]
+    for t in range(depth - 1, 0, -1):
+        v, k = _split_rows(np.abs(slopes[t - 1]) * (v @ absW[t]))
+        e = e + k
+        deltas.insert(0, (v, e))
+    gx_abs = Pow2.of(_norms(deltas[0][0] @ absW[0]), deltas[0][1])
+    extra = 1.0 if bias else 0.0
+    layer = [Pow2.of(_norms(d) * np.sqrt(h_sq[:, t] + extra), k) for t, (d, k) in enumerate(deltas)]
+    top = np.max([p.exp for p in layer], axis=0)
+    theta = Pow2.of(np.sqrt(sum(np.ldexp(p.mant, p.exp - top) ** 2 for p in layer)), top)
+    m, d_in = head_grad.shape[0], weights[0].shape[1]
+    J, e = np.broadcast_to(np.eye(d_in), (m, d_in, d_in)), np.zeros(m, dtype=int)
+    j_abs = []
+    for t in range(depth):
+        j_abs.append(Pow2.of(_norms(J.reshape(m, -1)), e))
+        if t < depth - 1:
+            J, k = _split_rows(np.abs(slopes[t])[:, :, None] * (absW[t] @ J))
+            e = e + k
+    stack = lambda ps: Pow2(np.stack([p.mant for p in ps], axis=1), np.stack([p.exp for p in ps], axis=1))
+    return gx_abs, theta, stack(layer), stack(j_abs)
 
 
 def gradient_terms(case: MLPHeadCase, dtype: str = "float64", device: str = "cpu", *,
@@ -275,12 +344,13 @@ def gradient_terms(case: MLPHeadCase, dtype: str = "float64", device: str = "cpu
     fns = case_functions(case, dtype, device)
     grads, jacobians = (_grads_vmap, _jacobians_vmap) if batched else (_grads_loop, _jacobians_loop)
     spec, theta, X, Y = fns["spec"], fns["theta"], fns["X"], fns["Y"]
-    hs, _ = mlp_layers(spec, theta, X)
+    hs, zs = mlp_layers(spec, theta, X)
     out = hs[-1].detach().requires_grad_(True)
     with torch.enable_grad():  # ∇_h F per example (the examples are independent)
         (head_grad,) = torch.autograd.grad(fns["head"](out, Y[:, :-1]).sum(), out)
+    floor = resolution_floor(case, max(float(np.abs(_numpy(h)).max()) for h in hs), X.dtype)
     G, gx = grads(fns, Y)
-    shift = _head_shift(np.concatenate([_numpy(G), _numpy(gx), _numpy(head_grad)], axis=1), X.dtype)
+    shift = _head_shift(np.concatenate([_numpy(G), _numpy(gx), _numpy(head_grad)], axis=1), floor, X.dtype)
     if shift.any():
         Y = Y.clone()
         Y[:, -1] = torch.as_tensor(np.ldexp(1.0, shift), dtype=X.dtype, device=X.device)
@@ -290,18 +360,17 @@ def gradient_terms(case: MLPHeadCase, dtype: str = "float64", device: str = "cpu
     sizes = [o * i + (o if spec.bias else 0) for (o, i), _ in spec.shapes]
     blocks = [_numpy(b) for b in torch.split(G, sizes, dim=1)]
     G, gx = _numpy(G), _numpy(gx)
-    low = resolution_floor(case, max(float(np.abs(_numpy(h)).max()) for h in hs), X.dtype)
-    j_split = [_split_sv(_numpy(torch.linalg.svdvals(J))) for J in Js]
-    gx_m, gx_e = np.frexp(_norms(gx))
-    th_m, th_e = np.frexp(_norms(G))
-    layer_m, layer_e = np.frexp(np.stack([_norms(b) for b in blocks], axis=1))
+    h_sq = np.stack([(_numpy(h) ** 2).sum(axis=1) for h in hs[:spec.depth]], axis=1)
+    j_sv = [_numpy(torch.linalg.svdvals(J)) for J in Js]
+    gx_abs, theta_abs, layer_abs, j_abs = _abs_chains(case.mlp.weights, _slopes(spec, zs), _numpy(head_grad),
+                                                      h_sq, spec.bias)
     return GradientTerms(
-        grad_x=gx_m, grad_x_exp=gx_e - shift, grad_theta=th_m, grad_theta_exp=th_e - shift,
-        grad_layer=layer_m, grad_layer_exp=layer_e - shift[:, None],
-        h_sq=np.stack([(_numpy(h) ** 2).sum(axis=1) for h in hs[:spec.depth]], axis=1),
-        w_sv=tuple(_numpy(torch.linalg.svdvals(W)) for W, _ in unflatten(spec, theta)),
-        j_sv=tuple(s for s, _ in j_split), j_exp=np.stack([e for _, e in j_split], axis=1),
-        resolved=np.stack([_resolved(gx, low) & _resolved(b, low) & _resolved(_numpy(J), low)
+        grad_x=Pow2.of(_norms(gx), -shift), grad_x_abs=gx_abs,
+        grad_theta=Pow2.of(_norms(G), -shift), grad_theta_abs=theta_abs,
+        grad_layer=Pow2.of(np.stack([_norms(b) for b in blocks], axis=1), -shift[:, None]), grad_layer_abs=layer_abs,
+        h_sq=h_sq, w_sv=tuple(_numpy(torch.linalg.svdvals(W)) for W, _ in unflatten(spec, theta)),
+        j_sv=tuple(Pow2(*_split_rows(s)) for s in j_sv), j_abs=j_abs,
+        resolved=np.stack([_resolved(gx, floor) & _resolved(b, floor) & _resolved(_numpy(J), floor)
                            for b, J in zip(blocks, Js)], axis=1),
     )
 
@@ -340,7 +409,7 @@ def _mp_head_gradient(head: str, h: list, u: list) -> list:
 
 
 def _mp_split(value: mpmath.mpf) -> tuple[float, int]:
-    """An mpmath number ≥ 0 as (mantissa in [1/2, 1), exponent), exactly up to rounding the mantissa."""
+    """An mpmath number ≥ 0 as (mantissa in [1/2, 1), exponent); only the mantissa is rounded."""
     if value == 0:
         return 0.0, 0
     mantissa, exponent = mpmath.frexp(value)
@@ -363,6 +432,7 @@ def gradient_terms_mp(case: MLPHeadCase, digits: int = MP_DIGITS) -> GradientTer
 
     Backprop by hand: δ⁽ˡ⁾ = g'(z⁽ˡ⁺¹⁾) ⊙ ∇F, δ⁽ᵗ⁻¹⁾ = g'(z⁽ᵗ⁾) ⊙ W⁽ᵗ⁾ᵀδ⁽ᵗ⁾, ∇_W f = δhᵀ, ∇_b f = δ,
     ∇_x f = W⁽¹⁾ᵀδ⁽¹⁾; J⁽ᵗ⁺¹⁾ = diag(g'(z⁽ᵗ⁺¹⁾)) W⁽ᵗ⁾ J⁽ᵗ⁾; singular values by ``mpmath.svd_r``.
+    At 40 digits round-off is negligible, so each ``*_abs`` field is the quantity itself, and
     mpmath's exponent range is unbounded, so every example is ``resolved``.
     """
     net = case.mlp
@@ -387,24 +457,27 @@ def gradient_terms_mp(case: MLPHeadCase, digits: int = MP_DIGITS) -> GradientTer
                 back = [mpmath.fsum(Ws[t][i][j] * delta[i] for i in range(len(delta))) for j in range(len(hs[t]))]
                 delta = back if t == 0 else [s * v for s, v in zip(slopes[t - 1], back)]
             J = [[mpmath.mpf(int(i == j)) for j in range(net.d_in)] for i in range(net.d_in)]
-            j_sv = []
+            j_sv, j_fro = [], []
             for t in range(depth):
                 j_sv.append(_mp_svd(J))
+                j_fro.append(_mp_norm([v for row in J for v in row]))
                 if t < depth - 1:
                     J = [[slopes[t][i] * mpmath.fsum(Ws[t][i][k] * J[k][j] for k in range(len(J)))
                           for j in range(net.d_in)] for i in range(len(Ws[t]))]
             rows.append({"grad_x": _mp_norm(delta), "grad_theta": _mp_norm([v for b in blocks for v in b]),
-                         "grad_layer": [_mp_norm(b) for b in blocks],
-                         "h_sq": [float(mpmath.fsum(a**2 for a in hs[t])) for t in range(depth)], "j_sv": j_sv})
-    pick = lambda key, k: np.array([[p[k] for p in r[key]] if isinstance(r[key], list) else r[key][k]
-                                    for r in rows])
+                         "grad_layer": [_mp_norm(b) for b in blocks], "j_fro": j_fro, "j_sv": j_sv,
+                         "h_sq": [float(mpmath.fsum(a**2 for a in hs[t])) for t in range(depth)]})
+    pow2 = lambda key: Pow2(np.array([[p[0] for p in r[key]] if isinstance(r[key], list) else r[key][0]
+                                      for r in rows]),
+                            np.array([[p[1] for p in r[key]] if isinstance(r[key], list) else r[key][1]
+                                      for r in rows]))
     return GradientTerms(
-        grad_x=pick("grad_x", 0), grad_x_exp=pick("grad_x", 1), grad_theta=pick("grad_theta", 0),
-        grad_theta_exp=pick("grad_theta", 1), grad_layer=pick("grad_layer", 0),
-        grad_layer_exp=pick("grad_layer", 1), h_sq=np.array([r["h_sq"] for r in rows]), w_sv=tuple(w_sv),
-        j_sv=tuple(np.array([r["j_sv"][t][0] for r in rows]) for t in range(depth)),
-        j_exp=np.array([[r["j_sv"][t][1] for t in range(depth)] for r in rows]),
-        resolved=np.ones((len(rows), depth), dtype=bool),
+        grad_x=pow2("grad_x"), grad_x_abs=pow2("grad_x"), grad_theta=pow2("grad_theta"),
+        grad_theta_abs=pow2("grad_theta"), grad_layer=pow2("grad_layer"), grad_layer_abs=pow2("grad_layer"),
+        h_sq=np.array([r["h_sq"] for r in rows]), w_sv=tuple(w_sv),
+        j_sv=tuple(Pow2(np.array([r["j_sv"][t][0] for r in rows]), np.array([r["j_sv"][t][1] for r in rows]))
+                   for t in range(depth)),
+        j_abs=pow2("j_fro"), resolved=np.ones((len(rows), depth), dtype=bool),
     )
 
 
@@ -417,7 +490,7 @@ class Form:
 
     Attributes:
         per_layer: judge every layer's multiplied form instead of the summed form.
-        w_norm, j_norm: the matrix norm of W⁽ᵗ⁾ and J⁽ᵗ⁾, from singular values.
+        w_norm, j_norm: the matrix norm of W⁽ᵗ⁾ and J⁽ᵗ⁾ from singular values (homogeneous of degree 1).
         one: the "1" in 1 + ‖h⁽ᵗ⁾‖².
         factor: multiplies the left side.
     """
@@ -433,8 +506,10 @@ class Form:
 _CAP = 1e300
 
 
-def _value(mantissa: float, exponent: int) -> float:
-    return float(min(np.ldexp(mantissa, int(exponent)), _CAP))
+def _v(mant: float, exp: int | np.integer) -> float:
+    """mant · 2^exp as a Python float (no numpy overflow warnings), capped at ``_CAP``."""
+    exp = int(exp)
+    return _CAP if exp > 1100 else min(math.ldexp(float(mant), exp), _CAP)
 
 
 def _undecidable(reason: str) -> tuple[Comparison, dict[str, Any]]:
@@ -444,70 +519,104 @@ def _undecidable(reason: str) -> tuple[Comparison, dict[str, Any]]:
 
 def _worst(comparisons: list[tuple[Comparison, dict[str, Any]]]) -> tuple[Comparison, dict[str, Any]]:
     """The least slack among the decidable ones (scale > 0); 0 ≤ 0 only if nothing else is there."""
-    live = [c for c in comparisons if c[0].scale > 0] or comparisons
+    live = [c for c in comparisons if c[0].scale > 0 and c[0].status != "undecidable"] or comparisons
     return min(live, key=lambda c: c[0].slack)
 
 
-def judge(terms: GradientTerms, tol: Tolerance, form: Form = Form()) -> tuple[Comparison, dict[str, Any]]:
+def _leq(lhs: float, rhs: float, scale: float, noise: float, dtype: str) -> tuple[Comparison, float]:
+    """compare_leq with the depth factor widened by the round-off ``noise`` (in units of depth·eps)."""
+    condition = 1.0 + (noise / scale if scale > 0 else 0.0)
+    depth = min(DEPTH * condition, _CAP)
+    return compare_leq(lhs, rhs, scale, Tolerance(dtype, depth)), float(condition)
+
+
+def judge(terms: GradientTerms, dtype: str, form: Form = Form()) -> tuple[Comparison, dict[str, Any]]:
     """Judge every example of a case (and every layer, for the per-layer form); return the worst.
 
     Summed form: lhs = factor·‖∇_x f‖² Σ_t (one + ‖h⁽ᵗ⁾‖²)/(‖W⁽ᵗ⁾‖²‖J⁽ᵗ⁾‖²) over the layers with a
     non-zero denominator, rhs = ‖∇_θ f‖², both in units of 2^units_log2, scale max(lhs, rhs).
     Per-layer form: ratio_t = factor·‖∇_x f‖²(one + ‖h⁽ᵗ⁾‖²)/(‖W⁽ᵗ⁾‖‖J⁽ᵗ⁾‖‖∇_{W⁽ᵗ⁾,b⁽ᵗ⁾} f‖)² ≤ 1
     (the multiplied form divided by its right side), scale max(ratio_t, 1). Where the right side
-    is 0 (a zero denominator, or δ⁽ᵗ⁾ = 0) the multiplied form reads factor·‖∇_x f‖²(one + ‖h⁽ᵗ⁾‖²) ≤ 0.
-    Unresolved layers (see :class:`GradientTerms`) are left out and listed; a case with nothing
+    is 0 (a zero denominator, or δ⁽ᵗ⁾ = 0) the multiplied form says ∇_x f = 0: judged as
+    ‖∇_x f‖ ≤ 0 on the scale of the terms that cancel in it.
+
+    The tolerance is ``DEPTH·eps·scale`` times ``details["condition"]`` ≥ 1: the first-order
+    round-off of lhs and rhs, bounded with the ``*_abs`` quantities (where a sum cancels, its
+    error is relative to the sum of absolute values, not to the result), over the scale.
+    Unresolved layers (:class:`GradientTerms`) are left out and listed; a case with nothing
     left is ``undecidable``.
     """
     w = np.array([form.w_norm(sv) for sv in terms.w_sv])  # (l,)
-    j = np.stack([form.j_norm(sv) for sv in terms.j_sv], axis=1)  # (m, l) mantissas, exponents j_exp
+    j = np.stack([form.j_norm(s.mant) for s in terms.j_sv], axis=1)  # (m, l), exponents j_sv[t].exp
+    j_exp = np.stack([s.exp for s in terms.j_sv], axis=1)
+    gx, gxa, th, tha = terms.grad_x, terms.grad_x_abs, terms.grad_theta, terms.grad_theta_abs
+    lay, laya, ja = terms.grad_layer, terms.grad_layer_abs, terms.j_abs
     results, unresolved = [], []
-    for i in range(terms.grad_x.shape[0]):
-        gx, gx_e, one_h = terms.grad_x[i], terms.grad_x_exp[i], form.one + terms.h_sq[i]
+    for i in range(gx.mant.shape[0]):
+        one_h = form.one + terms.h_sq[i]
         zero = [t for t in range(w.shape[0]) if w[t] * j[i, t] == 0]
-        base = {"example": i}
-        for t in (t for t in zero if terms.resolved[i, t]):  # ∇_x f = J⁽ᵗ⁾ᵀW⁽ᵗ⁾ᵀδ⁽ᵗ⁾ = 0 must hold here
-            lhs = form.factor * gx**2 * one_h[t]
-            results.append((compare_leq(lhs, 0.0, lhs, tol), {**base, "layer": t + 1, "form": "zero-denominator",
-                                                              "units_log2": 2 * int(gx_e)}))
-        live = [t for t in range(w.shape[0]) if t not in zero]
         bad = [t + 1 for t in range(w.shape[0]) if not terms.resolved[i, t]]
         if bad:
             unresolved.append({"example": i, "layers": bad})
+
+        def input_gradient_is_zero(t: int, why: str) -> None:
+            rel = _v(float(gx.mant[i]) / float(gxa.mant[i]), gx.exp[i] - gxa.exp[i]) if gxa.mant[i] > 0 else 0.0
+            comparison, _ = _leq(rel, 0.0, 1.0 if gxa.mant[i] > 0 else 0.0, 0.0, dtype)
+            results.append((comparison, {"example": i, "layer": t + 1, "form": why}))
+
+        for t in zero:
+            if terms.resolved[i, t]:
+                input_gradient_is_zero(t, "zero-denominator")
+        live = [t for t in range(w.shape[0]) if t not in zero]
         if form.per_layer:
             for t in (t for t in live if terms.resolved[i, t]):
-                bound = terms.grad_layer[i, t] * w[t] * j[i, t]
-                if bound == 0:  # δ⁽ᵗ⁾ = 0
-                    lhs = form.factor * gx**2 * one_h[t]
-                    results.append((compare_leq(lhs, 0.0, lhs, tol), {**base, "layer": t + 1, "form": "delta-zero"}))
+                if lay.mant[i, t] == 0:
+                    input_gradient_is_zero(t, "delta-zero")
                     continue
-                exponent = 2 * (gx_e - terms.j_exp[i, t] - terms.grad_layer_exp[i, t])
-                ratio = form.factor * _value((gx / bound) ** 2 * one_h[t], exponent)
-                results.append((compare_leq(ratio, 1.0, max(ratio, 1.0), tol), {**base, "layer": t + 1}))
+                base, base_e = float(w[t]) * float(j[i, t]) * float(lay.mant[i, t]), j_exp[i, t] + lay.exp[i, t]
+                root = math.sqrt(form.factor * one_h[t])
+                q = root * _v(gx.mant[i] / base, gx.exp[i] - base_e)  # √ratio
+                q_abs = root * _v(gxa.mant[i] / base, gxa.exp[i] - base_e)
+                kappa = _v(float(ja.mant[i, t]) / float(j[i, t]), ja.exp[i, t] - j_exp[i, t]) + _v(
+                    float(laya.mant[i, t]) / float(lay.mant[i, t]), laya.exp[i, t] - lay.exp[i, t])
+                ratio = min(q * q, _CAP)
+                noise = min(2 * (q * q_abs + ratio * kappa), _CAP)
+                comparison, condition = _leq(ratio, 1.0, max(ratio, 1.0), noise, dtype)
+                results.append((comparison, {"example": i, "layer": t + 1, "condition": condition}))
         elif not bad:
-            th, th_e = terms.grad_theta[i], terms.grad_theta_exp[i]
-            unit = int(th_e if th > 0 else gx_e)
-            lhs = form.factor * sum(_value((gx / (w[t] * j[i, t])) ** 2 * one_h[t],
-                                           2 * (gx_e - terms.j_exp[i, t] - unit)) for t in live)
-            rhs = _value(th**2, 2 * (th_e - unit))
-            results.append((compare_leq(lhs, rhs, max(lhs, rhs), tol),
-                            {**base, "units_log2": 2 * unit, "skipped_layers": [t + 1 for t in zero]}))
+            unit = int(th.exp[i] if th.mant[i] > 0 else gx.exp[i])
+            lhs = noise = 0.0
+            for t in live:
+                e = gx.exp[i] - j_exp[i, t] - unit
+                root = math.sqrt(form.factor * one_h[t])
+                den = float(w[t]) * float(j[i, t])
+                s, s_abs = root * _v(float(gx.mant[i]) / den, e), root * _v(float(gxa.mant[i]) / den, e)
+                kappa = _v(float(ja.mant[i, t]) / float(j[i, t]), ja.exp[i, t] - j_exp[i, t])
+                lhs += s * s
+                noise += 2 * (s * s_abs + s * s * kappa)
+            rhs = _v(float(th.mant[i]) ** 2, 2 * (th.exp[i] - unit))
+            noise += 2 * _v(float(th.mant[i]) * float(tha.mant[i]), th.exp[i] + tha.exp[i] - 2 * unit)
+            lhs, noise = min(lhs, _CAP), min(noise, _CAP)
+            comparison, condition = _leq(lhs, rhs, max(lhs, rhs), noise, dtype)
+            results.append((comparison, {"example": i, "units_log2": 2 * unit, "condition": condition,
+                                         "skipped_layers": [t + 1 for t in zero]}))
     if not results:
-        return _undecidable(f"every example has a layer whose gradients or Jacobian fall below tiny/eps of the "
-                            f"dtype (subnormal range): {unresolved}")
+        return _undecidable("every example has a layer whose gradients or Jacobian are not finite or fall where "
+                            f"subnormal round-off may dominate them: {unresolved}")
     comparison, details = _worst(results)
     return comparison, {**details, "unresolved": unresolved} if unresolved else details
 
 
 def _judge_case(case: MLPHeadCase, ctx: CheckContext, form: Form, route: str) -> CaseResult:
     if route == "mpmath":
-        terms, tol, how = gradient_terms_mp(case), Tolerance("float64", DEPTH), f"mpmath {MP_DIGITS} digits; "
+        terms, dtype, how = gradient_terms_mp(case), "float64", f"mpmath {MP_DIGITS} digits; "
     else:
-        terms, tol, how = gradient_terms(case, ctx.dtype, ctx.device), Tolerance(ctx.dtype, DEPTH), ""
-    comparison, details = judge(terms, tol, form)
+        terms, dtype, how = gradient_terms(case, ctx.dtype, ctx.device), ctx.dtype, ""
+    comparison, details = judge(terms, dtype, form)
     details = {"widths": list(case.mlp.widths), "activation": case.mlp.activation, "head": case.head,
                "ratio": comparison.ratio, **details}
-    return CaseResult(comparison, case.tags, details, how + tol.describe())
+    return CaseResult(comparison, case.tags, details,
+                      how + Tolerance(dtype, DEPTH).describe() + " × details.condition (round-off bound, ≥ 1)")
 
 
 def make_claim(form: Form, *, claim_id: str, statement: str, expected: str = "holds", bias: bool = True,
