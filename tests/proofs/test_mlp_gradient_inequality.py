@@ -73,16 +73,11 @@ def test_correct_no_bias_statement_holds():
     assert v.numeric["tightest_ratio"] == pytest.approx(1.0, abs=1e-12)
 
 
-def _rms(sv):
-    return c3.frobenius(sv) / np.sqrt(sv.shape[-1])
-
-
 WRONG = {
     "doubled-per-layer": c3.Form(per_layer=True, factor=2.0),
     "one-percent-larger-lhs": c3.Form(factor=1.01),
-    "sigma-min-of-J": c3.Form(j_norm=lambda sv: sv.min(axis=-1)),
     "sigma-min-of-W": c3.Form(w_norm=lambda sv: sv.min(axis=-1)),
-    "frobenius-of-J-replaced-by-rms-singular-value": c3.Form(w_norm=c3.frobenius, j_norm=_rms),
+    "frobenius-of-J-halved": c3.Form(w_norm=c3.frobenius, j_norm=lambda sv: c3.frobenius(sv) / 2),
 }
 
 
@@ -91,6 +86,16 @@ def test_wrong_variants_are_refuted(kind):
     v = _run(c3.make_claim(WRONG[kind], claim_id=f"wrong-{kind}", statement="wrong"), examples=60)
     assert v.verdict is VerdictKind.REFUTED, (kind, v.message)
     assert v.counterexample["recheck"]["status"] == "violated"
+
+
+def test_smallest_singular_value_of_J_is_refuted_on_an_aligned_chain():
+    """σ_min(J) in place of ‖J‖₂: wrong wherever J⁽ᵗ⁾ has two singular values and the bound is tight."""
+    case = _case((2, 2, 1), "identity", [[[2.0, 0.0], [0.0, 1.0]], [[1.0, 0.0]]], [[0.5, -0.5], [1.0]],
+                 [[1.0, 1.0]], u=[1.0])  # J⁽²⁾ = W⁽¹⁾ = diag(2, 1), W⁽²⁾ along its top singular vector
+    assert c3.SUMMED.check(case, CheckContext()).comparison.ratio == pytest.approx(1.0, abs=1e-14)
+    claim = c3.make_claim(c3.Form(j_norm=lambda sv: sv.min(axis=-1)), claim_id="wrong-smin-j", statement="wrong")
+    assert claim.check(case, CheckContext()).comparison.status == "violated"
+    assert claim.recheck(case, CheckContext()).comparison.status == "violated"
 
 
 def _gaussian_wide(seed: int) -> MLPHeadCase:

@@ -4,15 +4,17 @@ The input/parameter gradient inequality of C3 is an equality only on thin sets: 
 all 1 (any activation, any head), and linear networks whose layers share singular
 frames with a linear head :math:`f = u^\top h^{(l+1)}` along the top left singular
 vector of the last layer (for depth 1 that is any :math:`W`). Random wide networks sit
-far below the bound (ratios of a few percent), so a factor of 2 on the left side would
-never be caught there. :func:`mlp_head_cases` therefore draws three families:
+far below the bound (Glorot-like nets of widths 8-16: median ratio about 0.15, rarely
+above 0.6), so an error of a few percent, or a factor 1.5, on the left side is never
+caught there. :func:`mlp_head_cases` therefore draws three families:
 
 ``width-one``
     every width 1 (depth from the range), non-zero weights, any activation and head:
     ratio 1 (up to round-off) wherever the gradient is not 0;
 ``aligned``
-    identity activation, :math:`W^{(t)} = Q_{t+1}\,\Sigma_t\,Q_t^\top` with Householder
-    frames :math:`Q_t` shared between consecutive layers and decreasing
+    identity activation, depth uniform in the range (deep equality cases are the point),
+    :math:`W^{(t)} = Q_{t+1}\,\Sigma_t\,Q_t^\top` with Householder frames :math:`Q_t`
+    shared between consecutive layers and decreasing
     :math:`\Sigma_t`, linear head :math:`u = Q_{l+1} e_1`: every per-layer bound is an
     equality, so the summed one is too (ratio 1 up to round-off);
 ``random``
