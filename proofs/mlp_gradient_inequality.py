@@ -544,7 +544,8 @@ def judge(terms: GradientTerms, dtype: str, form: Form = Form()) -> tuple[Compar
     """Judge every example of a case (and every layer, for the per-layer form); return the worst.
 
     Summed form: lhs = factor·‖∇_x f‖² Σ_t (one + ‖h⁽ᵗ⁾‖²)/(‖W⁽ᵗ⁾‖²‖J⁽ᵗ⁾‖²) over the layers with a
-    non-zero denominator, rhs = ‖∇_θ f‖², both in units of 2^units_log2, scale max(lhs, rhs).
+    non-zero denominator, rhs = ‖∇_θ f‖² (in units of 2^units_log2 where plain floats would under-
+    or overflow; units_log2 = 0 otherwise), scale max(lhs, rhs).
     Per-layer form: ratio_t = factor·‖∇_x f‖²(one + ‖h⁽ᵗ⁾‖²)/(‖W⁽ᵗ⁾‖‖J⁽ᵗ⁾‖‖∇_{W⁽ᵗ⁾,b⁽ᵗ⁾} f‖)² ≤ 1
     (the multiplied form divided by its right side), scale max(ratio_t, 1). Where the right side
     is 0 (a zero denominator, or δ⁽ᵗ⁾ = 0) the multiplied form says ∇_x f = 0: judged as
@@ -606,9 +607,13 @@ def judge(terms: GradientTerms, dtype: str, form: Form = Form()) -> tuple[Compar
                 noise += 2 * (s * s_abs + s * s * kappa)
             rhs = _v(float(th.mant[i]) ** 2, 2 * (th.exp[i] - unit))
             noise += 2 * _v(float(th.mant[i]) * float(tha.mant[i]), th.exp[i] + tha.exp[i] - 2 * unit)
+            units = 2 * unit
+            if all(-1000 < math.frexp(v)[1] + units < 1000 for v in (lhs, rhs, noise) if 0 < v < _CAP):
+                # plain values where they stay normal floats (the rescaling is exact)
+                lhs, rhs, noise, units = math.ldexp(lhs, units), math.ldexp(rhs, units), math.ldexp(noise, units), 0
             lhs, noise = min(lhs, _CAP), min(noise, _CAP)
             comparison, condition = _leq(lhs, rhs, max(lhs, rhs), noise, dtype)
-            results.append((comparison, {"example": i, "units_log2": 2 * unit, "condition": condition,
+            results.append((comparison, {"example": i, "units_log2": units, "condition": condition,
                                          "skipped_layers": [t + 1 for t in zero]}))
     if not results:
         return _undecidable("every example has a layer whose gradients or Jacobian are not finite or fall where "
