@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from proofs import _descent_symbolic as sym
+from proofs import _figures
 from verify import (
     ACTIVATIONS,
     CaseResult,
@@ -304,7 +305,7 @@ DESCENT = register(Claim(
     symbolic=lambda: SymbolicResult([sym.taylor_remainder(), sym.curvature_bound(), sym.step_size_condition(),
                                      sym.optimal_step(), sym.quadratic_equality()]),
     cases=descent_cases, check=_descent_check, recheck=lambda case, ctx: _descent_check(case, ctx, dense=True),
-    relation="inequality", decode_case=DescentCase.from_json,
+    relation="inequality", decode_case=DescentCase.from_json, figures=_figures.descent_margin_figures,
     notes=("Softmax regression uses the global M of C1 with α ∈ (0, 2/M]; MLP regressions (C² activations, "
            "targets cos(i)) fix α_max first and measure M on the whole segment; quadratics use the directional "
            "M = gᵀQg/‖g‖², where the lemma is an equality (slack ≈ 0), and M = λ_max(Q), where the slack is "

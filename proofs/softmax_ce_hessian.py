@@ -22,6 +22,7 @@ import mpmath
 import numpy as np
 import torch
 
+from proofs import _figures
 from proofs import _softmax_ce_symbolic as sym
 from verify import (
     CaseResult,
@@ -247,7 +248,7 @@ CONVEX = register(Claim(
                                      sym.null_direction()]),
     cases=softmax_batches, check=_convex_check,
     recheck=lambda case, ctx: _convex_check(case, ctx, dense=True),
-    relation="inequality", decode_case=SoftmaxBatch.from_json,
+    relation="inequality", decode_case=SoftmaxBatch.from_json, figures=_figures.softmax_spectrum_figures,
     notes=("It is the cross-entropy of softmax that is convex in W, not 'softmax' (the seed's wording).",
            "λ_min by Lanczos (eigsh, which='SA') on forward-over-reverse HVPs; re-checked with the dense "
            "Hessian and numpy eigvalsh.",
@@ -263,7 +264,7 @@ SMOOTHNESS = register(Claim(
     symbolic=lambda: SymbolicResult([sym.entry_form()[0], sym.kronecker_form(), sym.two_class_curvature()]),
     cases=softmax_batches, check=_smooth_check,
     recheck=lambda case, ctx: _smooth_check(case, ctx, dense=True),
-    relation="inequality", decode_case=SoftmaxBatch.from_json,
+    relation="inequality", decode_case=SoftmaxBatch.from_json, figures=_figures.softmax_spectrum_figures,
     notes=("λ_max(A) ≤ ½ with equality only when a has two entries ½ (k = 2, tied logits); "
            "the tightest ratio λ_max/M is reported and reaches 1 at k = 2, W = 0.",),
 ))

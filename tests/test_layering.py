@@ -24,12 +24,13 @@ ALLOWED = {
     "strategies": {"errors", "claims"},
     "bridge": {"errors", "claims", "symbolic", "numeric", "strategies"},
     "check": {"errors", "claims", "symbolic", "numeric", "strategies", "bridge"},
+    "authoring": {"errors", "claims", "numeric", "strategies"},
     "regularizers": {"errors", "claims", "symbolic", "numeric", "strategies", "bridge", "check"},
     "report": {"errors", "claims", "symbolic", "numeric", "strategies", "bridge", "check"},
     "pytest_plugin": {"errors", "claims", "symbolic", "numeric", "strategies", "bridge", "check",
-                      "report", "regularizers"},
+                      "report", "regularizers", "authoring"},
     "cli": {"errors", "claims", "symbolic", "numeric", "strategies", "bridge", "check", "report",
-            "regularizers"},
+            "regularizers", "authoring"},
 }
 FORBIDDEN_THIRD_PARTY = {"claims": {"torch", "sympy", "numpy"}, "symbolic": {"torch"}, "numeric": {"sympy"},
                          "strategies": {"torch", "sympy"}, "report": {"torch"}}

@@ -43,3 +43,79 @@ def test_loading_the_plugin_imports_no_torch():
     code = "import sys, verify.pytest_plugin; print('torch' in sys.modules, 'sympy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False False"
+
+
+USER_CLAIMS = """
+import math
+
+import torch
+
+import verify
+
+half = verify.inequality(
+    "lse-half-bound", statement=r"\\mathrm{lse}(z) \\le \\max z + \\tfrac12 \\log k", cases=verify.logits,
+    lhs=lambda z: torch.logsumexp(torch.as_tensor(z), -1),
+    rhs=lambda z: float(z.max()) + 0.5 * math.log(len(z)))
+full = verify.inequality(
+    "lse-bound", statement=r"\\mathrm{lse}(z) \\le \\max z + \\log k", cases=verify.logits,
+    lhs=lambda z: torch.logsumexp(torch.as_tensor(z), -1),
+    rhs=lambda z: float(z.max()) + math.log(len(z)))
+"""
+
+
+def test_verify_check_fails_with_a_readable_account(pytester):
+    pytester.makepyfile(user_claims=USER_CLAIMS)
+    pytester.makepyfile(
+        """
+        import user_claims
+
+        def test_half(verify_check):
+            verify_check(user_claims.half, examples=50)
+
+        def test_full(verify_check):
+            verdict = verify_check(user_claims.full, examples=50)
+            assert verdict.verdict.value == "verified"
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "*claim 'lse-half-bound': expected it to hold, got refuted*",
+        "*counterexample (lhs <= rhs):*",
+        "*obtained  lhs = 0.693147*",
+        "*expected  rhs = 0.346574*",
+        "*case      = [[]0.0,0.0[]]*",
+        "*replay    : verify check lse-half-bound*",
+        "*lse-bound: verified (expected holds) [[]ok[]]*",
+        "*1 of 2 verdicts match their expectation*",
+    ])
+
+
+def test_verdicts_from_xdist_workers_reach_one_report(pytester, tmp_path):
+    pytest_xdist = __import__("pytest").importorskip("xdist", reason="pytest-xdist is in the test extra")
+    assert pytest_xdist
+    pytester.makepyfile(user_claims=USER_CLAIMS)
+    pytester.makepyfile(
+        """
+        import pytest
+        import user_claims
+
+        @pytest.mark.parametrize("name", ["half", "full"])
+        def test_claim(name, verify_check):
+            claim = getattr(user_claims, name)
+            claim.expected = claim.expected.__class__("refuted" if name == "half" else "holds")
+            verify_check(claim, examples=20)
+        """
+    )
+    out = tmp_path / "report"
+    result = pytester.runpytest_subprocess("-n", "2", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning",
+                                           "--verify-report", str(out))
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*verify verdicts*", "*2 of 2 verdicts match their expectation*",
+                                 f"*verify report: {out}*"])
+    from verify import load_verdicts
+
+    verdicts = load_verdicts((out / "verdicts.json").read_text())
+    assert sorted(v.claim for v in verdicts) == ["lse-bound", "lse-half-bound"]
+    assert {v.claim: v.verdict.value for v in verdicts} == {"lse-bound": "verified", "lse-half-bound": "refuted"}
+    assert (out / "index.html").is_file()

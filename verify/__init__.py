@@ -19,6 +19,10 @@ _EXPORTS: dict[str, str] = {
     "Claim": "verify.claims",
     "Comparison": "verify.claims",
     "Expectation": "verify.claims",
+    "Figure": "verify.claims",
+    "Mark": "verify.claims",
+    "ReportCard": "verify.claims",
+    "Series": "verify.claims",
     "SymbolicResult": "verify.claims",
     "SymbolicStep": "verify.claims",
     "Tolerance": "verify.claims",
@@ -91,6 +95,8 @@ _EXPORTS: dict[str, str] = {
     # bridge (sympy + torch)
     "to_torch": "verify.bridge",
     # engine
+    "identity": "verify.authoring",
+    "inequality": "verify.authoring",
     "run_claim": "verify.check",
     "run_claims": "verify.check",
 }

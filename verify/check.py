@@ -115,6 +115,7 @@ class _Search:
     crash: tuple[Any, str] | None = None
     tolerance: str = ""
     undecidable_reason: str = ""
+    samples: list[float] = field(default_factory=list)
 
     def run_case(self, case: Any) -> None:
         if self.deadline is not None and time.monotonic() > self.deadline:
@@ -145,6 +146,9 @@ class _Search:
         self.checked += 1
         self.max_abs_err = max(self.max_abs_err, c.abs_err)
         self.max_rel_err = max(self.max_rel_err, c.rel_err)
+        sample = c.ratio if self.claim.relation == "inequality" and c.ratio is not None else c.rel_err
+        if math.isfinite(sample):
+            self.samples.append(float(sample))
         if c.ratio is not None:
             self.tightest_ratio = c.ratio if self.tightest_ratio is None else max(self.tightest_ratio, c.ratio)
         if self.min_slack is None or c.slack < self.min_slack:
@@ -176,7 +180,28 @@ class _Search:
             "relation": self.claim.relation,
             "boundary_cases_hit": sorted(self.tags),
             "worst_case": worst,
+            "distribution": _distribution(self.samples, self.claim.relation),
         }
+
+
+def _distribution(samples: list[float], relation: str) -> dict[str, Any] | None:
+    """The per-case ratio (inequalities) or relative error (equalities), for a histogram.
+
+    Kept whole up to 400 cases; beyond that, 401 evenly spaced order statistics (the
+    quantiles), so that the JSON stays small and is still deterministic for a seed.
+    """
+    if not samples:
+        return None
+    ordered = sorted(samples)
+    n = len(ordered)
+    if n > 400:
+        ordered = [ordered[round(i * (n - 1) / 400)] for i in range(401)]
+    return {
+        "quantity": "ratio lhs/rhs" if relation == "inequality" else "relative error",
+        "cases": n,
+        "values": [float(f"{v:.6g}") for v in ordered],
+        "quantiles": {q: ordered[round(float(q) * (len(ordered) - 1))] for q in ("0", "0.5", "0.9", "0.99", "1")},
+    }
 
 
 def _describe_exception(exc: BaseException) -> str:
@@ -341,6 +366,8 @@ def run_claim(
     if not crash and claim.check is not None:
         deadline = None if time_limit is None else time.monotonic() + float(time_limit)
         numeric = _search(claim, ctx, deadline)
+    if not crash and claim.figures is not None and numeric.status != "error":
+        crash = _add_figures(claim, ctx, numeric)
     if crash:
         kind, message = VerdictKind.ERROR, crash
     else:
@@ -355,6 +382,23 @@ def run_claim(
         seed=int(seed), device=dev, dtype=dt, torch_threads=threads, versions=_versions(),
         elapsed_s=round(time.monotonic() - start, 3),
     )
+
+
+def _add_figures(claim: Claim, ctx: CheckContext, numeric: NumericOutcome) -> str:
+    """Compute the claim's figures into ``numeric["figures"]``; a failure is the claim's bug."""
+    from verify.claims import Figure
+
+    try:
+        figures = list(claim.figures(ctx))  # type: ignore[misc]
+    except Exception as exc:
+        return f"The claim's figures failed: {_describe_exception(exc)}."
+    bad = [type(f).__name__ for f in figures if not isinstance(f, Figure)]
+    if bad:
+        return f"The claim's figures returned {', '.join(bad)}; expected a list of verify.Figure."
+    if numeric.evidence is None:
+        numeric.evidence = {}
+    numeric.evidence["figures"] = [f.to_json() for f in figures]
+    return ""
 
 
 def run_claims(claims: list[Claim], *, on_verdict: Callable[[Verdict], None] | None = None,

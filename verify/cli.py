@@ -1,7 +1,8 @@
-"""Command line: ``verify list | check`` (contract in ARCHITECTURE.md).
+"""Command line: ``verify list | check | report | regularizer`` (contract in ARCHITECTURE.md).
 
-Exit status of ``check``: 0 iff every verdict matches its claim's expectation;
-1 if some verdict does not; 2 for bad usage (unknown claim, bad option).
+Exit status of ``check`` and ``report``: 0 iff every verdict matches its claim's expectation;
+1 if some verdict does not; of ``regularizer``: 0 iff every check passed, else 1;
+2 for bad usage (unknown claim or function, bad option, unreadable file).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from verify.errors import VerifyError
+from verify.errors import InvalidInputError, VerifyError
 
 __all__ = ["main"]
 
@@ -33,21 +34,54 @@ def _parser() -> argparse.ArgumentParser:
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     p_check = sub.add_parser("check", help="check claims (default: every built-in claim)")
-    p_check.add_argument("names", nargs="*", metavar="NAME",
-                         help="claim id, FILE.py::NAME or package.module:NAME")
-    p_check.add_argument("--examples", type=int, default=100, help="generated cases per claim (default 100)")
-    p_check.add_argument("--seed", type=int, default=0, help="seed of the case search (default 0)")
-    p_check.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p_check.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p_check.add_argument("--threads", type=int, default=1,
-                         help="torch threads, fixed and recorded (default 1; results depend on it)")
-    p_check.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
-                         help="time limit of the numeric search per claim")
+    _claim_run_options(p_check)
     p_check.add_argument("--json", dest="json_path", metavar="FILE", help="write the verdicts as JSON")
     p_check.add_argument("--replay", metavar="FILE",
                          help="replay the counterexample(s) in a verdicts JSON file instead of searching")
-    p_check.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    p_report = sub.add_parser("report", help="check claims and write the proof report (HTML, Markdown, JSON)")
+    _claim_run_options(p_report)
+    p_report.add_argument("--out", default="reports", metavar="DIR",
+                          help="output folder (default reports/): index.html, one page per claim, verdicts.json")
+    p_report.add_argument("--from", dest="from_json", metavar="FILE",
+                          help="render the verdicts of an earlier `verify check --json FILE` run instead of "
+                               "checking again")
+
+    p_reg = sub.add_parser("regularizer", help="check a new regularizer: gradient, smoothness, safe steps, "
+                                                "constraint, effect on curvature")
+    p_reg.add_argument("name", metavar="FN", help="FILE.py::FN or package.module:FN (a regularizer function)")
+    lam = p_reg.add_mutually_exclusive_group()
+    lam.add_argument("--lam", type=float, default=None, help="regularization strength λ (default 0.01)")
+    lam.add_argument("--lams", default=None, metavar="A,B,…", help="a grid of λ values (comma separated)")
+    p_reg.add_argument("--task", default="mlp", choices=["mlp", "softmax"],
+                       help="training task: a small MLP classifier (default) or softmax regression")
+    p_reg.add_argument("--grad", default=None, metavar="FN",
+                       help="your analytic gradient of the regularizer (FILE.py::FN), checked against autograd")
+    p_reg.add_argument("--hvp", default=None, metavar="FN",
+                       help="your Hessian-vector product of the regularizer (FILE.py::FN), checked against autograd")
+    p_reg.add_argument("--checks", default=None, metavar="A,B,…",
+                       help="run only these checks (well-formed, gradient, smoothness, descent, constraint, "
+                            "curvature-effect)")
+    p_reg.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    p_reg.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p_reg.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p_reg.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p_reg.add_argument("--json", dest="json_path", metavar="FILE", help="write the report card as JSON")
+    p_reg.add_argument("--out", default=None, metavar="DIR", help="write the report card as an HTML page")
     return parser
+
+
+def _claim_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("names", nargs="*", metavar="NAME", help="claim id, FILE.py::NAME or package.module:NAME")
+    p.add_argument("--examples", type=int, default=100, help="generated cases per claim (default 100)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the case search (default 0)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
+    p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads, fixed and recorded (default 1; results depend on it)")
+    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+                   help="time limit of the numeric search per claim")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
 def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
@@ -74,13 +108,13 @@ def _atomic_write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+def _run_claims(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[list[Any], int]:
+    """Run the named claims with progress lines; returns (verdicts, number of claims asked for)."""
     from verify.check import run_claims
-    from verify.claims import dump_verdicts, resolve_claims
+    from verify.claims import resolve_claims
 
     claims = resolve_claims(args.names)
-    if args.replay:
-        return _replay(args, claims, out)
+    given = {c.id: n for c, n in zip(claims, args.names)} if args.names else {}
     total = len(claims)
     started: dict[str, float] = {}
 
@@ -96,18 +130,110 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
                   f" {verdict.elapsed_s:7.1f}s\n")
         if not verdict.matches_expectation or verdict.verdict.value in ("error", "inconclusive"):
             out.write(f"    {verdict.message}\n")
+        if verdict.counterexample and not verdict.matches_expectation:
+            out.write(_counterexample_text(verdict, given.get(verdict.claim, verdict.claim)))
         out.flush()
 
     verdicts = run_claims(claims, on_start=on_start, on_verdict=on_verdict, examples=args.examples,
                           seed=args.seed, device=args.device, dtype=args.dtype, threads=args.threads,
                           time_limit=args.time_limit)
-    if args.json_path:
-        _atomic_write(Path(args.json_path), dump_verdicts(verdicts) + "\n")
+    return verdicts, total
+
+
+def _counterexample_text(verdict: Any, name: str) -> str:
+    cx = verdict.counterexample
+    c = cx.get("comparison") or {}
+    case = json.dumps(cx.get("case"), separators=(",", ":"))
+    if len(case) > 600:
+        case = case[:600] + " …(full case in the JSON)"
+    return (f"    counterexample: {case}\n"
+            f"    lhs = {c.get('lhs')!r}, rhs = {c.get('rhs')!r}, slack = {c.get('slack')!r} of scale "
+            f"{c.get('scale')!r} (tolerance {c.get('atol')!r})\n"
+            f"    replay it: verify check {name} --seed {verdict.seed} --json out.json && "
+            f"verify check {name} --replay out.json\n")
+
+
+def _summary_line(verdicts: list[Any], total: int, out: TextIO) -> bool:
     matched = sum(v.matches_expectation for v in verdicts)
     interrupted = len(verdicts) < total
     out.write(f"{matched} of {len(verdicts)} verdicts match their expectation"
               + (f" (interrupted: {total - len(verdicts)} claims not run)" if interrupted else "") + "\n")
-    return EXIT_OK if matched == len(verdicts) and not interrupted else EXIT_MISMATCH
+    return matched == len(verdicts) and not interrupted
+
+
+def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from verify.claims import dump_verdicts, resolve_claims
+
+    if args.replay:
+        return _replay(args, resolve_claims(args.names), out)
+    verdicts, total = _run_claims(args, out, err)
+    if args.json_path:
+        _atomic_write(Path(args.json_path), dump_verdicts(verdicts) + "\n")
+    return EXIT_OK if _summary_line(verdicts, total, out) else EXIT_MISMATCH
+
+
+def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from verify.claims import load_verdicts
+    from verify.report import write_report
+
+    if args.from_json:
+        if args.names:
+            raise InvalidInputError("Give either claim names or --from FILE, not both: --from renders "
+                                    "the verdicts already in FILE.")
+        verdicts = load_verdicts(Path(args.from_json).read_text(encoding="utf-8"))
+        total = len(verdicts)
+    else:
+        verdicts, total = _run_claims(args, out, err)
+    index = write_report(verdicts, Path(args.out))
+    ok = _summary_line(verdicts, total, out)
+    out.write(f"report: {index}\n")
+    return EXIT_OK if ok else EXIT_MISMATCH
+
+
+def _cmd_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from verify.regularizers import check_regularizer, load_regularizer
+
+    fn = load_regularizer(args.name)
+    options: dict[str, Any] = {"task": args.task, "device": args.device, "dtype": args.dtype, "seed": args.seed}
+    if args.lam is not None:
+        options["lam"] = args.lam
+    if args.lams is not None:
+        options["lams"] = _float_list(args.lams, "--lams")
+    if args.grad:
+        options["grad"] = load_regularizer(args.grad)
+    if args.hvp:
+        options["hvp"] = load_regularizer(args.hvp)
+    if args.checks:
+        options["checks"] = [c.strip() for c in args.checks.split(",") if c.strip()]
+    from verify.numeric import set_torch_threads
+
+    set_torch_threads(args.threads)
+    err.write(f"checking regularizer {args.name} …\n")
+    card = check_regularizer(fn, **options)
+    card.name = args.name
+    for v in card.checks:
+        mark = "ok " if v.matches_expectation else "BAD"
+        out.write(f"{mark} {v.claim:<18} {v.verdict.value:<12} {v.message}\n")
+    out.write(f"\n{card.summary}\n")
+    if args.json_path:
+        _atomic_write(Path(args.json_path), card.dumps() + "\n")
+    if args.out:
+        from verify.report import write_report
+
+        out.write(f"report: {write_report(card, Path(args.out))}\n")
+    passed = len(card.checks) - len(card.failed)
+    out.write(f"{passed} of {len(card.checks)} checks passed\n")
+    return EXIT_OK if card.passed else EXIT_MISMATCH
+
+
+def _float_list(text: str, option: str) -> list[float]:
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise InvalidInputError(f"Got {option} {text!r}; give comma-separated numbers like 0.001,0.01,0.1.") from None
+    if not values:
+        raise InvalidInputError(f"Got {option} {text!r}; give at least one number.")
+    return values
 
 
 def _replay(args: argparse.Namespace, claims: list[Any], out: TextIO) -> int:
@@ -138,6 +264,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     try:
         if args.command == "list":
             return _cmd_list(args, out)
+        if args.command == "report":
+            return _cmd_report(args, out, err)
+        if args.command == "regularizer":
+            return _cmd_regularizer(args, out, err)
         return _cmd_check(args, out, err)
     except VerifyError as exc:
         err.write(f"verify: error: {exc}\n")

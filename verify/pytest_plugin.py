@@ -1,14 +1,26 @@
 """The pytest plugin of :mod:`verify` (loaded through the ``pytest11`` entry point).
 
-Kept light: loading it imports neither torch nor sympy. It adds the options
-``--verify-examples``, ``--verify-seed``, ``--verify-device`` and
-``--verify-dtype``, the ``verify_claim`` marker, the fixtures ``verify_options``,
-``verify_device`` and ``verify_dtype``, and a terminal summary of verdicts
-recorded with :func:`record_verdict`.
+Kept light: loading it imports neither torch nor sympy. It adds
+
+* options ``--verify-examples``, ``--verify-seed``, ``--verify-device``, ``--verify-dtype``
+  and ``--verify-report DIR`` (write the proof report of every verdict of the run);
+* the ``verify_check`` fixture: ``verify_check(claim_or_name)`` runs a claim with those
+  options, records its verdict and fails the test with a readable account (what was
+  expected, the worst numbers, the counterexample and how to replay it) when the verdict
+  does not match the claim's expectation;
+* fixtures ``verify_options``, ``verify_device``, ``verify_dtype``; the ``verify_claim`` marker;
+* a terminal summary of verdicts.
+
+Under pytest-xdist each worker attaches its verdicts (as JSON) to the test reports, which
+travel to the controller; the controller alone prints the summary and writes the report,
+so ``pytest -n 2 --verify-report DIR`` gives one report with every verdict.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,6 +28,7 @@ import pytest
 __all__ = ["record_verdict"]
 
 _VERDICTS_KEY = pytest.StashKey[list]()
+_PROPERTY = "verify_verdict"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -25,17 +38,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--verify-seed", type=int, default=0, help="seed of the case search (default 0)")
     group.addoption("--verify-device", default="cpu", help="auto, cpu or cuda (default cpu)")
     group.addoption("--verify-dtype", default="float64", choices=["float64", "float32"])
+    group.addoption("--verify-report", default=None, metavar="DIR",
+                    help="write the proof report (HTML, Markdown, verdicts.json) of the run's verdicts to DIR")
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "verify_claim(id): the test checks the named verify claim")
     config.stash[_VERDICTS_KEY] = []
+    config.pluginmanager.register(_Collector(config), "verify-verdict-collector")
 
 
-@pytest.fixture
-def verify_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Options for :func:`verify.run_claim` taken from the command line."""
-    config = request.config
+def _options(config: pytest.Config) -> dict[str, Any]:
     options: dict[str, Any] = {
         "seed": config.getoption("--verify-seed"),
         "device": config.getoption("--verify-device"),
@@ -48,6 +61,12 @@ def verify_options(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 
 @pytest.fixture
+def verify_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Options for :func:`verify.run_claim` taken from the command line."""
+    return _options(request.config)
+
+
+@pytest.fixture
 def verify_device(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--verify-device"))
 
@@ -57,15 +76,91 @@ def verify_dtype(request: pytest.FixtureRequest) -> str:
     return str(request.config.getoption("--verify-dtype"))
 
 
-def record_verdict(config: pytest.Config, verdict: Any) -> None:
-    """Remember a verdict for the terminal summary."""
-    config.stash[_VERDICTS_KEY].append(verdict)
+@pytest.fixture
+def verify_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
+    """Run a claim (a ``verify.Claim``, a claim id, ``FILE.py::NAME`` or ``pkg.mod:NAME``).
+
+    ``verify_check(claim, examples=30)`` returns the Verdict; options given here are
+    defaults that the command line (``--verify-examples`` …) overrides. The test fails with
+    :meth:`verify.Verdict.explain` when the verdict does not match the expectation.
+    """
+
+    def run(claim: Any, **defaults: Any) -> Any:
+        from verify.check import run_claim
+        from verify.claims import Claim, get_claim
+
+        name = claim if isinstance(claim, str) else None
+        claim_obj = get_claim(claim) if isinstance(claim, str) else claim
+        if not isinstance(claim_obj, Claim):
+            raise TypeError(f"verify_check() takes a verify.Claim or a claim name, got {type(claim).__name__}.")
+        verdict = run_claim(claim_obj, **{**defaults, **_options(request.config)})
+        record_verdict(request.config, verdict, node=request.node)
+        if not verdict.matches_expectation:
+            pytest.fail(verdict.explain(name), pytrace=False)
+        return verdict
+
+    return run
+
+
+def record_verdict(config: pytest.Config, verdict: Any, node: pytest.Item | None = None) -> None:
+    """Remember a verdict for the summary and the report.
+
+    With ``node`` (the test item) the verdict rides on the test report, which also works
+    under pytest-xdist; without it, it is kept in this process only.
+    """
+    if node is not None:
+        node.user_properties.append((_PROPERTY, json.dumps(verdict.to_json())))
+    else:
+        config.stash[_VERDICTS_KEY].append(verdict)
+
+
+class _Collector:
+    """Collects verdicts from test reports (this process's, or xdist workers' on the controller)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        payloads = [value for key, value in getattr(report, "user_properties", ()) if key == _PROPERTY]
+        if not payloads:
+            return
+        from verify.claims import Verdict
+
+        for payload in payloads:
+            self.config.stash[_VERDICTS_KEY].append(Verdict.from_json(json.loads(payload)))
+
+
+def _is_xdist_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    out = config.getoption("--verify-report")
+    if not out or _is_xdist_worker(config):
+        return
+    verdicts = sorted(config.stash.get(_VERDICTS_KEY, []), key=lambda v: v.claim)
+    if not verdicts:
+        return
+    from verify.report import write_report
+
+    config.stash[_REPORT_KEY] = str(write_report(verdicts, Path(out)))
+
+
+_REPORT_KEY = pytest.StashKey[str]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     verdicts = config.stash.get(_VERDICTS_KEY, [])
-    if not verdicts:
+    if not verdicts or _is_xdist_worker(config):
         return
     terminalreporter.section("verify verdicts")
-    for v in verdicts:
+    for v in sorted(verdicts, key=lambda v: v.claim):
         terminalreporter.write_line(v.summary())
+    matched = sum(v.matches_expectation for v in verdicts)
+    terminalreporter.write_line(f"{matched} of {len(verdicts)} verdicts match their expectation")
+    report = config.stash.get(_REPORT_KEY, None)
+    if report:
+        terminalreporter.write_line(f"verify report: {report}")

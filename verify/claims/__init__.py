@@ -1,5 +1,7 @@
 """Claims, verdicts, evidence, the registry and the tolerance model (plain Python, no torch/sympy)."""
 
+from verify.claims.card import ReportCard
+from verify.claims.figure import Figure, Mark, Series
 from verify.claims.model import (
     CaseResult,
     CheckContext,
@@ -21,6 +23,10 @@ __all__ = [
     "Claim",
     "Comparison",
     "Expectation",
+    "Figure",
+    "Mark",
+    "ReportCard",
+    "Series",
     "SymbolicResult",
     "SymbolicStep",
     "Tolerance",

@@ -173,6 +173,10 @@ class Claim:
         relation: ``equality`` or ``inequality`` (what the evidence reports).
         decode_case: ``dict -> case`` for replaying a JSON counterexample.
         notes: remarks carried into the evidence.
+        title: a short human title.
+        figures: ``(ctx) -> list[Figure]`` computed once after the numeric search
+            (error-vs-r curves, penalty paths, spectra …); stored in
+            ``verdict.numeric["figures"]`` and drawn by the report writer.
     """
 
     id: str
@@ -188,6 +192,7 @@ class Claim:
     decode_case: Callable[[Mapping[str, Any]], Any] | None = None
     notes: tuple[str, ...] = ()
     title: str = ""
+    figures: Callable[[CheckContext], Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _CLAIM_ID.match(self.id):
@@ -217,7 +222,7 @@ class Claim:
                 f"Claim {self.id!r}: a numeric check needs both cases= (a strategy factory) "
                 "and check= (a per-case function); got only one of them."
             )
-        for name in ("symbolic", "cases", "check", "recheck", "decode_case"):
+        for name in ("symbolic", "cases", "check", "recheck", "decode_case", "figures"):
             value = getattr(self, name)
             if value is not None and not callable(value):
                 raise ClaimDefinitionError(

@@ -91,6 +91,43 @@ class Verdict:
         return (f"{self.claim}: {self.verdict.value} (expected {self.expected.value}) [{mark}]"
                 + (f" {self.message}" if self.message else ""))
 
+    def explain(self, name: str | None = None) -> str:
+        """A readable account of a mismatch, in the style of pytest's ``approx`` failure text.
+
+        What was expected, what came out, the worst numbers (obtained vs bound or oracle,
+        error against tolerance and scale), the counterexample and how to replay it.
+        """
+        want = "hold" if self.expected is Expectation.HOLDS else "be refuted"
+        lines = [f"claim {self.claim!r}: expected it to {want}, got {self.verdict.value}"]
+        if self.statement:
+            lines.append(f"  statement : {self.statement}")
+        if self.message:
+            lines.append(f"  why       : {self.message}")
+        numeric = self.numeric or {}
+        if numeric:
+            lines.append(f"  cases     : {numeric.get('examples')} decided, {numeric.get('undecidable', 0)} "
+                         f"undecidable; max abs err {_fmt(numeric.get('max_abs_err'))}, max rel err "
+                         f"{_fmt(numeric.get('max_rel_err'))}; tolerance {numeric.get('tolerance')}")
+        cx = self.counterexample or {}
+        comparison = cx.get("comparison") or (numeric.get("worst_case") or {}).get("comparison")
+        if comparison:
+            relation = "lhs <= rhs" if (numeric.get("relation") or "") == "inequality" else "lhs == rhs"
+            where = "counterexample" if cx else "tightest case"
+            lines += [f"  {where} ({relation}):",
+                      f"    obtained  lhs = {_fmt(comparison.get('lhs'))}",
+                      f"    expected  rhs = {_fmt(comparison.get('rhs'))}",
+                      f"    error       = {_fmt(comparison.get('abs_err'))} (relative to scale "
+                      f"{_fmt(comparison.get('scale'))}: {_fmt(comparison.get('rel_err'))}; tolerance "
+                      f"{_fmt(comparison.get('atol'))})"]
+        if cx:
+            case = json.dumps(cx.get("case"), separators=(",", ":"))
+            lines.append(f"    case      = {case if len(case) <= 800 else case[:800] + ' …'}")
+            who = name or self.claim
+            lines.append(f"  replay    : verify check {who} --seed {self.seed} --json out.json && "
+                         f"verify check {who} --replay out.json")
+        lines.append(f"  run       : seed {self.seed}, {self.dtype} on {self.device}, {self.elapsed_s:.1f} s")
+        return "\n".join(lines)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "schema_version": SCHEMA_VERSION,
@@ -133,6 +170,12 @@ class Verdict:
                 f"Not a verdict: {exc!s}. A verdict needs at least 'claim', 'verdict' "
                 "(proved/verified/refuted/error/inconclusive) and 'expected' (holds/refuted)."
             ) from None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return "n/a" if value is None else str(value)
 
 
 def dump_verdicts(verdicts: Iterable[Verdict]) -> str:

@@ -1,0 +1,234 @@
+r"""Write your own claim in a few lines: :func:`inequality` and :func:`identity`.
+
+A user claim is a relation between two computed sides over generated cases::
+
+    import verify
+
+    lse_bound = verify.inequality(
+        "logsumexp-bound",
+        statement=r"\log\sum_j e^{z_j} \le \max_j z_j + \log k",
+        cases=lambda: verify.logits(),            # any Hypothesis strategy factory
+        lhs=lambda z: torch.logsumexp(z, -1),
+        rhs=lambda z: z.max() + math.log(z.shape[-1]),
+    )
+
+and is run by ``verify check my_claims.py::lse_bound`` (or ``package.module:lse_bound``),
+``verify report``, or in pytest through the ``verify_check`` fixture. Each side is a function
+``(case) -> number`` (a Python float or a 0-dim tensor; for :func:`identity` any tensor),
+or ``(case, ctx)`` to read the run's :class:`~verify.claims.CheckContext` (device, dtype).
+
+The tolerance follows the project's model (``depth * eps * scale``): ``scale`` is the size
+of the terms that cancel. By default it is ``|lhs| + |rhs|`` (inequalities) or the largest
+entry of either side (identities); pass ``scale=`` (a number or a function of the case)
+when the sides are differences of large terms. The dtype of the tolerance is the dtype of
+the returned tensors (a Python float counts as the run's dtype).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from verify.claims import CaseResult, CheckContext, Claim, SymbolicResult, Tolerance, compare_leq
+from verify.errors import ClaimDefinitionError, UserCodeError
+
+__all__ = ["identity", "inequality"]
+
+Side = Callable[..., Any]
+
+
+def _arity(fn: Callable[..., Any], what: str, claim_id: str) -> int:
+    if not callable(fn):
+        raise ClaimDefinitionError(f"Claim {claim_id!r}: {what}= must be a function of the case, "
+                                   f"got {type(fn).__name__}.")
+    try:
+        params = [p for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        return 1
+    if len(params) not in (1, 2):
+        raise ClaimDefinitionError(
+            f"Claim {claim_id!r}: {what}= takes {len(params)} positional arguments; give it "
+            "(case) or (case, ctx).")
+    return len(params)
+
+
+def _call(fn: Side, arity: int, case: Any, ctx: CheckContext) -> Any:
+    return fn(case, ctx) if arity == 2 else fn(case)
+
+
+def _dtype_of(value: Any, ctx: CheckContext) -> str:
+    name = str(getattr(value, "dtype", "")).removeprefix("torch.")
+    return name if name in ("float64", "float32", "float16", "bfloat16") else ctx.dtype
+
+
+def _as_float(value: Any, what: str, claim_id: str) -> float:
+    if hasattr(value, "numel") and callable(value.numel):
+        if value.numel() != 1:
+            raise UserCodeError(
+                f"Claim {claim_id!r}: {what} returned a tensor of shape {tuple(value.shape)}; an "
+                "inequality compares numbers: reduce it to a scalar (e.g. .max() or .norm()).")
+        value = value.detach().reshape(()).cpu().item() if hasattr(value, "detach") else value.item()
+    elif hasattr(value, "item") and callable(value.item):  # numpy scalar / 1-element array
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserCodeError(f"Claim {claim_id!r}: {what} returned {type(value).__name__} ({value!r:.80}); "
+                            "return a Python float or a 0-dim tensor.")
+    return float(value)
+
+
+def _scale_fn(scale: float | Callable[..., Any] | None, claim_id: str) -> Callable[[Any, CheckContext], float] | None:
+    if scale is None:
+        return None
+    if callable(scale):
+        arity = _arity(scale, "scale", claim_id)
+        return lambda case, ctx: _as_float(_call(scale, arity, case, ctx), "scale", claim_id)
+    value = float(scale)
+    if not (value >= 0 and math.isfinite(value)):
+        raise ClaimDefinitionError(f"Claim {claim_id!r}: got scale={scale!r}; it must be finite and >= 0.")
+    return lambda case, ctx: value
+
+
+def _decode(data: Any) -> Any:
+    """Rebuild a case from its JSON.
+
+    verify's case types come back by their ``type`` tag; a rectangular list of numbers
+    becomes a float64 numpy array (what :func:`verify.logits`, :func:`verify.vectors` and
+    :func:`verify.matrices` generate); dicts and ragged lists are decoded entry by entry;
+    ``"nan"``/``"inf"``/``"-inf"`` strings become floats again.
+    """
+    if isinstance(data, Mapping):
+        if "type" in data:
+            from verify.strategies import case_from_json
+
+            return case_from_json(data)
+        return {k: _decode(v) for k, v in data.items()}
+    if isinstance(data, list):
+        import numpy as np
+
+        items = [_decode(v) for v in data]
+        try:
+            array = np.asarray(items, dtype=np.float64)
+        except (TypeError, ValueError):
+            return items
+        return array
+    if data in ("nan", "inf", "-inf"):
+        return float(data)
+    return data
+
+
+def _cases_factory(cases: Any, claim_id: str) -> Callable[[], Any]:
+    from hypothesis.strategies import SearchStrategy
+
+    if isinstance(cases, SearchStrategy):
+        return lambda: cases
+    if callable(cases):
+        return cases
+    raise ClaimDefinitionError(f"Claim {claim_id!r}: cases= must be a Hypothesis strategy or a function "
+                               f"returning one, got {type(cases).__name__}.")
+
+
+def _common(claim_id: str, lhs: Side, rhs: Side) -> tuple[int, int]:
+    if not isinstance(claim_id, str):
+        raise ClaimDefinitionError(f"A claim id is a string like 'my-bound', got {claim_id!r}.")
+    return _arity(lhs, "lhs", claim_id), _arity(rhs, "rhs", claim_id)
+
+
+def inequality(
+    id: str,
+    *,
+    statement: str,
+    cases: Any,
+    lhs: Side,
+    rhs: Side,
+    scale: float | Callable[..., Any] | None = None,
+    expected: str = "holds",
+    source: str = "user claim",
+    hypotheses: tuple[str, ...] = (),
+    title: str = "",
+    symbolic: Callable[[], SymbolicResult] | None = None,
+    depth: float = 64.0,
+    decode_case: Callable[[Any], Any] | None = None,
+) -> Claim:
+    r"""A claim ``lhs(case) <= rhs(case)`` for every generated case.
+
+    Args:
+        id: letters, digits and dashes (``my-bound``).
+        statement: the statement in LaTeX.
+        cases: a Hypothesis strategy, or a function returning one.
+        lhs, rhs: ``(case) -> float`` or ``(case, ctx) -> float`` (0-dim tensors are fine).
+        scale: size of the terms that cancel (number or function of the case);
+            default ``|lhs| + |rhs|``.
+        expected: ``holds`` or ``refuted``.
+        depth: the factor :math:`c` of the tolerance :math:`c\,\varepsilon\,s`.
+        decode_case: rebuild a case from its JSON for ``--replay`` (default: verify's own
+            case types by their ``type`` tag, anything else as the plain JSON value).
+
+    Raises:
+        ClaimDefinitionError: for a malformed definition (named, with the fix).
+    """
+    la, ra = _common(id, lhs, rhs)
+    scale_of = _scale_fn(scale, id)
+
+    def check(case: Any, ctx: CheckContext) -> CaseResult:
+        a_raw, b_raw = _call(lhs, la, case, ctx), _call(rhs, ra, case, ctx)
+        a, b = _as_float(a_raw, "lhs", id), _as_float(b_raw, "rhs", id)
+        s = scale_of(case, ctx) if scale_of is not None else abs(a) + abs(b)
+        dtype = _dtype_of(a_raw, ctx) if _dtype_of(a_raw, ctx) != ctx.dtype else _dtype_of(b_raw, ctx)
+        tol = Tolerance(dtype, depth)
+        return CaseResult(compare_leq(a, b, s, tol), tolerance=tol.describe())
+
+    return Claim(id=id, statement=statement, source=source, expected=expected, hypotheses=tuple(hypotheses),
+                 symbolic=symbolic, cases=_cases_factory(cases, id), check=check, relation="inequality",
+                 decode_case=decode_case or _decode, title=title or id)
+
+
+def identity(
+    id: str,
+    *,
+    statement: str,
+    cases: Any,
+    lhs: Side,
+    rhs: Side,
+    scale: float | Callable[..., Any] | None = None,
+    expected: str = "holds",
+    source: str = "user claim",
+    hypotheses: tuple[str, ...] = (),
+    title: str = "",
+    symbolic: Callable[[], SymbolicResult] | None = None,
+    depth: float = 64.0,
+    decode_case: Callable[[Any], Any] | None = None,
+) -> Claim:
+    """A claim ``lhs(case) == rhs(case)`` (numbers or tensors of one shape), judged by the worst entry.
+
+    Arguments as for :func:`inequality`; the default scale is the largest absolute entry of
+    either side (1 when both are zero).
+    """
+    la, ra = _common(id, lhs, rhs)
+    scale_of = _scale_fn(scale, id)
+
+    def check(case: Any, ctx: CheckContext) -> CaseResult:
+        import torch
+
+        from verify.numeric import compare_tensors
+
+        a_raw, b_raw = _call(lhs, la, case, ctx), _call(rhs, ra, case, ctx)
+        try:
+            a = torch.as_tensor(a_raw, dtype=torch.float64).detach().cpu()
+            b = torch.as_tensor(b_raw, dtype=torch.float64).detach().cpu()
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise UserCodeError(f"Claim {id!r}: lhs/rhs must return numbers or tensors ({exc}).") from None
+        if a.shape != b.shape:
+            raise UserCodeError(f"Claim {id!r}: lhs has shape {tuple(a.shape)} and rhs {tuple(b.shape)}; "
+                                "an identity compares tensors of the same shape.")
+        finite = [t.abs().max().item() for t in (a, b) if t.numel() and bool(torch.isfinite(t).all())]
+        s = scale_of(case, ctx) if scale_of is not None else (max(finite, default=0.0) or 1.0)
+        dtype = _dtype_of(a_raw, ctx) if _dtype_of(a_raw, ctx) != ctx.dtype else _dtype_of(b_raw, ctx)
+        tol = Tolerance(dtype, depth)
+        return CaseResult(compare_tensors(a, b, s, tol), tolerance=tol.describe())
+
+    return Claim(id=id, statement=statement, source=source, expected=expected, hypotheses=tuple(hypotheses),
+                 symbolic=symbolic, cases=_cases_factory(cases, id), check=check, relation="equality",
+                 decode_case=decode_case or _decode, title=title or id)
