@@ -20,7 +20,8 @@ or ``(case, ctx)`` to read the run's :class:`~verify.claims.CheckContext` (devic
 The tolerance follows the project's model (``depth * eps * scale``): ``scale`` is the size
 of the terms that cancel. By default it is ``|lhs| + |rhs|`` (inequalities) or the largest
 entry of either side (identities); pass ``scale=`` (a number or a function of the case)
-when the sides are differences of large terms. The dtype of the tolerance is the dtype of
+when the sides are differences of large terms, and ``depth=`` (default 1024) for the
+round-off your computation may accumulate. The dtype of the tolerance is the dtype of
 the returned tensors (a Python float counts as the run's dtype).
 """
 
@@ -76,6 +77,10 @@ def _as_float(value: Any, what: str, claim_id: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserCodeError(f"Claim {claim_id!r}: {what} returned {type(value).__name__} ({value!r:.80}); "
                             "return a Python float or a 0-dim tensor.")
+    if not math.isfinite(value):
+        raise UserCodeError(f"Claim {claim_id!r}: {what} returned a non-finite value ({value}) on this case; "
+                            "a relation needs finite numbers: check for overflow, log(0) or 0/0, or restrict "
+                            "the cases (their strategy) to where the claim is meant to hold.")
     return float(value)
 
 
@@ -149,7 +154,7 @@ def inequality(
     hypotheses: tuple[str, ...] = (),
     title: str = "",
     symbolic: Callable[[], SymbolicResult] | None = None,
-    depth: float = 64.0,
+    depth: float = 1024.0,
     decode_case: Callable[[Any], Any] | None = None,
 ) -> Claim:
     r"""A claim ``lhs(case) <= rhs(case)`` for every generated case.
@@ -162,7 +167,10 @@ def inequality(
         scale: size of the terms that cancel (number or function of the case);
             default ``|lhs| + |rhs|``.
         expected: ``holds`` or ``refuted``.
-        depth: the factor :math:`c` of the tolerance :math:`c\,\varepsilon\,s`.
+        depth: the factor :math:`c` of the tolerance :math:`c\,\varepsilon\,s`. The default
+            1024 (about ``2.3e-13 * scale`` in float64) leaves room for the cancellation that
+            user code rarely states (``1 - tanh(x)**2`` near saturation); a real violation of
+            relative size 1e-8 of the scale or more is still found in float64.
         decode_case: rebuild a case from its JSON for ``--replay`` (default: verify's own
             case types by their ``type`` tag, anything else as the plain JSON value).
 
@@ -198,7 +206,7 @@ def identity(
     hypotheses: tuple[str, ...] = (),
     title: str = "",
     symbolic: Callable[[], SymbolicResult] | None = None,
-    depth: float = 64.0,
+    depth: float = 1024.0,
     decode_case: Callable[[Any], Any] | None = None,
 ) -> Claim:
     """A claim ``lhs(case) == rhs(case)`` (numbers or tensors of one shape), judged by the worst entry.
