@@ -146,9 +146,13 @@ def _counterexample_text(verdict: Any, name: str) -> str:
     case = json.dumps(cx.get("case"), separators=(",", ":"))
     if len(case) > 600:
         case = case[:600] + " …(full case in the JSON)"
+    def num(key: str) -> str:
+        value = c.get(key)
+        return f"{value:.6g}" if isinstance(value, float) else str(value)
+
     return (f"    counterexample: {case}\n"
-            f"    lhs = {c.get('lhs')!r}, rhs = {c.get('rhs')!r}, slack = {c.get('slack')!r} of scale "
-            f"{c.get('scale')!r} (tolerance {c.get('atol')!r})\n"
+            f"    lhs = {num('lhs')}, rhs = {num('rhs')}, violation {num('abs_err')} = {num('rel_err')} of the "
+            f"scale {num('scale')} (tolerance {num('atol')})\n"
             f"    replay it: verify check {name} --seed {verdict.seed} --json out.json && "
             f"verify check {name} --replay out.json\n")
 

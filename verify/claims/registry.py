@@ -7,6 +7,7 @@ Users name claims three ways (the same as ``verify check``): a registered id
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
 import importlib.util
 import pkgutil
@@ -97,7 +98,9 @@ def resolve_claims(names: Iterable[str]) -> list[Claim]:
 def _import_path(path: Path):  # type: ignore[no-untyped-def]
     if not path.is_file():
         raise UnknownClaimError(f"No such file: {str(path)!r}. Give FILE.py::NAME with an existing file.")
-    module_name = f"_verify_user_{abs(hash(str(path.resolve())))}"
+    # keyed by path and content: an edited file is imported afresh in a long-lived process
+    digest = hashlib.sha1(str(path.resolve()).encode() + b"\0" + path.read_bytes()).hexdigest()[:16]
+    module_name = f"_verify_user_{digest}"
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)

@@ -1,0 +1,57 @@
+"""The README's user-claim walkthrough works as written: same commands, same output (timings aside)."""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+from pathlib import Path
+
+from verify.cli import main
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+TIMING = re.compile(r"\d+\.\ds$")
+
+
+def _block_after(text: str, marker: str) -> str:
+    start = text.index(marker)
+    fence = text.index("```", start)
+    body_start = text.index("\n", fence) + 1
+    return text[body_start:text.index("```", body_start)]
+
+
+def _sessions(block: str) -> list[tuple[list[str], list[str]]]:
+    """``$ command`` lines with the output lines that follow each."""
+    runs: list[tuple[list[str], list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            runs.append((shlex.split(line[2:]), []))
+        else:
+            runs[-1][1].append(line)
+    return runs
+
+
+def _normalize(lines: list[str]) -> list[str]:
+    return [TIMING.sub("<t>", line.rstrip()) for line in lines if line.strip()]
+
+
+def _run_block(block: str) -> None:
+    for argv, expected in _sessions(block):
+        assert argv[0] == "verify"
+        out, err = io.StringIO(), io.StringIO()
+        code = main(argv[1:], out=out, err=err)
+        assert code in (0, 1), err.getvalue()
+        assert _normalize(out.getvalue().splitlines()) == _normalize(expected), err.getvalue()
+
+
+def test_readme_user_claim_walkthrough(tmp_path, monkeypatch):
+    text = README.read_text(encoding="utf-8")
+    source = _block_after(text, "<!-- readme-example: my_claims.py -->")
+    monkeypatch.chdir(tmp_path)
+    Path("my_claims.py").write_text(source)
+    _run_block(_block_after(text, "<!-- readme-run: refuted -->"))
+    # the fix the README describes
+    fixed = source.replace("0.5 * math.log(len(z))", "math.log(len(z))").replace(r"\tfrac12 \log k", r"\log k")
+    assert fixed != source
+    Path("my_claims.py").write_text(fixed)
+    _run_block(_block_after(text, "<!-- readme-run: verified -->"))
