@@ -1,5 +1,5 @@
 # Two commands do all set-up on a fresh machine (see README.md):
-#   make check   set up .venv, then verify every built-in claim
+#   make check   set up .venv, then verify every built-in claim and write the report (reports/)
 #   make test    set up .venv, then run the test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV ?= .venv
@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml constraints.txt
 setup: $(STAMP)
 
 check: $(STAMP)
-	$(BIN)/verify check --json reports/verdicts.json $(ARGS)
+	$(BIN)/verify report --out reports $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(ARGS)

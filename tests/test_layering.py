@@ -89,6 +89,7 @@ def test_proofs_use_only_public_names():
     ("verify.symbolic", {"torch"}),
     ("verify.numeric", {"sympy"}),
     ("verify.strategies", {"torch", "sympy"}),
+    ("verify.report", {"torch", "sympy", "numpy"}),
     ("verify.pytest_plugin", {"torch", "sympy", "numpy"}),
     ("verify.cli", {"torch", "sympy"}),
 ])
