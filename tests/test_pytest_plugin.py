@@ -77,7 +77,8 @@ def test_verify_check_fails_with_a_readable_account(pytester):
             assert verdict.verdict.value == "verified"
         """
     )
-    result = pytester.runpytest("-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning")
+    # in a subprocess: an in-process run that imports torch a second time breaks torch's C module
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines([
         "*claim 'lse-half-bound': expected it to hold, got refuted*",
