@@ -63,3 +63,42 @@ def test_mismatch_gives_exit_one(tmp_path):
 def test_bad_device_is_a_clear_usage_error():
     code, _, err = run("check", "softmax-ce-hessian", "--device", "tpu")
     assert code == 2 and "tpu" in err
+
+
+def test_report_runs_claims_and_writes_pages(tmp_path, verdict_schema):
+    out = tmp_path / "report"
+    code, text, err = run("report", "softmax-ce-smoothness", "seed000-diagonal-blocks-imply-psd",
+                          "--examples", "10", "--device", "cpu", "--out", str(out))
+    assert code == 0, text + err
+    assert f"report: {out / 'index.html'}" in text
+    for name in ("index.html", "softmax-ce-smoothness.html", "seed000-diagonal-blocks-imply-psd.md",
+                 "verdicts.json"):
+        assert (out / name).is_file(), name
+    doc = json.loads((out / "verdicts.json").read_text())
+    jsonschema.validate(doc, verdict_schema)
+    page = (out / "seed000-diagonal-blocks-imply-psd.html").read_text()
+    assert "refuted" in page and "--replay" in page
+
+    # --from renders an earlier run without checking again; names and --from together are refused
+    again = tmp_path / "again"
+    code, text, _ = run("report", "--from", str(out / "verdicts.json"), "--out", str(again))
+    assert code == 0 and (again / "softmax-ce-smoothness.html").is_file()
+    code, _, err = run("report", "softmax-ce-smoothness", "--from", str(out / "verdicts.json"))
+    assert code == 2 and "not both" in err
+
+
+def test_report_refuses_a_foreign_folder(tmp_path):
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    code, _, err = run("report", "--from", str(_tiny_verdicts(tmp_path)), "--out", str(foreign))
+    assert code == 2 and "notes.txt" in err
+    assert (foreign / "notes.txt").read_text() == "keep me"
+
+
+def _tiny_verdicts(tmp_path):
+    path = tmp_path / "v.json"
+    code, _, _ = run("check", "softmax-ce-smoothness", "--examples", "3", "--device", "cpu", "--json", str(path),
+                     "--quiet")
+    assert code == 0
+    return path
