@@ -1,0 +1,225 @@
+"""C4: norm penalty ⇔ constraint (convex), the monotone path, max-norm; seed 003's slips refuted."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import sympy as sp
+
+from proofs import _penalty_figures as fig
+from proofs import _penalty_numeric as num
+from proofs import _penalty_symbolic as sym
+from proofs import penalty_constraint as c4
+from verify import CheckContext, Claim, Figure, run_claim
+from verify.check import replay
+from verify.claims import VerdictKind
+
+EXAMPLES = 30
+CTX = CheckContext()
+
+
+def _run(claim, examples=EXAMPLES, **kw):
+    return run_claim(claim, examples=examples, device="cpu", **kw)
+
+
+def _variant(claim, check, **kw):
+    return Claim(id=f"wrong-{claim.id}", statement="wrong", source="test", cases=claim.cases, check=check,
+                 relation=claim.relation, **kw)
+
+
+# --------------------------------------------------------------------------- the claims that hold
+
+
+def test_equivalence_is_verified_with_solver_multiplier_and_pgd():
+    v = _run(c4.EQUIVALENCE, examples=40)
+    # ridge steps are proved symbolically; softmax regression only numerically: verified, not proved
+    assert v.verdict is VerdictKind.VERIFIED, v.message
+    assert "convex-general" in v.message
+    hit = set(v.numeric["boundary_cases_hit"])
+    assert {"ridge", "softmax", "inactive-alpha-0", "n<p", "width-1", "rank-one", "tiny-scale", "large-scale",
+            "tiny-alpha"} <= hit
+    assert {"half", "full", "mean", "half-mean"} <= hit
+    assert "1e-06" in v.numeric["tolerance"] and "SLSQP" in v.numeric["tolerance"]
+    assert v.numeric["max_rel_err"] < num.SOLVER_RTOL  # every relation, solver ones included
+
+
+@pytest.mark.parametrize("case", [
+    num.RidgeCase(np.array([[3.0, 1.0], [0.0, 1e-3]]), np.array([1.0, 2.0]), 0.01, "half"),
+    num.RidgeCase(np.array([[1.0, 2.0, 3.0]]), np.array([1.0]), 1e-4, "mean"),           # n < p, tiny α
+    num.RidgeCase(np.array([[1.0, 2.0], [2.0, 4.0]]), np.array([1.0, 0.0]), 0.0, "full", 4.0),  # rank one, α* = 0
+    num.RidgeCase(1e3 * np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([1.0, 3.0]), 5e5, "half-mean"),
+    num.SoftmaxCase(np.array([[1.0, 2.0], [-1.0, 0.5], [0.0, 1.0]]), np.array([0, 1, 2]), 3, 0.05),
+], ids=["ridge", "n<p", "inactive-rank-one", "large-scale", "softmax"])
+def test_equivalence_on_boundary_cases(case):
+    result = c4.EQUIVALENCE.check(case, CTX)
+    assert result.comparison.holds, result.details
+    if case.alpha > 0:
+        assert result.details["solver_multiplier"] == pytest.approx(case.alpha, rel=1e-6)
+    else:
+        assert result.details["solver_multiplier"] == pytest.approx(0.0, abs=1e-9)
+    assert result.details["pgd_value_gap"] <= result.details["pgd_bound"]
+
+
+def test_equivalence_recheck_uses_trust_constr():
+    case = num.RidgeCase(np.array([[2.0, 1.0], [1.0, 3.0], [0.0, 1.0]]), np.array([1.0, -1.0, 2.0]), 0.3, "half")
+    again = c4.EQUIVALENCE.recheck(case, CTX)
+    assert again.comparison.holds and again.details["solver"] == "trust-constr"
+    assert "trust-constr" in again.tolerance
+    assert again.details["solver_multiplier"] == pytest.approx(0.3, rel=1e-8)
+
+
+@pytest.mark.parametrize(("factor", "mult_factor"), [(1.0, 1.0), (1.0, 0.5), (None, 2.0), (None, 0.5)],
+                         ids=["alphaI-in-half-convention", "alphaI-with-its-own-multiplier", "multiplier-x2",
+                              "multiplier-x0.5"])
+def test_wrong_formulas_are_refuted(factor, mult_factor):
+    # ridge, ½-convention only: (XᵀX + αI)⁻¹ (factor 1) is the classic slip
+    claim = Claim(id="wrong-equivalence", statement="wrong", source="test",
+                  cases=lambda: num.ridge_problems(conventions=("half",), inactive=False),
+                  check=lambda case, ctx: c4.equivalence_check(case, ctx, factor=factor, mult_factor=mult_factor))
+    v = _run(claim)
+    assert v.verdict is VerdictKind.REFUTED, v.message
+    assert v.counterexample["details"]["worst_relation"] in ("penalized-stationarity", "multiplier")
+
+
+def test_path_is_proved_and_its_figures_are_well_formed():
+    v = _run(c4.PATH)
+    assert v.verdict is VerdictKind.PROVED, v.message
+    assert {s["name"] for s in v.symbolic["steps"]} == {"path-monotone", "k-svd-form", "dk-dalpha"}
+    figures = [Figure.from_json(f) for f in v.numeric["figures"]]
+    k_fig = figures[0]
+    assert k_fig.x_log and len(k_fig.series[0].x) == len(k_fig.series[0].y) >= 40
+    omega = np.array(k_fig.series[0].y)
+    assert np.all(np.diff(omega) < 0)  # k(α) strictly decreasing on the drawn ridge problem
+    svd = k_fig.series[1]
+    assert np.allclose(svd.y, omega[::4], rtol=1e-10)
+    assert np.all(np.diff(figures[1].series[0].y) > 0)  # J increasing
+    assert "evidence only" in figures[2].title and "‖∇(J + αΩ)‖" in figures[2].caption
+    again = _run(c4.PATH, examples=3)
+    assert again.numeric["figures"] == v.numeric["figures"]  # deterministic from the seed
+    assert _run(c4.PATH, examples=3, seed=1).numeric["figures"] != v.numeric["figures"]
+
+
+@pytest.mark.parametrize("flip", ["omega", "J"])
+def test_reversed_monotonicity_is_refuted(flip):
+    v = _run(_variant(c4.PATH, lambda case, ctx: c4.path_check(case, ctx, flip=flip)))
+    assert v.verdict is VerdictKind.REFUTED, v.message
+
+
+def test_max_norm_projection_is_verified():
+    v = _run(c4.MAX_NORM, examples=60)
+    assert v.verdict is VerdictKind.VERIFIED, v.message
+    assert {"width-1", "zero-row", "row-on-boundary", "all-inside"} <= set(v.numeric["boundary_cases_hit"])
+
+
+def test_each_unit_has_its_own_multiplier():
+    case = num.MaxNormCase(np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]), 1.0)
+    result = c4.MAX_NORM.check(case, CTX)
+    assert result.comparison.holds
+    assert result.details["unit_multipliers"] == pytest.approx([2.0, 0.0, 4.5], abs=1e-6)  # (‖w‖/c − 1)/2
+
+
+@pytest.mark.parametrize("kw", [{"always_scale": True}, {"renorm_dim": 1}], ids=["scale-up-short-rows", "columns"])
+def test_wrong_projections_are_refuted(kw):
+    v = _run(_variant(c4.MAX_NORM, lambda case, ctx: c4.max_norm_check(case, ctx, **kw)))
+    assert v.verdict is VerdictKind.REFUTED, v.message
+
+
+# --------------------------------------------------------------------------- the refuted claims
+
+
+@pytest.mark.parametrize("claim", [c4.COLUMNS, c4.NONCONVEX, c4.CONVENTION], ids=lambda c: c.id)
+def test_refuted_claims_have_replayable_counterexamples(claim):
+    v = _run(claim)
+    assert v.verdict is VerdictKind.REFUTED and v.matches_expectation, v.message
+    ce = v.counterexample
+    assert ce["recheck"]["status"] == "violated"
+    assert replay(claim, json.loads(json.dumps(ce["case"]))).comparison.violated
+
+
+def test_columns_counterexample_is_a_row_above_c():
+    case = num.MaxNormCase(np.array([[0.6, 0.6]]), 0.7)  # columns 0.6 ≤ c untouched, the unit's row 0.85 > c
+    result = c4.COLUMNS.check(case, CTX)
+    assert result.comparison.violated and result.details["incoming_norms"][0] == pytest.approx(0.6 * 2**0.5)
+    assert c4.columns_recheck(case, CTX).comparison.violated
+
+
+def test_nonconvex_example_from_c4():
+    result = c4.NONCONVEX.check(num.EXAMPLE, CTX)
+    d = result.details
+    assert result.comparison.violated
+    assert d["t_star"] == 2.5 and d["alpha_star"] == pytest.approx(0.3115, abs=1e-4)
+    assert d["t_global"] == pytest.approx(0.486, abs=1e-3)
+    assert d["penalized_at_t_star"] == pytest.approx(0.389, abs=1e-3)
+    assert d["penalized_global"] == pytest.approx(-0.928, abs=1e-3)
+
+
+def test_random_two_bump_problems_also_refute_it():
+    claim = Claim(id="nonconvex-random", statement="", source="test", relation="inequality",
+                  cases=lambda: num.nonconvex_cases(include_example=False),
+                  check=c4.nonconvex_check, recheck=c4.NONCONVEX.recheck)
+    v = _run(claim)
+    assert v.verdict is VerdictKind.REFUTED and tuple(v.counterexample["case"]) != num.EXAMPLE
+
+
+def test_nonconvex_check_passes_a_convex_instance():
+    # one bump centred inside the ball: J is the only minimum, the constraint is inactive
+    result = c4.NONCONVEX.check((1.0, 0.5, 0.0, 0.5, 1.0, 4.0), CTX)
+    assert result.comparison.holds and result.details["alpha_star"] == 0.0
+
+
+def test_nonconvex_figures_show_the_jump_and_both_minimizers():
+    v = _run(c4.NONCONVEX, examples=5)
+    path, objective = (Figure.from_json(f) for f in v.numeric["figures"])
+    assert path.marks[0].value == pytest.approx(0.1210, abs=5e-4)
+    assert "Ω 7.974 → 0.245" in path.marks[0].label
+    omega = np.array(path.series[0].y)
+    assert np.all(np.diff(omega) <= 0) and np.min(np.diff(omega)) < -7  # non-increasing, one big jump
+    assert [m.value for m in objective.marks] == pytest.approx([2.5, 0.486], abs=1e-3)
+    assert v.numeric["figures"] == _run(c4.NONCONVEX, examples=5).numeric["figures"]
+
+
+def test_convention_recheck_uses_exact_rationals():
+    case = num.RidgeCase(np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([1.0, -1.0]), 0.25, "full")
+    again = c4.convention_recheck(case, CTX)
+    assert again.comparison.violated
+    assert again.details["ratio"] == 2.0 and again.details["exact_residual_is_zero"]
+
+
+# --------------------------------------------------------------------------- symbolic steps
+
+
+def test_symbolic_steps_are_proved():
+    for step in (*sym.equivalence_steps(), *sym.path_steps(), sym.multiplier_convention(2)):
+        expected = "checked" if step.name == "convex-general" else "proved"
+        assert step.status == expected, step
+
+
+@pytest.mark.parametrize("wrong", [
+    lambda: sym.ridge_stationarity("half", 2, 2, sp.Integer(1)),  # (XᵀX + αI)⁻¹ in the ½-convention
+    lambda: sym.ridge_stationarity("mean", 2, 2, sp.Integer(1)),  # forgetting the n of the 1/n convention
+    lambda: sym.multiplier_convention(1),                          # multiplier α for J = ‖Xθ − y‖²
+], ids=["half-alphaI", "mean-alphaI", "multiplier-alpha"])
+def test_wrong_symbolic_steps_are_refuted(wrong):
+    assert wrong().status == "refuted"
+
+
+def test_convention_claim_carries_both_symbolic_steps():
+    v = _run(c4.CONVENTION, examples=5)
+    statuses = {s["name"]: s["status"] for s in v.symbolic["steps"]}
+    assert statuses == {"multiplier-1alpha": "refuted", "multiplier-2alpha": "proved"}
+
+
+def test_mlp_path_gradient_matches_autograd():
+    import torch
+
+    rng = np.random.default_rng(3)
+    x, target, theta = rng.uniform(-2, 2, 12), rng.standard_normal(12), rng.standard_normal(13)
+    _, _, grad = fig.mlp_objective(theta, 0.3, x, target)
+    t = torch.tensor(theta, requires_grad=True)
+    xt, tt = torch.tensor(x), torch.tensor(target)
+    out = torch.tanh(xt[:, None] * t[:4] + t[4:8]) @ t[8:12] + t[12]
+    F = 0.5 * ((out - tt) ** 2).mean() + 0.3 * (t @ t)
+    (expected,) = torch.autograd.grad(F, t)
+    assert np.allclose(grad, expected.numpy(), rtol=1e-12, atol=1e-14)
