@@ -99,6 +99,7 @@ _EXPORTS: dict[str, str] = {
     "inequality": "verify.authoring",
     "run_claim": "verify.check",
     "run_claims": "verify.check",
+    "check_regularizer": "verify.regularizers",
     "write_report": "verify.report",
 }
 

@@ -49,7 +49,8 @@ def _parser() -> argparse.ArgumentParser:
 
     p_reg = sub.add_parser("regularizer", help="check a new regularizer: gradient, smoothness, safe steps, "
                                                 "constraint, effect on curvature")
-    p_reg.add_argument("name", metavar="FN", help="FILE.py::FN or package.module:FN (a regularizer function)")
+    p_reg.add_argument("name", metavar="FN", help="FILE.py::FN, package.module:FN, or a built-in example (l2, l1, "
+                                                  "max_norm, input_gradient_penalty, …; see the README)")
     lam = p_reg.add_mutually_exclusive_group()
     lam.add_argument("--lam", type=float, default=None, help="regularization strength λ (default 0.01)")
     lam.add_argument("--lams", default=None, metavar="A,B,…", help="a grid of λ values (comma separated)")
@@ -198,7 +199,8 @@ def _cmd_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from verify.regularizers import check_regularizer, load_regularizer
 
     fn = load_regularizer(args.name)
-    options: dict[str, Any] = {"task": args.task, "device": args.device, "dtype": args.dtype, "seed": args.seed}
+    options: dict[str, Any] = {"task": args.task, "device": args.device, "dtype": args.dtype, "seed": args.seed,
+                               "name": args.name}
     if args.lam is not None:
         options["lam"] = args.lam
     if args.lams is not None:
@@ -214,7 +216,6 @@ def _cmd_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     set_torch_threads(args.threads)
     err.write(f"checking regularizer {args.name} …\n")
     card = check_regularizer(fn, **options)
-    card.name = args.name
     for v in card.checks:
         mark = "ok " if v.matches_expectation else "BAD"
         out.write(f"{mark} {v.claim:<18} {v.verdict.value:<12} {v.message}\n")

@@ -1,0 +1,1 @@
+"""Tests of verify.regularizers (the regularizer checker)."""

@@ -1,0 +1,202 @@
+"""``check_regularizer``: run the six checks on a user's regularizer and assemble the report card."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from verify.claims import ReportCard, Verdict, VerdictKind
+from verify.errors import InvalidInputError
+from verify.numeric import resolve_device, resolve_dtype
+from verify.regularizers.constraint import check_constraint
+from verify.regularizers.context import Context, make_verdict
+from verify.regularizers.curvature import check_curvature_effect
+from verify.regularizers.descent import check_descent
+from verify.regularizers.gradient import check_gradient
+from verify.regularizers.model import TASKS, Regularizer, SignatureError, make_task
+from verify.regularizers.smoothness import check_smoothness
+from verify.regularizers.wellformed import check_well_formed
+
+__all__ = ["CHECKS", "check_regularizer"]
+
+#: check id -> function, in the order they run.
+CHECKS: dict[str, Callable[[Context], Any]] = {
+    "well-formed": check_well_formed,
+    "gradient": check_gradient,
+    "smoothness": check_smoothness,
+    "descent": check_descent,
+    "constraint": check_constraint,
+    "curvature-effect": check_curvature_effect,
+}
+_NEEDS = {"descent": ["smoothness"], "curvature-effect": ["smoothness"]}
+
+
+def _validate(fn: Any, lam: Any, lams: Any, task: Any, grad: Any, hvp: Any, seed: Any,
+              checks: Any) -> tuple[float, list[float], list[str]]:
+    if not callable(fn):
+        raise InvalidInputError(f"Got fn of type {type(fn).__name__}, but the regularizer must be callable: "
+                                "`def fn(model, batch): ...` or `def fn(params): ...`.")
+    for what, f in (("grad", grad), ("hvp", hvp)):
+        if f is not None and not callable(f):
+            raise InvalidInputError(f"Got {what} of type {type(f).__name__}; it must be a function or None.")
+    try:
+        lam = float(lam)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"Got lam={lam!r}; λ must be a number >= 0.") from None
+    if not (math.isfinite(lam) and lam >= 0):
+        raise InvalidInputError(f"Got lam={lam!r}; λ must be finite and >= 0.")
+    if lams is None:
+        grid = [lam * f for f in (0.1, 1.0, 10.0)] if lam > 0 else [1e-3, 1e-2, 1e-1]
+    else:
+        try:
+            grid = [float(x) for x in lams]
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"Got lams={lams!r}; give a list of positive numbers (the λ grid).") from None
+        if len(grid) < 2 or not all(math.isfinite(x) and x > 0 for x in grid):
+            raise InvalidInputError(f"Got lams={lams!r}; the λ grid needs at least two finite numbers > 0.")
+    if task not in TASKS:
+        raise InvalidInputError(f"Got task={task!r}, but valid values are {list(TASKS)}.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise InvalidInputError(f"Got seed={seed!r}; the seed must be an integer >= 0.")
+    if checks is None:
+        wanted = list(CHECKS)
+    else:
+        wanted = [checks] if isinstance(checks, str) else list(checks)
+        unknown = [c for c in wanted if c not in CHECKS]
+        if unknown or not wanted:
+            raise InvalidInputError(f"Got checks={checks!r}, but valid check ids are {list(CHECKS)}.")
+    return lam, sorted(grid), wanted
+
+
+def _describe(fn: Callable[..., Any]) -> tuple[str, str, str]:
+    name = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', type(fn).__name__)}"
+    doc = inspect.getdoc(fn) or ""
+    title = doc.strip().splitlines()[0] if doc.strip() else getattr(fn, "__name__", name)
+    try:
+        source = f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]}"
+    except (TypeError, OSError):
+        source = name
+    return name, title, source
+
+
+def check_regularizer(fn: Callable[..., Any], *, lam: float = 1e-2, lams: Sequence[float] | None = None,
+                      task: str = "mlp", grad: Callable[..., Any] | None = None,
+                      hvp: Callable[..., Any] | None = None, device: str = "auto", dtype: str = "float64",
+                      seed: int = 0, checks: Sequence[str] | None = None, name: str | None = None) -> ReportCard:
+    """Check a regularizer; see :mod:`verify.regularizers` for the signature and the checks.
+
+    Never raises for a broken regularizer (that is an ``error`` verdict naming the cause and the fix).
+
+    Args:
+        fn: the regularizer, ``fn(model, batch)`` or ``fn(params)`` (see the package docstring).
+        lam: λ of checks 3, 4 and 6 (default 1e-2).
+        lams: the λ grid of check 5 (default ``lam × [0.1, 1, 10]``).
+        task: ``"mlp"`` (default) or ``"softmax"``; check 5 always uses softmax regression.
+        grad: optional user gradient of R (same arguments; dict name → Tensor or flat vector).
+        hvp: optional user Hessian-vector product (arguments plus ``v``, a dict name → Tensor).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
+        dtype: ``"float64"`` (default) or ``"float32"``.
+        seed: seeds the task, the sampled points and every call of ``fn``.
+        checks: a subset of :data:`CHECKS` ids to report (the checks they depend on still run).
+        name: how the user named ``fn`` (shown on the card); default ``module:qualname``.
+
+    Returns:
+        The :class:`verify.ReportCard`: one Verdict per check (``expected`` is ``holds``), a summary
+        (failures, the safe step size 2/M, whether R raises the sharpness), the settings.
+
+    Raises:
+        InvalidInputError: for bad options (fn not callable, negative λ, unknown task/check/dtype/device).
+    """
+    lam, grid, wanted = _validate(fn, lam, lams, task, grad, hvp, seed, checks)
+    dt, dev = resolve_dtype(dtype), resolve_device(device)
+    started = time.perf_counter()
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        the_task = make_task(task, seed=seed, dtype=dt, device=dev)
+        ctx = Context(fn=fn, task=the_task, reg=None, lam=lam, lams=grid, seed=seed, dtype=dt, device=dev,
+                      grad=grad, hvp=hvp)
+        try:
+            ctx.reg = Regularizer(fn, the_task, seed)
+        except SignatureError as exc:
+            ctx.facts["signature_why"] = str(exc)
+        run = set(wanted) | {"well-formed"}
+        for c in wanted:
+            run |= set(_NEEDS.get(c, []))
+        verdicts: dict[str, Verdict] = {}
+        for check_id, check in CHECKS.items():
+            if check_id in run:
+                verdicts[check_id] = _safe(check, ctx, check_id)
+        out = [verdicts[c] for c in CHECKS if c in wanted]
+    finally:
+        torch.set_num_threads(previous_threads)
+    auto_name, title, source = _describe(fn)
+    settings = {"lam": lam, "lams": grid, "task": task, "device": str(dev), "dtype": str(dt).removeprefix("torch."),
+                "seed": seed, "torch_threads": 1, "user_grad": grad is not None, "user_hvp": hvp is not None,
+                "task_description": the_task.describe(), "checks": wanted}
+    card = ReportCard(name=name or auto_name, checks=out, title=title, source=source, settings=settings,
+                      elapsed_s=round(time.perf_counter() - started, 3))
+    card.summary = _summary(card, ctx)
+    return card
+
+
+def _safe(check: Callable[[Context], Any], ctx: Context, check_id: str) -> Verdict:
+    started = time.perf_counter()
+    try:
+        return check(ctx)
+    except Exception as exc:  # a bug here or odd user code: an error verdict, never a crash
+        tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
+        return make_verdict(ctx, check_id, VerdictKind.ERROR,
+                            f"The check could not complete: {tb}. If the regularizer is well formed, this is a "
+                            "bug in verify: please report it with this card.", title=check_id,
+                            statement="", numeric={"exception": tb}, started=started)
+
+
+def _first_sentences(text: str, limit: int = 240) -> str:
+    """Whole sentences of ``text`` up to about ``limit`` characters (at least one)."""
+    out = ""
+    for sentence in text.rstrip(".").split(". "):
+        if out and len(out) + len(sentence) > limit:
+            break
+        out += sentence + ". "
+    return out.strip()
+
+
+def _summary(card: ReportCard, ctx: Context) -> str:
+    parts = []
+    ok = [v.claim for v in card.checks if v.matches_expectation]
+    bad = [v for v in card.checks if not v.matches_expectation]
+    parts.append(f"{len(ok)} of {len(card.checks)} checks passed" + (f" ({', '.join(ok)})" if ok else "") + ".")
+    blocked = [v.claim for v in bad if (v.numeric or {}).get("blocked_by")]
+    for v in bad:
+        if v.claim not in blocked:
+            parts.append(f"{v.claim}: {v.verdict.value} — {_first_sentences(v.message.split('. Fix:')[0])}")
+    if blocked:
+        parts.append(f"Not run because of that: {', '.join(blocked)}.")
+    M = ctx.facts.get("M")
+    if M and M > 0 and not ctx.facts.get("kinked"):
+        parts.append(f"Estimated curvature bound M ≈ {M:.4g} for L + λR (λ = {ctx.lam:g}): safe step size 2/M ≈ "
+                     f"{2 / M:.4g}.")
+    elif M and ctx.facts.get("kinked"):
+        parts.append("R is kinked: no global curvature bound M exists (no provably safe step size).")
+    if ctx.facts.get("stochastic"):
+        parts.append("R is stochastic: the checks used one fixed seed per call.")
+    if "sharpness_with" in ctx.facts:
+        a, b = ctx.facts["sharpness_without"], ctx.facts["sharpness_with"]
+        rates = ", ".join(f"{r:+.3g}" for r in ctx.facts["sharpness_rates"])
+        if ctx.facts.get("raises_sharpness"):
+            parts.append(f"WARNING: this regularizer RAISES the sharpness λ_max(∇²L): moving down its gradient "
+                         f"increases λ_max on average, at rates {rates} (θ0, trained without, trained with R); "
+                         f"it rewards curvature instead of penalizing it. After training: {a:.4g} without R, "
+                         f"{b:.4g} with R.")
+        else:
+            parts.append(f"Moving down its gradient lowers the sharpness λ_max(∇²L) (rates {rates}); after "
+                         f"training: {a:.4g} without R, {b:.4g} with R"
+                         + (" (higher with R: the runs reached different losses)." if b > a else "."))
+    return " ".join(parts)

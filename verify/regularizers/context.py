@@ -1,0 +1,133 @@
+"""What the checks share: the run's settings, the adapted regularizer, facts found so far, verdicts."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from verify.check import _versions
+from verify.claims import Tolerance, Verdict, VerdictKind
+from verify.numeric import dtype_name
+from verify.regularizers.model import Regularizer, Task, make_task
+
+__all__ = ["SOURCE", "Context", "blocked", "make_verdict"]
+
+SOURCE = "issue 6 (regularizer checker); CLAIMS.md C1–C5; seed 000 (λ·M‖I‖²/∇²L̂)"
+
+
+@dataclass
+class Context:
+    """One run of :func:`verify.check_regularizer`.
+
+    Attributes:
+        fn: the user's regularizer; grad, hvp: optional user derivatives.
+        task: the task of checks 1–4 and 6 (``mlp`` or ``softmax``).
+        reg: ``fn`` adapted to ``theta -> R(theta)`` on ``task`` (None if its signature is bad).
+        lam: λ of checks 3, 4 and 6; lams: the λ grid of check 5.
+        facts: what earlier checks found (``value_ok``, ``grad_ok``, ``double_ok``, ``stochastic``,
+            ``M``, ``kinked``, ``blocker`` …), read by later checks.
+    """
+
+    fn: Callable[..., Any]
+    task: Task
+    reg: Regularizer | None
+    lam: float
+    lams: list[float]
+    seed: int
+    dtype: torch.dtype
+    device: torch.device
+    grad: Callable[..., Any] | None = None
+    hvp: Callable[..., Any] | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    _convex: Task | None = None
+
+    @property
+    def dtype_name(self) -> str:
+        return dtype_name(self.dtype)
+
+    @property
+    def value_dtype(self) -> torch.dtype:
+        """The coarser of the run's dtype and the dtype R returns (R computed in float32 rounds like float32)."""
+        other = self.facts.get("value_dtype", self.dtype)
+        return other if torch.finfo(other).eps > torch.finfo(self.dtype).eps else self.dtype
+
+    @property
+    def u(self) -> float:
+        """Unit round-off of :attr:`value_dtype` (finite-difference error models use it)."""
+        return float(torch.finfo(self.value_dtype).eps)
+
+    @property
+    def tol(self) -> Tolerance:
+        return Tolerance(dtype_name(self.value_dtype))
+
+    def convex_task(self) -> Task:
+        """The softmax-regression task in float64 (check 5 always uses it: solver accuracy needs float64)."""
+        if self._convex is None:
+            self._convex = (self.task if self.task.name == "softmax" and self.dtype == torch.float64
+                            else make_task("softmax", seed=self.seed, dtype=torch.float64, device=self.device))
+        return self._convex
+
+    def objective(self, task: Task | None = None, reg: Regularizer | None = None,
+                  lam: float | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+        r""":math:`\theta \mapsto L(\theta) + \lambda R(\theta)`."""
+        task = self.task if task is None else task
+        reg = self.reg if reg is None else reg
+        lam = self.lam if lam is None else lam
+        assert reg is not None
+        return lambda theta: task.loss(theta) + lam * reg(theta)
+
+    def points(self, count: int, task: Task | None = None, salt: int = 0) -> list[torch.Tensor]:
+        r"""``theta0`` and ``count - 1`` seeded random points around it (:math:`\theta_0 + \mathcal N(0, 0.5^2)`)."""
+        task = self.task if task is None else task
+        gen = torch.Generator().manual_seed(self.seed * 1000 + 17 + salt)
+        out = [task.theta0.clone()]
+        for _ in range(count - 1):
+            step = 0.5 * torch.randn(task.n, generator=gen, dtype=torch.float64)
+            out.append(task.theta0 + step.to(task.theta0))
+        return out
+
+    def directions(self, count: int, n: int, salt: int = 0) -> list[torch.Tensor]:
+        """Seeded random unit directions ``(n,)``."""
+        gen = torch.Generator().manual_seed(self.seed * 1000 + 91 + salt)
+        out = []
+        for _ in range(count):
+            v = torch.randn(n, generator=gen, dtype=torch.float64)
+            out.append((v / torch.linalg.vector_norm(v)).to(dtype=self.dtype, device=self.device))
+        return out
+
+
+def make_verdict(ctx: Context, check: str, kind: VerdictKind | str, message: str, *, title: str,
+                 statement: str, numeric: dict[str, Any] | None = None,
+                 counterexample: dict[str, Any] | None = None, hypotheses: list[str] | None = None,
+                 started: float | None = None) -> Verdict:
+    """A Verdict for one check (``expected`` is always ``holds``)."""
+    return Verdict(
+        claim=check, verdict=VerdictKind(kind), expected="holds", statement=statement, source=SOURCE,
+        message=message, numeric=numeric, counterexample=counterexample, seed=ctx.seed,
+        device=str(ctx.device), dtype=ctx.dtype_name, torch_threads=torch.get_num_threads(),
+        versions=_versions(), elapsed_s=0.0 if started is None else round(time.perf_counter() - started, 3),
+        title=title, hypotheses=list(hypotheses or []),
+    )
+
+
+def blocked(ctx: Context, check: str, title: str, statement: str, needs: str) -> Verdict | None:
+    """An ``error`` verdict when an earlier check found what ``needs`` names broken, else None.
+
+    ``needs``: ``"value"`` (a finite scalar), ``"grad"`` (a gradient) or ``"double"`` (double backward).
+    """
+    order = {"value": ["value"], "grad": ["value", "grad"], "double": ["value", "grad", "double"]}[needs]
+    for key in order:
+        if not ctx.facts.get(f"{key}_ok", False):
+            why = ctx.facts.get(f"{key}_why", "see the well-formed check")
+            what = {"value": "a finite scalar value", "grad": "a gradient that reaches the parameters",
+                    "double": "double backward (second derivatives)"}[key]
+            return make_verdict(
+                ctx, check, VerdictKind.ERROR,
+                f"Not run: this check needs {what}, which the well-formed check found broken; see that verdict "
+                "for the cause and the fix.",
+                title=title, statement=statement, numeric={"blocked_by": "well-formed", "needs": key, "cause": why})
+    return None

@@ -1,0 +1,174 @@
+r"""Check 2, gradient: autograd against central finite differences, and a user's ``grad``/``hvp``.
+
+At three parameter points and three seeded random unit directions :math:`v` the autograd
+directional derivative :math:`\nabla R^\top v` is compared with the central difference
+
+.. math:: D(r) = \frac{R(\theta + rv) - R(\theta - rv)}{2r},\qquad r = u^{1/3}\max(1, \|\theta\|_\infty)
+
+(:func:`verify.fd_step`). The tolerance is the error model of the difference itself, not a
+fixed number: truncation :math:`\approx |D(r) - D(2r)|/3` (Richardson: the error is
+:math:`O(r^2)`) plus round-off :math:`u(|R(\theta+rv)| + |R(\theta-rv)|)/(2r)`, times a safety
+factor 10, plus ``Tolerance`` (``64·eps·|∇Rᵀv|``) for autograd's own round-off. A mismatch is
+re-checked with the steps :math:`r/4` and :math:`4r` before it counts (a kink inside the
+stencil inflates the truncation estimate instead of producing a false counterexample).
+
+A user ``grad`` (same arguments as the regularizer; a dict name → Tensor or a flat vector) is
+compared entrywise with autograd and along the directions with the finite differences; a user
+``hvp`` (the regularizer's arguments plus a direction ``v``, a dict name → Tensor shaped like the
+parameters) with the double-backward HVP. Entrywise comparisons use ``1024·eps·max|entry|``:
+a hand-written formula rounds differently from autograd.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+
+from verify.claims import Tolerance, VerdictKind, compare_close
+from verify.errors import UserCodeError
+from verify.numeric import fd_step, hvp_double_backward
+from verify.regularizers.context import Context, blocked, make_verdict
+from verify.regularizers.model import Regularizer, SignatureError, autograd_grad, flat_from_user, user_location
+
+__all__ = ["check_gradient"]
+
+CHECK = "gradient"
+TITLE = "Gradient: autograd agrees with central finite differences (and with a user's grad/hvp)"
+STATEMENT = (r"\nabla R(\theta)^\top v = \frac{R(\theta+rv)-R(\theta-rv)}{2r} + O(r^2) + O(u/r)"
+             r"\quad\text{for random } \theta,\ \|v\| = 1")
+SAFETY = 10.0
+USER_DEPTH = 1024.0
+
+
+def _central(f: Any, theta: torch.Tensor, v: torch.Tensor, r: float) -> tuple[float, float]:
+    plus, minus = float(f(theta + r * v).detach()), float(f(theta - r * v).detach())
+    return (plus - minus) / (2 * r), abs(plus) + abs(minus)
+
+
+def _fd_judge(f: Any, theta: torch.Tensor, v: torch.Tensor, ad: float, r: float, u: float,
+              tol: Tolerance) -> dict[str, float | bool]:
+    d1, size = _central(f, theta, v, r)
+    d2, _ = _central(f, theta, v, 2 * r)
+    trunc = abs(d1 - d2) / 3.0
+    roundoff = u * size / (2 * r)
+    bound = SAFETY * (trunc + roundoff) + tol.atol(abs(ad))
+    return {"autograd": ad, "fd": d1, "abs_err": abs(ad - d1), "bound": bound, "step": r,
+            "truncation_estimate": trunc, "roundoff_estimate": roundoff, "violated": abs(ad - d1) > bound}
+
+
+def _compare_vectors(obtained: torch.Tensor, expected: torch.Tensor, ctx: Context) -> tuple[Any, int]:
+    diff = (obtained - expected).abs()
+    idx = int(torch.argmax(diff))
+    scale = float(torch.maximum(obtained.abs().max(), expected.abs().max()))
+    return compare_close(float(obtained[idx]), float(expected[idx]), scale,
+                         Tolerance(ctx.dtype_name, depth=USER_DEPTH)), idx
+
+
+def check_gradient(ctx: Context) -> Any:
+    started = time.perf_counter()
+    stop = blocked(ctx, CHECK, TITLE, STATEMENT, "grad")
+    if stop is not None:
+        return stop
+    reg, task = ctx.reg, ctx.task
+    assert reg is not None
+    u = ctx.u
+    tol = ctx.tol
+    rows: list[dict[str, Any]] = []
+    points = ctx.points(3, salt=2)
+    dirs = ctx.directions(3, task.n, salt=3)
+    user_grad = user_hvp = None
+    problems: list[str] = []
+    try:
+        if ctx.grad is not None:
+            user_grad = Regularizer(ctx.grad, task, ctx.seed, what="the user's grad")
+        if ctx.hvp is not None:
+            user_hvp = Regularizer(ctx.hvp, task, ctx.seed, extra=1, what="the user's hvp")
+    except SignatureError as exc:
+        return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"{exc}", title=TITLE, statement=STATEMENT,
+                            started=started)
+    worst_rel = 0.0
+    user_rows: list[dict[str, Any]] = []
+    try:
+        for p, theta in enumerate(points):
+            _, g = autograd_grad(reg, theta)
+            r = fd_step(ctx.value_dtype, "central", max(1.0, float(theta.abs().max())))
+            for j, v in enumerate(dirs):
+                ad = float(g @ v)
+                row = _fd_judge(reg, theta, v, ad, r, u, tol)
+                if row["violated"]:  # re-check with two other steps before it counts
+                    again = [_fd_judge(reg, theta, v, ad, s, u, tol) for s in (r / 4, 4 * r)]
+                    row["recheck"] = again
+                    row["violated"] = all(a["violated"] for a in again)
+                row.update(point=p, direction=j)
+                rows.append(row)
+                worst_rel = max(worst_rel, row["abs_err"] / max(abs(ad), abs(row["fd"]), 1e-300))
+            if user_grad is not None:
+                mine = flat_from_user(_call_user(user_grad, theta), task, "the user's grad")
+                cmp, idx = _compare_vectors(mine, g, ctx)
+                fd_cmp = [_fd_judge(reg, theta, v, float(mine @ v), r, u, tol) for v in dirs]
+                user_rows.append({"what": "grad", "point": p, "coordinate": task.coordinate(idx),
+                                  "user": cmp.lhs, "autograd": cmp.rhs, "rel_err": cmp.rel_err,
+                                  "status": cmp.status, "fd_disagrees": any(c["violated"] for c in fd_cmp)})
+            if user_hvp is not None and p < 2:
+                for v in dirs[:2]:
+                    vdict = {k: t.detach() for k, t in task.params(v).items()}
+                    mine = flat_from_user(_call_user(user_hvp, theta, vdict), task, "the user's hvp")
+                    ref = hvp_double_backward(reg, theta, v)
+                    cmp, idx = _compare_vectors(mine, ref, ctx)
+                    user_rows.append({"what": "hvp", "point": p, "coordinate": task.coordinate(idx),
+                                      "user": cmp.lhs, "autograd": cmp.rhs, "rel_err": cmp.rel_err,
+                                      "status": cmp.status})
+    except UserCodeError as exc:
+        return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"Evaluating derivatives failed: {exc}", title=TITLE,
+                            statement=STATEMENT, numeric={"directional_checks": rows}, started=started)
+    numeric: dict[str, Any] = {
+        "directional_checks": len(rows), "points": len(points), "directions": len(dirs),
+        "max_rel_err_autograd_vs_fd": worst_rel, "tolerance": f"{SAFETY:g}·(truncation + round-off of the "
+        f"central difference) + {tol.describe()}", "cases": rows, "user_checks": user_rows,
+        "stochastic": bool(ctx.facts.get("stochastic", False)),
+    }
+    bad = [r for r in rows if r["violated"]]
+    if bad:
+        b = max(bad, key=lambda r: r["abs_err"] / r["bound"])
+        problems.append(
+            f"autograd's gradient is wrong: along direction #{b['direction']} at point #{b['point']} autograd "
+            f"gives ∇Rᵀv = {b['autograd']:.10g} but central differences give {b['fd']:.10g} (error "
+            f"{b['abs_err']:.3g} > bound {b['bound']:.3g}, confirmed with steps r/4 and 4r) — a custom "
+            "autograd.Function with a wrong backward, or a detached piece of the graph")
+        ctx.facts["grad_wrong"] = True
+    for row in user_rows:
+        if row["status"] == "violated" or row.get("fd_disagrees"):
+            problems.append(
+                f"the user's {row['what']} is wrong: at point #{row['point']}, entry {row['coordinate']} is "
+                f"{row['user']:.10g} but autograd gives {row['autograd']:.10g} (relative error "
+                f"{row['rel_err']:.3g} of the largest entry)")
+            break
+    if problems:
+        counter = {"cases": bad[:1] or [r for r in user_rows if r["status"] == "violated"][:1],
+                   "point": "theta0 + N(0, 0.5²) seeded by the run's seed (point #0 is theta0)"}
+        return make_verdict(ctx, CHECK, VerdictKind.REFUTED, "; ".join(problems) + ".", title=TITLE,
+                            statement=STATEMENT, numeric=numeric, counterexample=counter, started=started)
+    undecided = [r for r in rows if r["bound"] > 1e-2 * max(abs(r["autograd"]), abs(r["fd"]), 1e-300)
+                 and r["abs_err"] > 0]
+    msg = (f"autograd agrees with central finite differences in {len(rows)} directional checks "
+           f"({len(points)} points × {len(dirs)} unit directions, {ctx.dtype_name}); largest relative error "
+           f"{worst_rel:.2g}, each within its error-model bound.")
+    if user_rows:
+        msg += f" The user's {' and '.join(sorted({r['what'] for r in user_rows}))} agree with autograd."
+    if len(undecided) == len(rows):
+        return make_verdict(ctx, CHECK, VerdictKind.INCONCLUSIVE,
+                            "The finite-difference error bound exceeds 1% of the derivative in every direction "
+                            "(R too rough or too noisy for finite differences in this dtype).", title=TITLE,
+                            statement=STATEMENT, numeric=numeric, started=started)
+    return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, msg, title=TITLE, statement=STATEMENT,
+                        numeric=numeric, started=started)
+
+
+def _call_user(fn: Regularizer, theta: torch.Tensor, *extra: Any) -> Any:
+    try:
+        return fn.raw(theta.detach(), *extra)
+    except Exception as exc:
+        raise UserCodeError(f"{fn.fn.__name__ if hasattr(fn.fn, '__name__') else 'user function'} raised "
+                            f"{type(exc).__name__} at {user_location(exc)}: {exc}") from exc

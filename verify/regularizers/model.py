@@ -1,0 +1,342 @@
+r"""The task a regularizer is checked on, the two accepted signatures, and the adapters.
+
+A regularizer :math:`R` is evaluated on a flat parameter vector :math:`\theta \in \mathbb{R}^n`
+of a small seeded classification task: the user's function receives the task's
+``torch.nn.Module`` whose parameters are *replaced* by views of :math:`\theta` (with
+:func:`torch.func.functional_call`), so autograd reaches :math:`\theta` and gradients,
+Hessian-vector products (double backward) and Lanczos apply to any user code, including
+code that calls :func:`torch.autograd.grad` itself (double backprop penalties).
+
+Every call of the user's function runs inside :func:`torch.random.fork_rng` seeded with
+the run's seed: a stochastic regularizer (dropout, random projections) becomes a fixed
+function of :math:`\theta` for the checks, and the caller's random state is untouched.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import traceback
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from verify.errors import InvalidInputError, UserCodeError
+
+__all__ = ["TASKS", "Regularizer", "SignatureError", "Task", "make_task", "user_location"]
+
+TASKS = ("mlp", "softmax")
+
+#: Task sizes (kept small: a full check must take about 15 s on one CPU thread).
+N_EXAMPLES, N_FEATURES, N_CLASSES, HIDDEN = 64, 5, 3, 8
+
+
+class SignatureError(UserCodeError):
+    """The user's function does not have one of the accepted signatures."""
+
+
+@dataclass
+class Task:
+    r"""A seeded synthetic classification task with mean softmax cross-entropy loss.
+
+    ``mlp``: ``nn.Sequential(Linear(5, 8), Tanh(), Linear(8, 3))`` (75 parameters).
+    ``softmax``: ``nn.Sequential(Linear(5, 3))``, softmax regression (18 parameters),
+    convex in :math:`\theta` (C1).
+
+    Attributes:
+        name: ``"mlp"`` or ``"softmax"``.
+        model: the module handed to the regularizer (its own parameters are never changed).
+        names: parameter names (``"0.weight"`` …) in the order of :math:`\theta`.
+        shapes: parameter shapes, same order.
+        theta0: ``(n,)`` the seeded initial parameters.
+        X: ``(m, d)`` inputs; y: ``(m,)`` integer labels.
+    """
+
+    name: str
+    model: nn.Module
+    names: list[str]
+    shapes: list[torch.Size]
+    theta0: torch.Tensor
+    X: torch.Tensor
+    y: torch.Tensor
+    widths: tuple[int, ...] = field(default=())
+
+    @property
+    def n(self) -> int:
+        return int(self.theta0.numel())
+
+    @property
+    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return (self.X, self.y)
+
+    def params(self, theta: torch.Tensor, prefix: str = "") -> dict[str, torch.Tensor]:
+        """Views of ``theta`` shaped like the model's parameters, keyed by name."""
+        out: dict[str, torch.Tensor] = {}
+        i = 0
+        for name, shape in zip(self.names, self.shapes):
+            size = math.prod(shape)
+            out[prefix + name] = theta[i:i + size].view(shape)
+            i += size
+        return out
+
+    def flat(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Concatenate a name -> tensor dict in parameter order (the inverse of :meth:`params`)."""
+        return torch.cat([tensors[n].reshape(-1) for n in self.names])
+
+    def logits(self, theta: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+        return functional_call(self.model, self.params(theta), (self.X if X is None else X,))
+
+    def loss(self, theta: torch.Tensor) -> torch.Tensor:
+        r""":math:`L(\theta) = -\frac1m\sum_i \log\operatorname{softmax}(f_\theta(x_i))_{y_i}`."""
+        return nn.functional.cross_entropy(self.logits(theta), self.y)
+
+    def coordinate(self, index: int) -> str:
+        """``"0.weight[2, 1]"`` for a flat index."""
+        i = 0
+        for name, shape in zip(self.names, self.shapes):
+            size = math.prod(shape)
+            if index < i + size:
+                local = index - i
+                idx = []
+                for s in reversed(shape):
+                    idx.append(local % s)
+                    local //= s
+                return f"{name}[{', '.join(str(j) for j in reversed(idx))}]"
+            i += size
+        return f"theta[{index}]"
+
+    def describe(self) -> str:
+        arch = " → ".join(str(w) for w in self.widths)
+        kind = "tanh MLP" if self.name == "mlp" else "softmax regression (convex)"
+        return (f"{kind} {arch}, n = {self.n} parameters, m = {self.X.shape[0]} seeded Gaussian examples, "
+                f"{N_CLASSES} classes, mean softmax cross-entropy")
+
+
+def make_task(name: str, *, seed: int = 0, dtype: torch.dtype = torch.float64,
+              device: torch.device | str = "cpu") -> Task:
+    """Build the seeded task ``"mlp"`` or ``"softmax"``.
+
+    Labels come from a random linear teacher plus Gumbel noise, so the classes overlap
+    and the softmax-regression optimum is finite.
+
+    Raises:
+        InvalidInputError: for an unknown task name.
+    """
+    if name not in TASKS:
+        raise InvalidInputError(f"Got task={name!r}, but valid values are {list(TASKS)}.")
+    gen = torch.Generator().manual_seed(int(seed))
+    X = torch.randn(N_EXAMPLES, N_FEATURES, generator=gen, dtype=torch.float64)
+    teacher = torch.randn(N_CLASSES, N_FEATURES, generator=gen, dtype=torch.float64)
+    gumbel = -torch.log(-torch.log(torch.rand(N_EXAMPLES, N_CLASSES, generator=gen, dtype=torch.float64)))
+    y = torch.argmax(X @ teacher.T + gumbel, dim=1)
+    y[:N_CLASSES] = torch.arange(N_CLASSES)  # every class present
+    widths = (N_FEATURES, HIDDEN, N_CLASSES) if name == "mlp" else (N_FEATURES, N_CLASSES)
+    layers: list[nn.Module] = []
+    for t in range(len(widths) - 1):
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init would draw from the caller's RNG
+            lin = nn.Linear(widths[t], widths[t + 1])
+        bound = 1.0 / math.sqrt(widths[t])
+        with torch.no_grad():
+            lin.weight.copy_(torch.rand(lin.weight.shape, generator=gen, dtype=torch.float64) * 2 * bound - bound)
+            lin.bias.copy_(torch.rand(lin.bias.shape, generator=gen, dtype=torch.float64) * 2 * bound - bound)
+        layers.append(lin)
+        if t < len(widths) - 2:
+            layers.append(nn.Tanh())
+    model = nn.Sequential(*layers).to(dtype=dtype, device=device)
+    for p in model.parameters():
+        p.requires_grad_(False)
+    names = [n for n, _ in model.named_parameters()]
+    shapes = [p.shape for p in model.parameters()]
+    theta0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
+    return Task(name=name, model=model, names=names, shapes=shapes, theta0=theta0,
+                X=X.to(dtype=dtype, device=device), y=y.to(device), widths=widths)
+
+
+def _positional(fn: Callable[..., Any]) -> tuple[int, int, bool]:
+    """(required positional, total positional, has *args) of ``fn``'s signature."""
+    sig = inspect.signature(fn)
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    pos = [p for p in sig.parameters.values() if p.kind in kinds]
+    required = [p for p in pos if p.default is inspect.Parameter.empty]
+    varargs = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in sig.parameters.values())
+    return len(required), len(pos), varargs
+
+
+def signature_kind(fn: Callable[..., Any], what: str = "the regularizer", extra: int = 0) -> str:
+    """``"model_batch"`` for ``fn(model, batch[, *extra])``, ``"params"`` for ``fn(params[, *extra])``.
+
+    Raises:
+        SignatureError: for any other signature (the message names the accepted ones).
+    """
+    try:
+        required, total, varargs = _positional(fn)
+    except (TypeError, ValueError) as exc:
+        raise SignatureError(f"Cannot read the signature of {what} ({exc}); wrap it in a Python function "
+                             "`def fn(model, batch): ...`.") from None
+    n_args, n_total = required - extra, total - extra
+    if n_args == 2 or (n_args == 0 and (varargs or n_total >= 2)):
+        return "model_batch"
+    if n_args == 1 or (n_args == 0 and n_total == 1):
+        return "params"
+    extra_text = " + the direction v" if extra else ""
+    raise SignatureError(
+        f"{what} takes {required} required positional argument(s), but it must take either "
+        f"(model, batch){extra_text} -- a torch.nn.Module and a tuple (X, y) -- or (params){extra_text} -- "
+        "a dict name -> Tensor of the model's parameters. Fix: define it as "
+        "`def fn(model, batch): ...` or `def fn(params): ...`.")
+
+
+def exception_name(exc: BaseException) -> str:
+    """The exception's public name (torch's ``_LinAlgError`` is ``torch.linalg.LinAlgError``)."""
+    if isinstance(exc, torch.linalg.LinAlgError):
+        return "torch.linalg.LinAlgError"
+    return type(exc).__name__
+
+
+def user_location(exc: BaseException) -> str:
+    """``file:line in function`` of the innermost traceback frame outside torch and verify."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        fname = frame.filename.replace("\\", "/")
+        if "/torch/" in fname or "/verify/regularizers/model.py" in fname or "/verify/numeric/" in fname:
+            continue
+        return f"{frame.filename}:{frame.lineno} in {frame.name}"
+    return "unknown location"
+
+
+class _Call(nn.Module):
+    """Runs ``fn(self.net, batch, *extra)`` so that functional_call swaps ``net``'s parameters."""
+
+    def __init__(self, net: nn.Module, fn: Callable[..., Any]) -> None:
+        super().__init__()
+        self.net = net
+        self.fn = fn
+
+    def forward(self, batch: tuple[torch.Tensor, torch.Tensor], *extra: Any) -> Any:
+        return self.fn(self.net, batch, *extra)
+
+
+class Regularizer:
+    """A user function adapted to ``theta -> R(theta)`` on a task (raw output, seeded per call).
+
+    Args:
+        fn: the user's regularizer.
+        task: the task.
+        seed: the seed set (in a forked RNG) before every call.
+        kind: ``"model_batch"`` or ``"params"`` (detected from the signature when None).
+    """
+
+    def __init__(self, fn: Callable[..., Any], task: Task, seed: int, kind: str | None = None,
+                 extra: int = 0, what: str = "the regularizer") -> None:
+        self.fn, self.task, self.seed = fn, task, int(seed)
+        self.kind = signature_kind(fn, what, extra) if kind is None else kind
+        self._module = _Call(task.model, fn)
+        self.warnings: list[str] = []
+        self._cuda = task.theta0.device.type == "cuda"
+        with torch.random.fork_rng(devices=[torch.cuda.current_device()] if self._cuda else []):
+            torch.manual_seed(self.seed)  # slow (milliseconds): done once, the states are reused
+            self._state = torch.get_rng_state()
+            self._cuda_state = torch.cuda.get_rng_state() if self._cuda else None
+
+    def raw(self, theta: torch.Tensor, *extra: Any, seeded: bool = True) -> Any:
+        """The user's return value at ``theta`` (exceptions propagate unchanged).
+
+        ``seeded``: run with the RNG state of ``torch.manual_seed(seed)`` and restore the caller's after.
+        """
+        if not seeded:
+            return self._call(theta, *extra)
+        saved = torch.get_rng_state()
+        saved_cuda = torch.cuda.get_rng_state() if self._cuda else None
+        torch.set_rng_state(self._state)
+        if self._cuda:
+            torch.cuda.set_rng_state(self._cuda_state)
+        try:
+            return self._call(theta, *extra)
+        finally:
+            torch.set_rng_state(saved)
+            if self._cuda:
+                torch.cuda.set_rng_state(saved_cuda)
+
+    def _call(self, theta: torch.Tensor, *extra: Any) -> Any:
+        # the parameters always require grad (as a model's do), so that user code may call
+        # torch.autograd.grad on them (double backprop penalties) even where only the value is wanted
+        if not theta.requires_grad:
+            theta = theta.detach().requires_grad_(True)
+        with torch.enable_grad(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                return self._call_user(theta, *extra)
+            finally:
+                for w in caught:  # user warnings are evidence, not failures (pytest's -W error aside)
+                    text = f"{w.category.__name__}: {w.message}"
+                    if text not in self.warnings and len(self.warnings) < 5:
+                        self.warnings.append(text)
+
+    def _call_user(self, theta: torch.Tensor, *extra: Any) -> Any:
+        if self.kind == "params":
+            return self.fn(self.task.params(theta), *extra)
+        return functional_call(self._module, self.task.params(theta, prefix="net."),
+                               (self.task.batch, *extra))
+
+    def __call__(self, theta: torch.Tensor) -> torch.Tensor:
+        """``R(theta)`` as a 0-d tensor; anything else raises :class:`UserCodeError`."""
+        try:
+            out = self.raw(theta)
+        except UserCodeError:
+            raise
+        except Exception as exc:
+            raise UserCodeError(f"the regularizer raised {exception_name(exc)} at {user_location(exc)}: {exc}") \
+                from exc
+        return as_scalar(out)
+
+
+def as_scalar(out: Any) -> torch.Tensor:
+    """Check a regularizer's value: a finite real tensor with one element, returned as 0-d."""
+    if not isinstance(out, torch.Tensor):
+        raise UserCodeError(f"the regularizer returned a {type(out).__name__}, not a torch.Tensor")
+    if out.numel() != 1:
+        raise UserCodeError(f"the regularizer returned a tensor of shape {tuple(out.shape)}, not a scalar")
+    if not out.dtype.is_floating_point:
+        raise UserCodeError(f"the regularizer returned a {out.dtype} tensor, not a real floating-point one")
+    out = out.reshape(())
+    if not bool(torch.isfinite(out.detach())):
+        raise UserCodeError(f"the regularizer returned {float(out.detach())}")
+    return out
+
+
+def autograd_grad(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor,
+                  create_graph: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(f(theta), grad f(theta))`` by reverse mode (zeros where ``f`` does not depend on ``theta``)."""
+    leaf = theta.detach().requires_grad_(True)
+    with torch.enable_grad():
+        value = f(leaf)
+        if not value.requires_grad:
+            return value.detach(), torch.zeros_like(leaf)
+        (g,) = torch.autograd.grad(value, leaf, create_graph=create_graph, allow_unused=True)
+    if g is None:
+        g = torch.zeros_like(leaf)
+    return (value if create_graph else value.detach()), (g if create_graph else g.detach())
+
+
+def flat_from_user(out: Any, task: Task, what: str) -> torch.Tensor:
+    """A user's gradient-like output (dict name -> Tensor, or flat ``(n,)``) as a flat vector."""
+    if isinstance(out, dict):
+        missing = [n for n in task.names if n not in out]
+        if missing:
+            raise UserCodeError(f"{what} returned a dict without the entries {missing} "
+                                f"(expected keys {task.names})")
+        for n, s in zip(task.names, task.shapes):
+            if not isinstance(out[n], torch.Tensor) or tuple(out[n].shape) != tuple(s):
+                got = tuple(out[n].shape) if isinstance(out[n], torch.Tensor) else type(out[n]).__name__
+                raise UserCodeError(f"{what} returned {n!r} of shape {got}, expected {tuple(s)}")
+        return task.flat({n: out[n].detach().to(task.theta0) for n in task.names})
+    if isinstance(out, torch.Tensor) and out.numel() == task.n:
+        return out.detach().reshape(-1).to(task.theta0)
+    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+    raise UserCodeError(f"{what} returned {got}; expected a dict name -> Tensor with keys {task.names} "
+                        f"or a flat tensor of {task.n} entries")

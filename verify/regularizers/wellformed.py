@@ -1,0 +1,236 @@
+r"""Check 1, well-formed: a finite real scalar, a gradient that reaches the parameters, double backward.
+
+Each failure is an ``error`` verdict that names the cause and the fix; later checks that
+need what failed report themselves blocked (see :func:`verify.regularizers.context.blocked`).
+
+Sub-checks, in order, at :math:`\theta_0` and two seeded random points:
+
+1. the value is a ``torch.Tensor`` with one real floating-point element, finite;
+2. under a perturbation :math:`\delta` of relative size :math:`10^3 u` (:math:`u` the dtype's
+   epsilon) the value changes by its first-order term :math:`\nabla R^\top\delta` up to
+   :math:`10^{-3}|R|`: a value that does not (``1/λ_min`` of a singular Hessian: round-off divided by
+   round-off) is numerically undefined;
+3. the autograd gradient exists, is finite and is not zero where finite differences
+   are not (a detached graph);
+4. the gradient carries a graph and :math:`\nabla(\nabla R^\top v)` runs (double backward),
+   unless finite differences of the gradient show that the Hessian is zero anyway.
+
+Two unseeded calls at :math:`\theta_0` that differ mark the regularizer stochastic; it is then
+checked with a fixed seed per call (the same seed for every call).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import torch
+
+from verify.claims import VerdictKind
+from verify.errors import UserCodeError
+from verify.numeric import fd_directional, fd_hvp, fd_step
+from verify.regularizers.context import Context, make_verdict
+from verify.regularizers.model import autograd_grad, exception_name, user_location
+
+__all__ = ["check_well_formed"]
+
+CHECK = "well-formed"
+TITLE = "Well formed: a finite real scalar with first and second derivatives"
+STATEMENT = (r"R(\theta)\in\mathbb{R}\text{ finite (0-dim tensor)},\quad \nabla_\theta R \text{ by autograd},"
+             r"\quad \nabla_\theta(\nabla_\theta R^\top v)\text{ (double backward)}")
+#: relative change under a round-off-sized perturbation above which a value is "undefined".
+UNSTABLE = 1e-3
+
+_FIX_NAN = ("guard the operation that produces it: log(x) -> log(x + eps), sqrt(x) -> sqrt(x + eps), "
+            "x / y with y that can be 0 -> x / (y + eps), or clamp the argument")
+
+
+def _fail(ctx: Context, key: str, why: str, fix: str, started: float, numeric: dict) -> object:
+    if ctx.reg is not None and ctx.reg.warnings:
+        numeric["warnings"] = list(ctx.reg.warnings)
+        fix += f" (it also emitted warnings: {' | '.join(ctx.reg.warnings)})"
+    ctx.facts[f"{key}_ok"] = False
+    ctx.facts[f"{key}_why"] = why
+    for later in ("value", "grad", "double"):
+        ctx.facts.setdefault(f"{later}_ok", False)
+        ctx.facts.setdefault(f"{later}_why", f"blocked by: {why}")
+    return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"{why}. Fix: {fix}.", title=TITLE,
+                        statement=STATEMENT, numeric=numeric, started=started)
+
+
+def _describe_value(out: object, where: str) -> tuple[str, str] | None:
+    """(cause, fix) when ``out`` is not a finite real scalar tensor, else None."""
+    if not isinstance(out, torch.Tensor):
+        return (f"the regularizer returned a {type(out).__name__} ({out!r:.60}) at {where}, not a torch.Tensor",
+                "return the torch expression itself (no .item(), float() or numpy): autograd needs the tensor")
+    if out.numel() != 1:
+        return (f"the regularizer returned a tensor of shape {tuple(out.shape)} at {where}: a "
+                f"{'vector' if out.dim() == 1 else 'tensor'}, not a scalar",
+                "reduce it to one number with .sum() or .mean(), e.g. `return (p ** 2).sum()`")
+    if out.dtype.is_complex or not out.dtype.is_floating_point:
+        return (f"the regularizer returned a {out.dtype} tensor at {where}, not a real floating-point one",
+                "compute it in the parameters' dtype (float64 here)")
+    value = complex(out.detach().reshape(())).real
+    if not math.isfinite(value):
+        return (f"the regularizer returned {value} at {where}", _FIX_NAN)
+    return None
+
+
+def check_well_formed(ctx: Context) -> object:
+    started = time.perf_counter()
+    if ctx.reg is None:
+        return _fail(ctx, "value", ctx.facts.get("signature_why", "bad signature"),
+                     "define it as `def fn(model, batch): ...` or `def fn(params): ...`", started,
+                     {"stage": "signature"})
+    reg, task = ctx.reg, ctx.task
+    numeric: dict = {"task": task.describe(), "points": 3}
+    points = ctx.points(3)
+    names = ["theta0", "random point 1", "random point 2"]
+    # 1. value, and stochastic detection (two unseeded calls)
+    values = []
+    for i, (theta, where) in enumerate(zip(points, names)):
+        try:
+            first = again = None
+            if i == 0:  # two calls with the caller's (advancing) random state, which is restored after
+                with torch.random.fork_rng(devices=[theta.device.index or 0] if theta.is_cuda else []):
+                    first = reg.raw(theta, seeded=False)
+                    again = reg.raw(theta, seeded=False)
+            out = reg.raw(theta)
+        except Exception as exc:
+            numeric["stage"] = "call"
+            return _fail(ctx, "value", f"the regularizer raised {exception_name(exc)} at {user_location(exc)} "
+                         f"(at {where}): {exc}", _fix_for_exception(exc), started, numeric)
+        problem = _describe_value(out, where)
+        if problem is not None:
+            numeric["stage"] = "value"
+            return _fail(ctx, "value", problem[0], problem[1], started, numeric)
+        if isinstance(first, torch.Tensor) and isinstance(again, torch.Tensor) and first.shape == again.shape:
+            ctx.facts["stochastic"] = not bool(torch.equal(again.detach(), first.detach()))
+        values.append(float(out.detach().reshape(())))
+    numeric["values"] = values
+    if out.dtype != ctx.dtype and out.dtype.is_floating_point:
+        ctx.facts["value_dtype"] = out.dtype
+    numeric["value_dtype"] = str(out.dtype).removeprefix("torch.")
+    notes = []
+    if torch.finfo(out.dtype).eps > torch.finfo(ctx.dtype).eps:
+        notes.append(f"R is computed in {numeric['value_dtype']} although the parameters are "
+                     f"{ctx.dtype_name}: its round-off ({ctx.u:.2g}) sets the finite-difference tolerances; compute "
+                     "it in the parameters' dtype for sharper checks")
+    if out.dim() != 0:
+        notes.append(f"it returns shape {tuple(out.shape)}; a 0-dim tensor is expected (use .reshape(()))")
+    stochastic = bool(ctx.facts.get("stochastic", False))
+    numeric["stochastic"] = stochastic
+    # 2. round-off sensitivity: the change not explained by the first-order term, relative to |R|
+    u = ctx.u
+    worst = 0.0
+    try:
+        for theta, value in zip(points, values):
+            try:
+                g = autograd_grad(reg, theta)[1]
+            except Exception:  # the gradient sub-check below reports it
+                g = torch.zeros_like(theta)
+            for v in ctx.directions(3, task.n, salt=5):
+                delta = 1e3 * u * max(1.0, float(torch.linalg.vector_norm(theta))) * v
+                moved = float(reg(theta + delta).detach())
+                linear = float(g @ delta) if bool(torch.isfinite(g).all()) else 0.0
+                change = abs(moved - value - linear) / max(abs(value), abs(moved), 1e-300)
+                if change > worst:
+                    worst = change
+                    numeric["sensitivity_case"] = {"R": value, "R_perturbed": moved, "first_order_change": linear,
+                                                   "rel_perturbation": 1e3 * u}
+    except UserCodeError as exc:
+        return _fail(ctx, "value", f"{exc} at a point within round-off of a sampled point", _FIX_NAN, started,
+                     numeric)
+    numeric["max_relative_change_under_roundoff_perturbation"] = worst
+    if worst > UNSTABLE and max(abs(x) for x in values) > 0:
+        case = numeric["sensitivity_case"]
+        return _fail(ctx, "value",
+                     f"the value is dominated by round-off: a perturbation of θ of relative size "
+                     f"{1e3 * u:.1e} changes R from {case['R']:.6g} to {case['R_perturbed']:.6g} "
+                     f"(relative change {worst:.2g}), so R is numerically undefined (unbounded) here — typically a "
+                     "division by a quantity that is zero up to round-off, such as 1/λ_min of a singular Hessian "
+                     "or the inverse of a singular matrix",
+                     "do not divide by a quantity that can vanish; reformulate the penalty so that it stays "
+                     "bounded (e.g. penalize the quantity itself instead of rewarding it through 1/x)",
+                     started, numeric)
+    ctx.facts["value_ok"] = True
+    # 3. gradient
+    r = fd_step(ctx.value_dtype, "central")
+    for theta, where in zip(points, names):
+        try:
+            value, g = autograd_grad(reg, theta)
+            leaf = theta.detach().requires_grad_(True)
+            with torch.enable_grad():
+                attached = reg(leaf).requires_grad
+        except Exception as exc:
+            return _fail(ctx, "grad", f"backward failed at {where}: {type(exc).__name__}: {exc}",
+                         "use differentiable torch operations (no in-place edits of the parameters)",
+                         started, numeric)
+        if not bool(torch.isfinite(g).all()):
+            bad = int((~torch.isfinite(g)).sum())
+            return _fail(ctx, "grad", f"the gradient has {bad} non-finite entries at {where} (e.g. a norm or sqrt "
+                         "evaluated at 0 has no derivative there)", "use ‖θ‖² instead of ‖θ‖ or sqrt(x + eps)",
+                         started, numeric)
+        fd = [float(fd_directional(reg, theta, v, step=r)) for v in ctx.directions(2, task.n, salt=7)]
+        noise = 1e3 * u * max(abs(float(value)), 1e-300) / r
+        if float(torch.linalg.vector_norm(g)) == 0.0 and max(abs(x) for x in fd) > noise:
+            cause = ("the result does not require grad: it is detached from the parameters (.detach(), .item(), "
+                     "torch.no_grad(), numpy or torch.tensor(...) of a value)") if not attached else \
+                    "autograd gives a zero gradient although R changes with θ (part of the graph is detached)"
+            return _fail(ctx, "grad", f"{cause}; finite differences give directional derivatives {fd} at {where}",
+                         "compute R with torch operations on the parameters the function receives", started,
+                         numeric)
+    ctx.facts["grad_ok"] = True
+    # 4. double backward
+    v = ctx.directions(1, task.n, salt=11)[0]
+    theta = points[0]
+    leaf = theta.detach().requires_grad_(True)
+    try:
+        with torch.enable_grad():
+            value = reg(leaf)
+            (g,) = torch.autograd.grad(value, leaf, create_graph=True, allow_unused=True) \
+                if value.requires_grad else (None,)
+            hv = None
+            if g is not None and g.requires_grad:
+                (hv,) = torch.autograd.grad(g @ v, leaf, allow_unused=True)
+    except Exception as exc:
+        return _fail(ctx, "double", f"double backward failed: {type(exc).__name__}: {exc}",
+                     "make the backward differentiable (no @once_differentiable, no torch.no_grad() in backward); "
+                     "second derivatives are needed for curvature and smoothness", started, numeric)
+    if hv is None:
+        fd = fd_hvp(lambda t: autograd_grad(reg, t)[1], theta, v, step=r)
+        size = float(torch.linalg.vector_norm(fd))
+        gsize = float(torch.linalg.vector_norm(autograd_grad(reg, theta)[1]))
+        if size > 1e3 * u * max(gsize, 1e-300) / r:
+            return _fail(ctx, "double", f"the gradient carries no graph, but finite differences of it give "
+                         f"‖Hv‖ ≈ {size:.3g}: double backward is not available",
+                         "a custom autograd.Function must have a differentiable backward (drop @once_differentiable "
+                         "and compute backward with torch ops)", started, numeric)
+        notes.append("R is affine in θ (its Hessian is zero)")
+    elif not bool(torch.isfinite(hv).all()):
+        return _fail(ctx, "double", "the Hessian-vector product has non-finite entries at θ0", _FIX_NAN,
+                     started, numeric)
+    ctx.facts["double_ok"] = True
+    message = (f"R(θ0) = {values[0]:.6g}: a finite real scalar; its gradient reaches the parameters and double "
+               "backward works.")
+    if stochastic:
+        message += (" R is stochastic (two calls at the same θ differ): the other checks run with a fixed seed per "
+                    f"call (seed {ctx.seed}), i.e. on one fixed realization of the noise.")
+    if reg.warnings:
+        notes.append("it emitted warnings: " + " | ".join(reg.warnings))
+        numeric["warnings"] = list(reg.warnings)
+    if notes:
+        message += " Note: " + "; ".join(notes) + "."
+    return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, message, title=TITLE, statement=STATEMENT,
+                        numeric=numeric, started=started)
+
+
+def _fix_for_exception(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}".lower()
+    if "singular" in text or "linalg" in text or "invertible" in text:
+        return ("the matrix being inverted is singular, so the expression is undefined; do not invert it "
+                "(scalarize differently, or regularize the matrix, e.g. H + εI, and say so)")
+    if "shape" in text or "size" in text or "dimension" in text:
+        return ("the function receives batch = (X, y) with X of shape (m, d) and integer labels y of shape (m,), "
+                "and the task's model (nn.Sequential of nn.Linear/nn.Tanh); check the shapes it assumes")
+    return "run it by hand on the task's model and batch and fix the exception"
