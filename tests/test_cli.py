@@ -102,3 +102,48 @@ def _tiny_verdicts(tmp_path):
                      "--quiet")
     assert code == 0
     return path
+
+
+REGULARIZERS = """
+import torch
+
+
+def weight_decay(model, batch):
+    return sum((p ** 2).sum() for p in model.parameters())
+
+
+def returns_nan(params):
+    return torch.tensor(float("nan"))
+
+
+def wrong_grad(model, batch):
+    return {name: p for name, p in model.named_parameters()}  # misses the factor 2
+"""
+
+
+def test_regularizer_command_card_json_and_page(tmp_path):
+    src = tmp_path / "regs.py"
+    src.write_text(REGULARIZERS)
+    card_json, page = tmp_path / "card.json", tmp_path / "card"
+    code, out, err = run("regularizer", f"{src}::weight_decay", "--checks", "well-formed,gradient", "--device", "cpu",
+                         "--json", str(card_json), "--out", str(page))
+    assert code == 0, out + err
+    assert "ok  well-formed" in out and "2 of 2 checks passed" in out
+    doc = json.loads(card_json.read_text())
+    assert doc["name"] == f"{src}::weight_decay" and doc["passed"] is True
+    assert (page / "index.html").is_file()
+
+    code, out, _ = run("regularizer", f"{src}::weight_decay", "--grad", f"{src}::wrong_grad",
+                       "--checks", "well-formed,gradient", "--device", "cpu")
+    assert code == 1 and "BAD gradient" in out and "refuted" in out
+
+
+def test_regularizer_command_errors(tmp_path):
+    src = tmp_path / "regs.py"
+    src.write_text(REGULARIZERS)
+    code, out, _ = run("regularizer", f"{src}::returns_nan", "--device", "cpu")
+    assert code == 1 and "BAD well-formed" in out and "error" in out
+    code, _, err = run("regularizer", f"{src}::nope", "--device", "cpu")
+    assert code == 2 and "nope" in err and "weight_decay" in err
+    code, _, err = run("regularizer", f"{src}::weight_decay", "--lams", "0.1,x")
+    assert code == 2 and "comma-separated numbers" in err
