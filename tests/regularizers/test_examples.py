@@ -8,7 +8,7 @@ import jsonschema
 import pytest
 
 from verify.claims import VerdictKind
-from verify.regularizers import BUILTIN_EXAMPLES, CHECKS, examples
+from verify.regularizers import BUILTIN_EXAMPLES, CHECKS, check_regularizer, examples
 
 from .conftest import by_id, run
 
@@ -151,3 +151,16 @@ def test_relu_kink_found_by_line_scan_and_relu_cubed_is_smooth():
     kinked = run(hinge, checks=["smoothness"]).checks[0]
     assert kinked.verdict is R and "line scan" in kinked.message
     assert run(hinge_cubed, checks=["smoothness"]).checks[0].verdict is V
+
+
+def test_trained_with_seed000_trace_is_sharper_at_equal_loss():
+    """At λ = 0.1 the trace scalarization makes training end sharper at the same training loss."""
+    card = check_regularizer(examples.seed000_trace, lam=0.1, device="cpu",
+                             checks=["well-formed", "curvature-effect"])
+    v = by_id(card)["curvature-effect"]
+    matched = v.numeric["at_equal_loss"]
+    assert v.numeric["sharper_at_equal_loss"], matched
+    assert matched["with_R"]["sharpness"] > 1.1 * matched["without_R"]["sharpness"]
+    l2 = by_id(check_regularizer(examples.l2, lam=0.1, device="cpu",
+                                 checks=["well-formed", "curvature-effect"]))["curvature-effect"]
+    assert not l2.numeric["sharper_at_equal_loss"], l2.numeric["at_equal_loss"]

@@ -50,18 +50,44 @@ STATEMENT = (r"\Delta\lambda_{\max}(\nabla^2 L),\quad \Delta\overline{\|\nabla_x
              r"\Delta\overline{\|\nabla_\theta\ell\|^2},\quad "
              r"\Delta\overline{\|\nabla_x\ell\|^2/\|\nabla_\theta\ell\|^2}\ \text{(C3)}")
 STEPS = 200
+#: parameters are kept every CHECKPOINT steps, for the sharpness-against-loss comparison
+CHECKPOINT = 20
 
 
-def _train(F: Any, theta: torch.Tensor, alpha: float, steps: int, loss: Any) -> tuple[torch.Tensor, list[float]]:
-    curve = []
-    for _ in range(steps):
+def _train(F: Any, theta: torch.Tensor, alpha: float, steps: int,
+           loss: Any) -> tuple[torch.Tensor, list[float], list[tuple[int, torch.Tensor]]]:
+    curve, kept = [], []
+    for step in range(steps):
         _, g = autograd_grad(F, theta)
         curve.append(float(loss(theta).detach()))
+        if step % CHECKPOINT == 0:
+            kept.append((step, theta.detach().clone()))
         theta = theta - alpha * g
         if not bool(torch.isfinite(theta).all()):
             raise NumericError(f"training diverged (non-finite parameters after {len(curve)} steps at α = {alpha:.3g})")
     curve.append(float(loss(theta).detach()))
-    return theta, curve
+    kept.append((steps, theta.detach().clone()))
+    return theta, curve, kept
+
+
+def _matched(task: Task, ctx: Context, curves: tuple[list[float], list[float]],
+             kept: tuple[list[tuple[int, torch.Tensor]], list[tuple[int, torch.Tensor]]]) -> dict[str, Any]:
+    """Sharpness of both runs at the first checkpoint where each reached the loss both runs reached.
+
+    Comparing end points mixes R's effect with how far each run got (sharpness usually grows as the
+    loss falls); at equal training loss the comparison is fair.
+    """
+    level = max(curves[0][-1], curves[1][-1])
+    out: dict[str, Any] = {"loss_level": level}
+    for name, curve, points in zip(("without_R", "with_R"), curves, kept):
+        step, theta = next(((s, t) for s, t in points if curve[s] <= level * (1 + 1e-9)), points[-1])
+        out[name] = {"step": step, "loss": curve[step], "sharpness": _sharpness(task, theta, ctx)}
+    return out
+
+
+def _trajectory(task: Task, ctx: Context, curve: list[float],
+                points: list[tuple[int, torch.Tensor]]) -> list[tuple[float, float]]:
+    return [(curve[s], _sharpness(task, t, ctx)) for s, t in points]
 
 
 def _measure(task: Task, theta: torch.Tensor, ctx: Context) -> dict[str, float]:
@@ -121,15 +147,18 @@ def check_curvature_effect(ctx: Context) -> Any:
                                         dtype=ctx.dtype, device=ctx.device, tol=1e-8, seed=ctx.seed)
             M, how = hi.value, "1/λ_max(∇²L(θ0)) (the smoothness check has no M)"
         alpha = 1.0 / M
-        base, curve_base = _train(task.loss, task.theta0.clone(), alpha, STEPS, task.loss)
-        regd, curve_reg = _train(F, task.theta0.clone(), alpha, STEPS, task.loss)
+        base, curve_base, kept_base = _train(task.loss, task.theta0.clone(), alpha, STEPS, task.loss)
+        regd, curve_reg, kept_reg = _train(F, task.theta0.clone(), alpha, STEPS, task.loss)
         before, without, with_r = (_measure(task, t, ctx) for t in (task.theta0, base, regd))
+        matched = _matched(task, ctx, (curve_base, curve_reg), (kept_base, kept_reg))
+        paths = [_trajectory(task, ctx, c, k) for c, k in ((curve_base, kept_base), (curve_reg, kept_reg))]
         assert ctx.reg is not None
         rates = [_local_rate(task, ctx.reg, t, ctx) for t in (task.theta0, base, regd)]
     except (UserCodeError, NumericError) as exc:
         return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"Training or measuring failed: {exc}", title=TITLE,
                             statement=STATEMENT, started=started)
     trained_up = with_r["sharpness"] > without["sharpness"]
+    matched_up = matched["with_R"]["sharpness"] > matched["without_R"]["sharpness"]
     up = sum(rates) > 0
     effect = "raises" if up else "lowers"
     same_sign = all(r > 0 for r in rates) or all(r < 0 for r in rates)
@@ -138,14 +167,20 @@ def check_curvature_effect(ctx: Context) -> Any:
     numeric: dict[str, Any] = {
         "steps": STEPS, "alpha": alpha, "alpha_from": how, "lam": ctx.lam, "at_theta0": before,
         "without_R": without, "with_R": with_r, "raises_sharpness": up, "sharpness_effect": effect,
-        "trained_sharper_with_R": trained_up,
+        "trained_sharper_with_R": trained_up, "at_equal_loss": matched, "sharper_at_equal_loss": matched_up,
         "sharpness_rate_along_minus_grad_R": {"theta0": rates[0], "trained_without_R": rates[1],
                                               "trained_with_R": rates[2], "eps": 1e-3},
         "sharpness_change": with_r["sharpness"] - without["sharpness"],
         "figures": [Figure("Training loss L with and without the regularizer", [
             Series("without R", list(range(len(curve_base))), curve_base),
             Series(f"with λR (λ = {ctx.lam:g})", list(range(len(curve_reg))), curve_reg)],
-            x_label="gradient-descent step", y_label="L (loss only)", y_log=True).to_json()],
+            x_label="gradient-descent step", y_label="L (loss only)", y_log=True).to_json(),
+            Figure("Sharpness against training loss", [
+                Series("without R", [a for a, _ in paths[0]], [b for _, b in paths[0]]),
+                Series(f"with λR (λ = {ctx.lam:g})", [a for a, _ in paths[1]], [b for _, b in paths[1]])],
+                x_label="training loss L (falls to the left)", y_label="λ_max(∇²L)", x_log=True,
+                caption=(f"Checkpoints every {CHECKPOINT} steps. At equal training loss the comparison is not "
+                         "confounded by how far each run got.")).to_json()],
     }
     local = ", ".join(f"{r:+.3g}" for r in rates)
     msg = (f"Descending R {'RAISES' if up else 'lowers'} the sharpness: d/dt λ_max(∇²L) along −∇R/‖∇R‖ = {local} "
@@ -153,7 +188,9 @@ def check_curvature_effect(ctx: Context) -> Any:
            f"{'' if same_sign else ', signs differ between the points'}). After {STEPS} full-batch GD steps "
            f"(α = {alpha:.4g}, same seed and budget) the sharpness is "
            f"{_change(without['sharpness'], with_r['sharpness'])} "
-           f"(without → with R). Input-gradient mean ‖∇_xℓ‖²: "
+           f"(without → with R); at equal training loss L ≈ {matched['loss_level']:.4g} it is "
+           f"{_change(matched['without_R']['sharpness'], matched['with_R']['sharpness'])} (steps "
+           f"{matched['without_R']['step']} and {matched['with_R']['step']}). Input-gradient mean ‖∇_xℓ‖²: "
            f"{_change(without['input_grad_sq_mean'], with_r['input_grad_sq_mean'])}; parameter-gradient mean "
            f"‖∇_θℓ‖²: {_change(without['param_grad_sq_mean'], with_r['param_grad_sq_mean'])}; C3 ratio "
            f"‖∇_xℓ‖²/‖∇_θℓ‖²: {_change(without['c3_ratio_mean'], with_r['c3_ratio_mean'])}; final loss L: "
