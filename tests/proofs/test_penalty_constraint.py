@@ -37,7 +37,13 @@ def test_equivalence_is_verified_with_solver_multiplier_and_pgd():
     # ridge steps are proved symbolically; softmax regression only numerically: verified, not proved
     assert v.verdict is VerdictKind.VERIFIED, v.message
     assert "convex-general" in v.message
+    # which boundary cases one seeded 40-case run reaches varies with Hypothesis's state (it mixes in
+    # constants of the loaded modules), so reach is asserted over three seeds
     hit = set(v.numeric["boundary_cases_hit"])
+    for seed in (1, 2):
+        other = _run(c4.EQUIVALENCE, examples=40, seed=seed)
+        assert other.verdict is VerdictKind.VERIFIED, other.message
+        hit |= set(other.numeric["boundary_cases_hit"])
     assert {"ridge", "softmax", "inactive-alpha-0", "n<p", "width-1", "rank-one", "tiny-scale", "large-scale",
             "tiny-alpha"} <= hit
     assert {"half", "full", "mean", "half-mean"} <= hit
