@@ -136,7 +136,7 @@ def test_cli_prints_the_counterexample_and_replays_it(tmp_path):
 @pytest.mark.parametrize(("text", "name", "needles"), [
     ("def broken(:\n", "x", ["mine.py", "SyntaxError", "line 1"]),
     (USER_FILE, "halve", ["has no attribute 'halve'", "Claims it defines: ['half']"]),
-    (USER_FILE.replace("half = verify", "half = 3 or verify"), "half", ["is a int, not a verify.Claim"]),
+    (USER_FILE.replace("half = verify", "half = 3 or verify"), "half", ["is of type int, not a verify.Claim"]),
     ("raise RuntimeError('boom at import')\n", "x", ["mine.py", "RuntimeError: boom at import"]),
 ], ids=["syntax-error", "missing-name", "not-a-claim", "raises-at-import"])
 def test_errors_in_user_files_name_the_file_and_the_problem(tmp_path, text, name, needles):
@@ -152,3 +152,55 @@ def test_errors_in_user_files_name_the_file_and_the_problem(tmp_path, text, name
 def test_missing_file_is_a_usage_error(tmp_path):
     code, _, err = _run("check", f"{tmp_path}/nope.py::x")
     assert code == 2 and "No such file" in err
+
+
+def test_replay_without_names_replays_what_the_file_holds_and_refs_are_recorded(tmp_path):
+    src = tmp_path / "mine.py"
+    src.write_text(USER_FILE)
+    out_json = tmp_path / "out.json"
+    _run("check", f"{src}::half", "--examples", "40", "--device", "cpu", "--json", str(out_json))
+    doc = json.loads(out_json.read_text())["verdicts"][0]
+    assert doc["ref"] == f"{src}::half"
+    assert doc["numeric"]["examples_requested"] == 40
+    code, out, _ = _run("check", "--replay", str(out_json), "--device", "cpu")
+    assert code == 0 and out.startswith("lse-half: replayed counterexample → violated")
+    # a named claim without a counterexample in the file is a usage error, not a silent pass
+    code, _, err = _run("check", "seed000-ascent-update", "--replay", str(out_json))
+    assert code == 2 and "no counterexample for seed000-ascent-update" in err
+
+
+def test_bad_paths_and_values_fail_before_any_work(tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    code, out, err = _run("check", "seed000-ascent-update", "--json", str(folder))
+    assert code == 2 and "is a folder" in err and out == ""
+    assert list(folder.iterdir()) == [] and not list(tmp_path.glob(".*.tmp"))
+    code, _, err = _run("report", "--from", str(folder), "--out", str(tmp_path / "r"))
+    assert code == 2 and "Traceback" not in err and "verify: error:" in err
+    for argv in (["--examples", "0"], ["--threads", "0"], ["--time-limit", "-1"]):
+        with pytest.raises(SystemExit) as exc:
+            _run("check", "seed000-ascent-update", *argv)
+        assert exc.value.code == 2
+
+
+def test_user_files_import_their_neighbours_and_functions_need_no_arguments(tmp_path):
+    (tmp_path / "helpers_mod.py").write_text("FACTOR = 0.5\n")
+    (tmp_path / "mine.py").write_text(USER_FILE.replace("0.5 * math.log", "helpers_mod.FACTOR * math.log")
+                                      .replace("import verify\n", "import verify\nimport helpers_mod\n", 1)
+                                      + "\ndef needs_args(a, b):\n    return half\n")
+    code, out, _ = _run("check", f"{tmp_path / 'mine.py'}::half", "--examples", "30", "--device", "cpu")
+    assert code == 1 and "counterexample: [0.0,0.0]" in out
+    code, _, err = _run("check", f"{tmp_path / 'mine.py'}::needs_args")
+    assert code == 2 and "calling it with no arguments raised TypeError" in err
+
+
+def test_claim_ids_must_not_collide(tmp_path):
+    src = tmp_path / "mine.py"
+    src.write_text(USER_FILE + "\nsame = verify.inequality('lse-half', statement='x', cases=verify.logits,\n"
+                   "    lhs=lambda z: 0.0, rhs=lambda z: 1.0)\n"
+                   "builtin = verify.inequality('softmax-ce-hessian', statement='x', cases=verify.logits,\n"
+                   "    lhs=lambda z: 0.0, rhs=lambda z: 1.0)\n")
+    code, _, err = _run("check", f"{src}::half", f"{src}::same")
+    assert code == 2 and "both have the id 'lse-half'" in err
+    code, _, err = _run("check", f"{src}::builtin")
+    assert code == 2 and "built-in claim's id" in err

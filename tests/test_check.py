@@ -145,3 +145,28 @@ def test_bad_options_raise_clear_errors():
         run_claim(equality_claim(lambda x: x**2), examples=0)
     with pytest.raises(InvalidInputError, match="valid"):
         run_claim(equality_claim(lambda x: x**2), dtype="float8")
+
+
+def test_same_seed_same_cases_whatever_local_modules_are_imported(tmp_path, monkeypatch):
+    """Hypothesis mixes constants of imported local modules into generation; the engine must not."""
+    import importlib
+    import json
+
+    import hypothesis.strategies as st
+
+    from verify import inequality, run_claim
+
+    claim = inequality("float-bound", statement="x \\le 20", cases=st.lists(st.floats(-10, 10), min_size=1),
+                       lhs=lambda xs: max(xs), rhs=lambda xs: 20.0)
+
+    def plain(v):
+        doc = v.to_json()
+        doc.pop("elapsed_s")
+        return json.dumps(doc, sort_keys=True)
+
+    before = plain(run_claim(claim, examples=200, seed=3))
+    consts = ", ".join(f"{i * 0.6180339887 + 0.123:.10f}" for i in range(400))
+    (tmp_path / "many_constants.py").write_text(f"VALUES = [{consts}]\nINTS = [{', '.join(map(str, range(7, 900, 7)))}]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.import_module("many_constants")
+    assert plain(run_claim(claim, examples=200, seed=3)) == before

@@ -120,3 +120,14 @@ def test_verdicts_from_xdist_workers_reach_one_report(pytester, tmp_path):
     assert sorted(v.claim for v in verdicts) == ["lse-bound", "lse-half-bound"]
     assert {v.claim: v.verdict.value for v in verdicts} == {"lse-bound": "verified", "lse-half-bound": "refuted"}
     assert (out / "index.html").is_file()
+
+
+def test_bad_verify_options_stop_the_session_at_once(pytester):
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    (pytester.path / "a_file").write_text("x")
+    for argv, needle in ((["--verify-examples", "0"], "--verify-examples 0"),
+                         (["--verify-device", "tpu"], "valid values are auto, cpu, cuda"),
+                         (["--verify-report", "a_file"], "is a file")):
+        result = pytester.runpytest(*argv)
+        assert result.ret == 4  # usage error
+        result.stderr.fnmatch_lines([f"*{needle}*"])

@@ -12,10 +12,11 @@ The verdict rules of ARCHITECTURE.md live in :func:`combine`, written once:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +27,7 @@ from verify.claims import (
     SymbolicResult,
     Verdict,
     VerdictKind,
+    claim_ref,
     to_plain,
 )
 from verify.errors import InvalidInputError
@@ -169,6 +171,7 @@ class _Search:
                      "tags": list(res.tags), "details": to_plain(res.details)}
         return {
             "examples": self.checked,
+            "examples_requested": self.ctx.examples,
             "undecidable": self.undecidable,
             "skipped_after_time_limit": self.skipped,
             "cut_short": self.skipped > 0,
@@ -221,6 +224,35 @@ def _malformed(result: Any) -> str:
     return ""
 
 
+@contextlib.contextmanager
+def _module_independent_generation() -> Iterator[None]:
+    """Make Hypothesis's generation independent of which local modules happen to be imported.
+
+    Hypothesis (6.1xx) mixes constants found in "local" modules (everything outside
+    site-packages, which includes an editable install of verify, proofs/ and the user's
+    file) into generation. Then ``verify check`` and ``verify report`` (which imports the
+    report writer) or a pytest session draw different cases for the same seed. During a
+    search the local pool is emptied (Hypothesis's built-in constants still apply); if the
+    internals move in a later Hypothesis, this silently does nothing.
+    """
+    try:
+        from hypothesis.internal.conjecture import providers
+
+        original = providers._get_local_constants
+        empty = providers.Constants()
+        cache = providers.CONSTANTS_CACHE
+    except (ImportError, AttributeError, TypeError):  # pragma: no cover - other Hypothesis versions
+        yield
+        return
+    providers._get_local_constants = lambda: empty
+    cache.cache.clear()
+    try:
+        yield
+    finally:
+        providers._get_local_constants = original
+        cache.cache.clear()
+
+
 def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericOutcome:
     import hypothesis
     from hypothesis import HealthCheck, Phase, given, settings
@@ -241,7 +273,8 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
         state.run_case(case)
 
     try:
-        search()
+        with _module_independent_generation():
+            search()
     except _Violation:
         assert state.failure is not None
         return _confirm(claim, ctx, state)
@@ -374,14 +407,29 @@ def run_claim(
         kind, message = combine(symbolic, numeric)
     if numeric.evidence and numeric.evidence.get("cut_short"):
         message += f" Cut short by the time limit ({time_limit:g} s)."
+    if kind in (VerdictKind.VERIFIED, VerdictKind.PROVED) and numeric.evidence:
+        message += _within_tolerance_note(numeric.evidence)
     return Verdict(
         claim=claim.id, verdict=kind, expected=claim.expected, statement=claim.statement,
         source=claim.source, message=message, title=claim.title, hypotheses=list(claim.hypotheses),
         symbolic=symbolic.to_json() if symbolic is not None else None,
         numeric=numeric.evidence, counterexample=numeric.counterexample,
         seed=int(seed), device=dev, dtype=dt, torch_threads=threads, versions=_versions(),
-        elapsed_s=round(time.monotonic() - start, 3),
+        elapsed_s=round(time.monotonic() - start, 3), ref=claim_ref(claim),
     )
+
+
+def _within_tolerance_note(evidence: dict[str, Any]) -> str:
+    """Say so when the tightest case went past the relation by less than the round-off tolerance."""
+    slack = evidence.get("min_slack")
+    if not isinstance(slack, float) or slack >= 0:
+        return ""
+    worst = (evidence.get("worst_case") or {}).get("comparison") or {}
+    atol, scale = worst.get("atol"), worst.get("scale")
+    within = (f" (tolerance {atol / scale:.2g} of the scale)" if isinstance(atol, float) and isinstance(scale, float)
+              and scale > 0 else "")
+    return (f" In the tightest case the relation is exceeded by {-slack:.2g} of the scale, within the round-off "
+            f"tolerance{within}: equality there, or a violation too small to tell from round-off in this dtype.")
 
 
 def _add_figures(claim: Claim, ctx: CheckContext, numeric: NumericOutcome) -> str:

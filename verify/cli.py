@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     p_reg.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     p_reg.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p_reg.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p_reg.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p_reg.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")
     p_reg.add_argument("--json", dest="json_path", metavar="FILE", help="write the report card as JSON")
     p_reg.add_argument("--out", default=None, metavar="DIR", help="write the report card as an HTML page")
     return parser
@@ -74,13 +74,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def _claim_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="claim id, FILE.py::NAME or package.module:NAME")
-    p.add_argument("--examples", type=int, default=100, help="generated cases per claim (default 100)")
+    p.add_argument("--examples", type=_positive_int, default=100, help="generated cases per claim (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the case search (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=_positive_int, default=1,
                    help="torch threads, fixed and recorded (default 1; results depend on it)")
-    p.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
                    help="time limit of the numeric search per claim")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -104,9 +104,14 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 def _atomic_write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a results file is as readable as the report pages
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _run_claims(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[list[Any], int]:
@@ -132,7 +137,7 @@ def _run_claims(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[lis
         if not verdict.matches_expectation or verdict.verdict.value in ("error", "inconclusive"):
             out.write(f"    {verdict.message}\n")
         if verdict.counterexample and not verdict.matches_expectation:
-            out.write(_counterexample_text(verdict, given.get(verdict.claim, verdict.claim)))
+            out.write(_counterexample_text(verdict, given.get(verdict.claim) or verdict.ref or verdict.claim))
         out.flush()
 
     verdicts = run_claims(claims, on_start=on_start, on_verdict=on_verdict, examples=args.examples,
@@ -167,10 +172,11 @@ def _summary_line(verdicts: list[Any], total: int, out: TextIO) -> bool:
 
 
 def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from verify.claims import dump_verdicts, resolve_claims
+    from verify.claims import dump_verdicts
 
     if args.replay:
-        return _replay(args, resolve_claims(args.names), out)
+        return _replay(args, out)
+    _check_output_file(args.json_path, "--json")
     verdicts, total = _run_claims(args, out, err)
     if args.json_path:
         _atomic_write(Path(args.json_path), dump_verdicts(verdicts) + "\n")
@@ -181,6 +187,7 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from verify.claims import load_verdicts
     from verify.report import write_report
 
+    _check_output_folder(args.out)
     if args.from_json:
         if args.names:
             raise InvalidInputError("Give either claim names or --from FILE, not both: --from renders "
@@ -198,6 +205,8 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 def _cmd_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from verify.regularizers import check_regularizer, load_regularizer
 
+    _check_output_file(args.json_path, "--json")
+    _check_output_folder(args.out)
     fn = load_regularizer(args.name)
     options: dict[str, Any] = {"task": args.task, "device": args.device, "dtype": args.dtype, "seed": args.seed,
                                "name": args.name}
@@ -209,7 +218,7 @@ def _cmd_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         options["grad"] = load_regularizer(args.grad)
     if args.hvp:
         options["hvp"] = load_regularizer(args.hvp)
-    if args.checks:
+    if args.checks is not None:
         options["checks"] = [c.strip() for c in args.checks.split(",") if c.strip()]
     from verify.numeric import set_torch_threads
 
@@ -241,17 +250,29 @@ def _float_list(text: str, option: str) -> list[float]:
     return values
 
 
-def _replay(args: argparse.Namespace, claims: list[Any], out: TextIO) -> int:
-    from verify.check import replay
-    from verify.claims import load_verdicts
+def _replay(args: argparse.Namespace, out: TextIO) -> int:
+    """Re-run the stored counterexamples: of the named claims, or of every verdict in the file that has one.
 
-    verdicts = {v.claim: v for v in load_verdicts(Path(args.replay).read_text(encoding="utf-8"))}
+    Exit status 0 iff every replayed counterexample still violates the claim (it reproduces);
+    1 if one no longer does (fixed, or not a counterexample on this device/dtype); 2 if a named
+    claim has no counterexample in the file or nothing could be replayed.
+    """
+    from verify.check import replay
+    from verify.claims import get_claim, load_verdicts, resolve_claims
+
+    stored = load_verdicts(Path(args.replay).read_text(encoding="utf-8"))
+    by_id = {v.claim: v for v in stored}
+    if args.names:
+        pairs = [(claim, by_id.get(claim.id)) for claim in resolve_claims(args.names)]
+    else:
+        pairs = [(get_claim(v.ref or v.claim), v) for v in stored if v.counterexample]
+    missing = [claim.id for claim, v in pairs if v is None or not v.counterexample]
+    if missing or not pairs:
+        what = ", ".join(missing) if missing else "any claim"
+        raise InvalidInputError(f"{args.replay} holds no counterexample for {what}. Write one with "
+                                "`verify check NAME --json FILE` (a refuted claim stores its counterexample).")
     status = EXIT_OK
-    for claim in claims:
-        verdict = verdicts.get(claim.id)
-        if verdict is None or not verdict.counterexample:
-            out.write(f"{claim.id}: no counterexample in {args.replay}\n")
-            continue
+    for claim, verdict in pairs:
         result = replay(claim, verdict.counterexample["case"], device=args.device, dtype=args.dtype)
         c = result.comparison
         out.write(f"{claim.id}: replayed counterexample → {c.status} (lhs={c.lhs!r}, rhs={c.rhs!r}, "
@@ -259,6 +280,45 @@ def _replay(args: argparse.Namespace, claims: list[Any], out: TextIO) -> int:
         if c.status != "violated":
             status = EXIT_MISMATCH
     return status
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}; give a whole number >= 1") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"got {value}; give a whole number >= 1")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}; give a number of seconds > 0") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"got {text}; give a number of seconds > 0")
+    return value
+
+
+def _check_output_file(path: str | None, option: str) -> None:
+    """Refuse an output path that cannot be written before any work is done."""
+    if path is None:
+        return
+    p = Path(path)
+    if p.is_dir():
+        raise InvalidInputError(f"{option} {path!r} is a folder; give a file name such as {path.rstrip('/')}/out.json.")
+    if p.parent != Path("") and p.parent.exists() and not p.parent.is_dir():
+        raise InvalidInputError(f"{option} {path!r}: {str(p.parent)!r} is not a folder.")
+
+
+def _check_output_folder(path: str | None) -> None:
+    if path is None:
+        return
+    from verify.report import check_target
+
+    check_target(Path(path))
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
@@ -277,8 +337,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except VerifyError as exc:
         err.write(f"verify: error: {exc}\n")
         return EXIT_USAGE
-    except FileNotFoundError as exc:
-        err.write(f"verify: error: {exc}\n")
+    except OSError as exc:  # a missing, unreadable or unwritable path the user named
+        if isinstance(exc, BrokenPipeError):  # `verify … | head`: the reader left, nothing to report
+            return EXIT_OK
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        err.write(f"verify: error: {exc.strerror or exc}:{where}. Check the path and its permissions.\n")
         return EXIT_USAGE
 
 

@@ -19,6 +19,7 @@ so ``pytest -n 2 --verify-report DIR`` gives one report with every verdict.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +43,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write the proof report (HTML, Markdown, verdicts.json) of the run's verdicts to DIR")
 
 
+def _validate_options(config: pytest.Config) -> None:
+    """Bad --verify-* values stop the session at once, not in every test."""
+    examples = config.getoption("--verify-examples")
+    if examples is not None and examples < 1:
+        raise pytest.UsageError(f"--verify-examples {examples}: give a whole number >= 1.")
+    device = str(config.getoption("--verify-device"))
+    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise pytest.UsageError(f"--verify-device {device!r}: valid values are auto, cpu, cuda and cuda:N.")
+    report = config.getoption("--verify-report")
+    if report:
+        target = Path(report)
+        if target.exists() and not target.is_dir():
+            raise pytest.UsageError(f"--verify-report {report!r} is a file; give a folder for the report.")
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _validate_options(config)
     config.addinivalue_line("markers", "verify_claim(id): the test checks the named verify claim")
     config.stash[_VERDICTS_KEY] = []
     config.pluginmanager.register(_Collector(config), "verify-verdict-collector")
@@ -144,9 +161,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     verdicts = sorted(config.stash.get(_VERDICTS_KEY, []), key=lambda v: v.claim)
     if not verdicts:
         return
+    from verify.errors import VerifyError
     from verify.report import write_report
 
-    config.stash[_REPORT_KEY] = str(write_report(verdicts, Path(out)))
+    try:
+        config.stash[_REPORT_KEY] = str(write_report(verdicts, Path(out)))
+    except (VerifyError, OSError) as exc:
+        config.stash[_REPORT_KEY] = f"NOT written: {exc}"
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if exitstatus == 0 else exitstatus
 
 
 _REPORT_KEY = pytest.StashKey[str]()

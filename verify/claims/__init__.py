@@ -11,7 +11,7 @@ from verify.claims.model import (
     SymbolicStep,
     VerdictKind,
 )
-from verify.claims.registry import all_claims, get_claim, load_builtin_claims, register, resolve_claims
+from verify.claims.registry import all_claims, claim_ref, get_claim, load_builtin_claims, register, resolve_claims
 from verify.claims.tolerance import EPS, Comparison, Tolerance, compare_close, compare_leq
 from verify.claims.verdict import SCHEMA_VERSION, Verdict, dump_verdicts, load_verdicts, to_plain
 
@@ -33,6 +33,7 @@ __all__ = [
     "Verdict",
     "VerdictKind",
     "all_claims",
+    "claim_ref",
     "compare_close",
     "compare_leq",
     "dump_verdicts",

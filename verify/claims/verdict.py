@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -76,6 +77,7 @@ class Verdict:
     elapsed_s: float = 0.0
     title: str = ""
     hypotheses: list[str] = field(default_factory=list)
+    ref: str = ""
 
     def __post_init__(self) -> None:
         self.verdict = VerdictKind(self.verdict)
@@ -122,8 +124,11 @@ class Verdict:
         if cx:
             case = json.dumps(cx.get("case"), separators=(",", ":"))
             lines.append(f"    case      = {case if len(case) <= 800 else case[:800] + ' …'}")
-            who = name or self.claim
-            lines.append(f"  replay    : verify check {who} --seed {self.seed} --json out.json && "
+            who = shlex.quote(name or self.ref or self.claim)
+            examples = numeric.get("examples_requested")
+            more = f" --examples {examples}" if examples else ""
+            more += f" --dtype {self.dtype}" if self.dtype != "float64" else ""
+            lines.append(f"  replay    : verify check {who} --seed {self.seed}{more} --json out.json && "
                          f"verify check {who} --replay out.json")
         lines.append(f"  run       : seed {self.seed}, {self.dtype} on {self.device}, {self.elapsed_s:.1f} s")
         return "\n".join(lines)
@@ -132,6 +137,7 @@ class Verdict:
         return {
             "schema_version": SCHEMA_VERSION,
             "claim": self.claim,
+            "ref": self.ref or self.claim,
             "title": self.title,
             "verdict": self.verdict.value,
             "expected": self.expected.value,
@@ -164,6 +170,7 @@ class Verdict:
                 dtype=data.get("dtype", "float64"), torch_threads=int(data.get("torch_threads", 1)),
                 versions=dict(data.get("versions", {})), elapsed_s=float(data.get("elapsed_s", 0.0)),
                 title=data.get("title", ""), hypotheses=list(data.get("hypotheses", [])),
+                ref=str(data.get("ref") or ""),
             )
         except (KeyError, ValueError) as exc:
             raise InvalidInputError(

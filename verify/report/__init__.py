@@ -12,10 +12,11 @@ from verify.report.html import page_names, render_card_html, render_claim_html, 
 from verify.report.markdown import render_card_markdown, render_claim_markdown, render_index_markdown
 from verify.report.mathml import latex_to_mathml, math_html
 from verify.report.svg import figure_svg
-from verify.report.writer import MARKER, write_report
+from verify.report.writer import MARKER, check_target, write_report
 
 __all__ = [
     "MARKER",
+    "check_target",
     "figure_svg",
     "latex_to_mathml",
     "math_html",

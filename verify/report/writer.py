@@ -36,6 +36,11 @@ _KEPT = ("README.md",)
 _ADOPTABLE = {"README.md", "verdicts.json"}
 
 
+def check_target(out: str | os.PathLike[str]) -> None:
+    """Raise :class:`InvalidInputError` now if :func:`write_report` would refuse ``out`` (call before long work)."""
+    _check_target(Path(out))
+
+
 def _check_target(out: Path) -> None:
     if not out.exists() and not out.is_symlink():
         return
