@@ -166,7 +166,8 @@ def test_same_seed_same_cases_whatever_local_modules_are_imported(tmp_path, monk
 
     before = plain(run_claim(claim, examples=200, seed=3))
     consts = ", ".join(f"{i * 0.6180339887 + 0.123:.10f}" for i in range(400))
-    (tmp_path / "many_constants.py").write_text(f"VALUES = [{consts}]\nINTS = [{', '.join(map(str, range(7, 900, 7)))}]\n")
+    ints = ", ".join(map(str, range(7, 900, 7)))
+    (tmp_path / "many_constants.py").write_text(f"VALUES = [{consts}]\nINTS = [{ints}]\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("many_constants")
     assert plain(run_claim(claim, examples=200, seed=3)) == before

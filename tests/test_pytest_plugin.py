@@ -26,7 +26,7 @@ def test_options_fixtures_and_summary(pytester):
             record_verdict(request.config, verdict)
         """
     )
-    result = pytester.runpytest("--verify-seed", "5", "--verify-examples", "7",
+    result = pytester.runpytest_subprocess("--verify-seed", "5", "--verify-examples", "7",
                                 "--verify-dtype", "float32", "--strict-markers", "-W", "ignore::DeprecationWarning")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*verify verdicts*", "plugin-toy: verified (expected holds) [[]ok[]]*"])
@@ -86,7 +86,7 @@ def test_verify_check_fails_with_a_readable_account(pytester):
         "*obtained  lhs = 0.693147*",
         "*expected  rhs = 0.346574*",
         "*case      = [[]0.0,0.0[]]*",
-        "*replay    : verify check lse-half-bound*",
+        "*replay    : verify check */user_claims.py::half --seed 0 --examples 50 --json out.json*",
         "*lse-bound: verified (expected holds) [[]ok[]]*",
         "*1 of 2 verdicts match their expectation*",
     ])
