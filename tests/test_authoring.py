@@ -77,9 +77,9 @@ def test_float32_sides_get_a_float32_tolerance():
 
 
 @pytest.mark.parametrize(("lhs", "needle"), [
-    (lambda z: "big", "lhs returned str"),
-    (lambda z: torch.ones(3), "lhs returned a tensor of shape (3,)"),
-    (lambda z: float("nan"), "lhs returned a non-finite value (nan)"),
+    (lambda z: "big", "returned str"),
+    (lambda z: torch.ones(3), "returned a tensor of shape (3,)"),
+    (lambda z: float("nan"), "returned a non-finite value (nan)"),
     (lambda z: 1 / 0, "ZeroDivisionError"),
 ])
 def test_broken_sides_give_an_error_verdict_naming_the_problem(lhs, needle):
@@ -87,6 +87,8 @@ def test_broken_sides_give_an_error_verdict_naming_the_problem(lhs, needle):
     verdict = verify.run_claim(claim, examples=5)
     assert verdict.verdict.value == "error"
     assert needle in verdict.message
+    if "ZeroDivision" not in needle:  # a value problem names the user's function and where it is defined
+        assert "lhs (<lambda> at " in verdict.message and "test_authoring.py:" in verdict.message
 
 
 def test_malformed_definitions_are_rejected_up_front():

@@ -65,6 +65,14 @@ def _dtype_of(value: Any, ctx: CheckContext) -> str:
     return name if name in ("float64", "float32", "float16", "bfloat16") else ctx.dtype
 
 
+def _where(fn: Any) -> str:
+    """``lhs (<lambda> at mine.py:12)``: where the user's function is defined, for error messages."""
+    code = getattr(fn, "__code__", None)
+    if code is None:
+        return ""
+    return f" ({getattr(fn, '__name__', 'function')} at {code.co_filename}:{code.co_firstlineno})"
+
+
 def _as_float(value: Any, what: str, claim_id: str) -> float:
     if hasattr(value, "numel") and callable(value.numel):
         if value.numel() != 1:
@@ -89,7 +97,7 @@ def _scale_fn(scale: float | Callable[..., Any] | None, claim_id: str) -> Callab
         return None
     if callable(scale):
         arity = _arity(scale, "scale", claim_id)
-        return lambda case, ctx: _as_float(_call(scale, arity, case, ctx), "scale", claim_id)
+        return lambda case, ctx: _as_float(_call(scale, arity, case, ctx), "scale" + _where(scale), claim_id)
     value = float(scale)
     if not (value >= 0 and math.isfinite(value)):
         raise ClaimDefinitionError(f"Claim {claim_id!r}: got scale={scale!r}; it must be finite and >= 0.")
@@ -182,7 +190,7 @@ def inequality(
 
     def check(case: Any, ctx: CheckContext) -> CaseResult:
         a_raw, b_raw = _call(lhs, la, case, ctx), _call(rhs, ra, case, ctx)
-        a, b = _as_float(a_raw, "lhs", id), _as_float(b_raw, "rhs", id)
+        a, b = _as_float(a_raw, "lhs" + _where(lhs), id), _as_float(b_raw, "rhs" + _where(rhs), id)
         s = scale_of(case, ctx) if scale_of is not None else abs(a) + abs(b)
         dtype = _dtype_of(a_raw, ctx) if _dtype_of(a_raw, ctx) != ctx.dtype else _dtype_of(b_raw, ctx)
         tol = Tolerance(dtype, depth)
