@@ -15,11 +15,8 @@ Run: ``python3 bench/gradient_norm_penalty.py``
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
-
 import torch
+from _timing import median_seconds
 
 from verify.numeric import MLPSpec, init_params, mlp_forward, set_torch_threads, softmax_cross_entropy
 
@@ -27,18 +24,9 @@ M = 512
 WIDTHS = (64, 256, 256, 10)
 LAM = 0.05
 R = {torch.float32: 1e-3, torch.float64: 1e-7}
-WARMUP, REPEATS = 2, 7
 
 
-def _median_seconds(fn: Callable[[], torch.Tensor]) -> float:
-    for _ in range(WARMUP):
-        fn()
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+
 
 
 def _run(dtype: torch.dtype) -> tuple[float, float, float, float]:
@@ -67,8 +55,8 @@ def _run(dtype: torch.dtype) -> tuple[float, float, float, float]:
 
     a, b = exact(), finite_difference()
     rel_err = float((a - b).norm() / a.norm())
-    t_exact = _median_seconds(exact)
-    t_fd = _median_seconds(finite_difference)
+    t_exact = median_seconds(exact)
+    t_fd = median_seconds(finite_difference)
     return t_exact, t_fd, t_exact / t_fd, rel_err
 
 

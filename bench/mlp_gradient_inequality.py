@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
-from collections.abc import Callable
 
 import numpy as np
+from _timing import median_seconds
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
@@ -63,21 +61,13 @@ def _same_numbers(a: c3.GradientTerms, b: c3.GradientTerms) -> float:
     return worst
 
 
-def _median_seconds(fn: Callable[[], object]) -> float:
-    fn()
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _workload(name: str, cases: list) -> tuple[float, float]:
     worst = max(_same_numbers(c3.gradient_terms(c), c3.gradient_terms(c, batched=False)) for c in cases)
     examples = sum(c.mlp.batch for c in cases)
-    t_loop = _median_seconds(lambda: [c3.gradient_terms(c, batched=False) for c in cases])
-    t_vmap = _median_seconds(lambda: [c3.gradient_terms(c) for c in cases])
+    t_loop = median_seconds(lambda: [c3.gradient_terms(c, batched=False) for c in cases], warmup=1, repeats=REPEATS)
+    t_vmap = median_seconds(lambda: [c3.gradient_terms(c) for c in cases], warmup=1, repeats=REPEATS)
     print(f"\n{name}: {len(cases)} cases, {examples} examples; same numbers: yes (max rel diff {worst:.1e})")
     print(f"{'method':<44}{'total s':>10}{'cases / s':>12}{'ms / case':>12}")
     rows = (("per-example Python loop (baseline)", t_loop), ("vmap over the batch (the claim's route)", t_vmap))

@@ -14,11 +14,9 @@ Run: ``python3 bench/per_sample_grads.py``
 from __future__ import annotations
 
 import os
-import statistics
-import time
-from collections.abc import Callable
 
 import torch
+from _timing import median_seconds
 
 from verify.numeric import (
     MLPSpec,
@@ -38,15 +36,6 @@ REPEATS = 7
 TARGET = 15.0
 
 
-def _median_seconds(fn: Callable[[], torch.Tensor]) -> float:
-    for _ in range(WARMUP):
-        fn()
-    times = []
-    for _ in range(REPEATS):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -74,8 +63,8 @@ def main() -> None:
     for threads in sorted({1, default_threads}):
         previous = set_torch_threads(threads)
         try:
-            t_loop = _median_seconds(lambda: per_sample_grads_loop(loss, theta, X, Y))
-            t_vmap = _median_seconds(lambda: per_sample_grads(loss, theta, X, Y))
+            t_loop = median_seconds(lambda: per_sample_grads_loop(loss, theta, X, Y), warmup=WARMUP, repeats=REPEATS)
+            t_vmap = median_seconds(lambda: per_sample_grads(loss, theta, X, Y), warmup=WARMUP, repeats=REPEATS)
         finally:
             set_torch_threads(previous)
         results[threads] = (t_loop, t_vmap)
