@@ -148,8 +148,9 @@ class _Search:
         self.checked += 1
         self.max_abs_err = max(self.max_abs_err, c.abs_err)
         self.max_rel_err = max(self.max_rel_err, c.rel_err)
-        sample = c.ratio if self.claim.relation == "inequality" and c.ratio is not None else c.rel_err
-        if math.isfinite(sample):
+        # inequalities: the ratio lhs/rhs (undefined when rhs <= 0: such cases are not in the histogram)
+        sample = c.ratio if self.claim.relation == "inequality" else c.rel_err
+        if sample is not None and math.isfinite(sample):
             self.samples.append(float(sample))
         if c.ratio is not None:
             self.tightest_ratio = c.ratio if self.tightest_ratio is None else max(self.tightest_ratio, c.ratio)

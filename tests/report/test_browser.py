@@ -88,6 +88,12 @@ def report(real_verdicts, tmp_path_factory: pytest.TempPathFactory) -> Path:
                series=[Series("margin", [a / 10 for a in range(41)], [a / 10 * (1 - a / 40) for a in range(41)])],
                marks=[Mark(2.0, "2/M")]).to_json(),
     ]
+    # a derivation step wider than any window (Chromium does not line-break MathML)
+    long_sum = " + ".join(rf"\frac{{a_{{{k}}}}}{{b_{{{k}}} + c_{{{k}}}}}" for k in range(40))
+    verdicts[0].symbolic["steps"].append({"name": "a-very-long-step-name-for-the-layout",
+                                          "statement": f"{long_sum} = S", "status": "proved",
+                                          "sizes": "general (any C² φ, n ≥ 1, k = 1..3)",
+                                          "detail": "simplify(lhs - rhs) = 0; " * 12, "elapsed_s": 0.25})
     out = tmp_path_factory.mktemp("browser") / "report"
     write_report(verdicts, out)
     return out
@@ -136,3 +142,26 @@ def test_page_renders_offline_with_math_and_plots(browser, report, page, tmp_pat
         assert "Derivation" in state["text"] and "taylor-integral-remainder" in state["text"]
     else:
         assert "verify check descent-lemma-beyond-2-over-M --replay out.json" in state["text"]
+
+
+STEPS_LAYOUT = """
+const t = document.querySelector('table.steps');
+const view = document.documentElement.clientWidth;
+return {doc: document.documentElement.scrollWidth, view: view, table: t.getBoundingClientRect().right,
+        container: t.parentElement.getBoundingClientRect().right,
+        cells: [...t.querySelectorAll('.badge, tr.step td:last-child, tr.how td')]
+               .map(e => e.getBoundingClientRect().right),
+        scrollers: [...t.querySelectorAll('.mathcell')].map(d => [d.scrollWidth, d.clientWidth])};
+"""
+
+
+def test_derivation_table_fits_the_window(browser, report, tmp_path):
+    """At 1200 px the status, sizes, time and how of every step are on screen; a wide formula scrolls in its cell."""
+    browser.get((report / "descent-lemma.html").as_uri())
+    layout = browser.execute_script(STEPS_LAYOUT)
+    browser.save_screenshot(str(tmp_path / "steps.png"))
+    assert layout["doc"] <= layout["view"], "the page scrolls sideways"
+    assert layout["table"] <= layout["container"] + 1, layout
+    assert layout["cells"] and max(layout["cells"]) <= layout["view"], layout
+    assert layout["scrollers"][-1][0] > 2 * layout["scrollers"][-1][1], layout  # the long formula scrolls in its cell
+    assert min(w for _, w in layout["scrollers"]) > 0.45 * layout["view"], layout  # and the math column stays wide

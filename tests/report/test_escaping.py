@@ -53,8 +53,8 @@ class _Audit(HTMLParser):
 
 ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "nav", "a", "h1", "h2", "h3", "h4", "p", "code", "pre", "table",
-    "tr", "th", "td", "span", "div", "ul", "li", "b", "i", "small", "details", "summary", "figure", "figcaption",
-    "section", "br", "svg", "rect", "line", "polyline", "circle", "text",
+    "colgroup", "col", "tr", "th", "td", "span", "div", "ul", "li", "b", "i", "small", "details", "summary", "figure",
+    "figcaption", "section", "br", "svg", "rect", "line", "polyline", "circle", "text",
     "math", "mrow", "mi", "mn", "mo", "mtext", "mspace", "msub", "msup", "msubsup", "mfrac", "mstyle", "mover",
     "munder", "munderover", "msqrt", "mroot", "mtable", "mtr", "mtd", "mpadded", "mphantom",
 }

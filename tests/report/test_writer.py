@@ -181,6 +181,7 @@ def test_report_card(tmp_path):
     page = index.read_text()
     assert "L2 penalty" in page and "FAILED" in page and 'id="check-gradient"' in page
     assert 'href="#check-smoothness"' in page and page.count("<svg") == 2 and "2/M" in page
-    assert "verify check smoothness --replay out.json" in page and 'class="math-fallback"' not in page
+    assert "verify regularizer my_regs.py::l2 --checks smoothness --seed 0 --out card" in page
+    assert "verify check smoothness" not in page and 'class="math-fallback"' not in page
     md = (out / "index.md").read_text()
     assert "## Check: Smoothness constant" in md and "FAILED" in md and "descent margin vs α" in md

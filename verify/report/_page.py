@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -22,9 +22,13 @@ h1{font-size:1.6em;margin:.4em 0}h2{font-size:1.25em;margin-top:1.6em;border-bot
 h3{font-size:1.05em}
 table{border-collapse:collapse;margin:.5em 0;background:#fff;max-width:100%}
 td,th{border:1px solid #ddd;padding:.3em .6em;vertical-align:top;text-align:left;overflow-wrap:break-word}
-.steps td:nth-child(2){min-width:8em}.steps td:nth-child(3){min-width:16em}
-.steps td:nth-child(4),.steps td:nth-child(7){white-space:nowrap}.steps td:nth-child(5){min-width:6em}
-.steps td:nth-child(6){min-width:14em}.scroll{overflow-x:auto}.scroll table{width:100%}th{background:#f0f0f0}
+table.steps{table-layout:fixed;width:100%}.steps col.n{width:2.4em}.steps col.name{width:11em}
+.steps col.status{width:6.2em}.steps col.sizes{width:9.5em}.steps col.time{width:6.2em}
+.steps td code{overflow-wrap:anywhere}.steps .mathcell{overflow-x:auto;max-width:100%;padding-bottom:.2em}
+.steps tr.how td{border-top:none;color:#444;font-size:.9em;background:#fcfcfc}.steps tr.with-how td{border-bottom:none}
+.steps tr.step td:last-child{white-space:nowrap}
+.scroll{overflow-x:auto}.scroll table{width:100%}th{background:#f0f0f0}
+table.generic td{font-size:.95em}table.generic table{margin:0}pre.cmd{white-space:pre-wrap;overflow-wrap:anywhere}
 code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
 pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow:auto;max-height:28em}
 .badge{display:inline-block;padding:.1em .6em;border-radius:.8em;font-weight:600;color:#fff;font-size:.9em}
@@ -37,7 +41,7 @@ tr.mismatch td{background:#fdecea}
 .math-fallback small{color:#8a4b00}.fig-error{background:#fff4e5;padding:.3em}
 math{font-size:1.05em}
 .fig{margin:1em 0}.fig figcaption{color:#555;font-size:.9em}
-.meta td:first-child{color:#555}
+.meta>tbody>tr>td:first-child{color:#555}
 .muted{color:#666}.callout{background:#fff;border-left:4px solid #b3261e;padding:.5em 1em}
 nav a{margin-right:1em}
 """
@@ -82,6 +86,8 @@ def fmt_num(v: Any) -> str:
     if isinstance(v, float):
         if not math.isfinite(v):
             return str(v)
+        if v == 0:
+            return "0"  # -0.0 too
         return f"{v:.4g}" if v == 0 or 1e-3 <= abs(v) < 1e5 else f"{v:.3e}"
     return str(v)
 
@@ -153,3 +159,50 @@ def normalized(v: Any) -> Any:
     out.hypotheses = [str(h) for h in v.hypotheses] if isinstance(v.hypotheses, (list, tuple)) else [str(v.hypotheses)]
     out.versions = {str(k): str(x) for k, x in v.versions.items()} if isinstance(v.versions, Mapping) else {}
     return out
+
+
+def _counterexample_comparison(v: Any) -> Mapping[str, Any]:
+    """The counterexample's comparison (the independent re-check's, else the search's), or ``{}``."""
+    ce = v.counterexample if isinstance(v.counterexample, Mapping) else {}
+    for block in (ce.get("recheck"), ce.get("comparison")):
+        if isinstance(block, Mapping) and block:
+            return block
+    return {}
+
+
+def tightest_ratio_text(v: Any) -> str:
+    """The "tightest ratio lhs/rhs" value as plain text, saying why when it is undefined.
+
+    The ratio exists only where rhs > 0. A counterexample with rhs ≤ 0 has none (and the
+    largest ratio of the other cases must not pass for the tightest); a search whose every
+    case had rhs ≤ 0 has none at all.
+    """
+    num = v.numeric or {}
+    ratio = num.get("tightest_ratio")
+    if num.get("relation") != "inequality":
+        return fmt_num(ratio)
+    tight = _counterexample_comparison(v)
+    if tight and "ratio" in tight and tight.get("ratio") is None:
+        lhs = tight.get("lhs")
+        why = ("lhs is not finite in the tightest case" if isinstance(lhs, str) and lhs in ("nan", "inf", "-inf")
+               else "rhs ≤ 0 in the tightest case")
+        return f"undefined: {why}" + (f" (largest ratio among the other cases: {fmt_num(ratio)})"
+                                      if ratio is not None else "")
+    if ratio is None and isinstance(num.get("examples"), int) and num["examples"] > 0:
+        return "undefined: rhs ≤ 0 in every case"
+    return fmt_num(ratio)
+
+
+def mistakes_heading(verdicts: Sequence[Any]) -> tuple[str, str]:
+    """The heading (and its first sentence) of the index's list of refuted claims.
+
+    "in the seeds" only where some claim expected to be refuted comes from the seed
+    material (its id or its source starts with ``seed``); a user's own claims get a
+    neutral heading.
+    """
+    expected = [v for v in verdicts if v.expected.value == "refuted"]
+    if any(str(v.claim).startswith("seed") or str(v.source).startswith("seed") for v in expected):
+        return ("Mistakes found in the seeds", "Statements from the seed material that the checks refuted, "
+                "as expected, each with a counterexample on its page:")
+    return ("Mistakes found (claims expected to be refuted)",
+            "Claims expected to be refuted that the checks refuted, each with a counterexample on its page:")

@@ -9,20 +9,23 @@ escapes its labels. Links are only ever to the report's own page files.
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from verify.claims import ReportCard, Verdict
+from verify.report._commands import card_check_command, check_commands
+from verify.report._generic import card_title_html, card_title_text, numeric_html, setting_rows
 from verify.report._page import (
     badge,
     document,
     esc,
     fmt_num,
     match_text,
+    mistakes_heading,
     normalized,
     pretty_json,
     table,
+    tightest_ratio_text,
     versions_text,
 )
 from verify.report.mathml import math_html, text_or_math_html
@@ -65,28 +68,35 @@ def _symbolic_section(sym: Mapping[str, Any] | None, h: int) -> str:
     rows = []
     for i, s in enumerate(steps, 1):
         status = str(s.get("status", ""))
-        rows.append(f"<tr><td>{i}</td><td><code>{esc(s.get('name', ''))}</code></td>"
-                    f"<td>{math_html(str(s.get('statement') or ''))}</td>"
+        detail = str(s.get("detail") or "")
+        rows.append(f'<tr class="step{" with-how" if detail else ""}"><td>{i}</td>'
+                    f'<td><code>{esc(s.get("name", ""))}</code></td>'
+                    f'<td><div class="mathcell">{math_html(str(s.get("statement") or ""))}</div></td>'
                     f'<td><span class="badge v-{_STEP_CLASS.get(status, "error")}">{esc(status)}</span></td>'
-                    f"<td>{esc(s.get('sizes', ''))}</td><td>{esc(s.get('detail', ''))}</td>"
-                    f"<td>{esc(fmt_num(s.get('elapsed_s')))}&#8239;s</td></tr>")
-    out.append('<div class="scroll"><table class="steps"><tr><th>#</th><th>step</th><th>statement</th>'
-               "<th>status</th><th>sizes</th><th>how</th><th>time</th></tr>" + "".join(rows) + "</table></div>")
+                    f"<td>{esc(s.get('sizes', ''))}</td><td>{esc(fmt_num(s.get('elapsed_s')))}&#8239;s</td></tr>"
+                    + (f'<tr class="how"><td></td><td colspan="5"><span class="muted">how:</span> {esc(detail)}'
+                       "</td></tr>" if detail else ""))
+    out.append('<table class="steps"><colgroup><col class="n"><col class="name"><col class="math">'
+               '<col class="status"><col class="sizes"><col class="time"></colgroup>'
+               "<tr><th>#</th><th>step</th><th>statement</th><th>status</th><th>sizes</th><th>time</th></tr>"
+               + "".join(rows) + "</table>")
     return "".join(out)
 
 
-def _evidence_section(v: Verdict, h: int) -> str:
+def _evidence_section(v: Verdict, h: int, generic: bool = False) -> str:
     num = v.numeric or {}
     out = [f"<h{h}>Numeric evidence</h{h}>"]
     if not num:
         return out[0] + '<p class="muted">No numeric check.</p>'
+    if generic:  # a report card's check: its own quantities, not a claim search's
+        return out[0] + numeric_html(num)
     rows = [
         ("relation", esc(num.get("relation", "—"))),
         ("cases decided", esc(fmt_num(num.get("examples")))),
         ("cases the tolerance could not decide", esc(fmt_num(num.get("undecidable")))),
         ("max |lhs − rhs|", esc(fmt_num(num.get("max_abs_err")))),
         ("max relative error", esc(fmt_num(num.get("max_rel_err")))),
-        ("tightest ratio lhs/rhs", esc(fmt_num(num.get("tightest_ratio")))),
+        ("tightest ratio lhs/rhs", esc(tightest_ratio_text(v))),
         ("smallest slack", esc(fmt_num(num.get("min_slack")))),
         ("tolerance", esc(num.get("tolerance") or "—")),
         ("boundary cases hit", esc(", ".join(map(str, num.get("boundary_cases_hit") or [])) or "none")),
@@ -111,17 +121,20 @@ def _comparison_table(ce: Mapping[str, Any]) -> str:
     return f"<table>{head}{rows}</table>"
 
 
-def _counterexample_section(v: Verdict, h: int) -> str:
+def _counterexample_section(v: Verdict, h: int, rerun: str | None = None) -> str:
     ce = v.counterexample
     if not ce:
         return ""
-    claim = shlex.quote(str(v.claim))
-    commands = f"verify check {claim} --json out.json\nverify check {claim} --replay out.json"
+    if rerun is None:
+        commands = "\n".join(check_commands(v))
+        how = ("To reproduce it, run the claim with the same seed "
+               f"({esc(v.seed)}) and settings, then replay the counterexample the JSON records:")
+    else:
+        commands, how = rerun, "To reproduce it, re-run this check with the same settings:"
     out = [f"<h{h}>Counterexample</h{h}>",
            '<div class="callout"><p>The case below violates the statement, and the violation survived an '
-           "independent re-check. To reproduce it, run the claim with the same seed "
-           f"({esc(v.seed)}) and replay the counterexample the JSON records:</p>",
-           f"<pre>{esc(commands)}</pre></div>",
+           f"independent re-check. {how}</p>",
+           f'<pre class="cmd">{esc(commands)}</pre></div>',
            f"<h{h + 1}>Case</h{h + 1}>", pretty_json(ce.get("case")),
            f"<h{h + 1}>Numbers</h{h + 1}>", _comparison_table(ce)]
     extra = {k: ce[k] for k in ("tags", "details") if ce.get(k)}
@@ -135,7 +148,9 @@ def _figures_section(v: Verdict, h: int) -> str:
     figures = [f for f in (num.get("figures") or []) if isinstance(f, Mapping)]
     dist = num.get("distribution")
     if isinstance(dist, Mapping):
-        hist = distribution_figure(dist, str(num.get("relation", "")))
+        hist = distribution_figure(dist, str(num.get("relation", "")), examples=num.get("examples"),
+                                   counterexample=(v.counterexample or {}).get("recheck")
+                                   or (v.counterexample or {}).get("comparison"))
         if hist:
             figures.append(hist)
     if not figures:
@@ -152,29 +167,36 @@ def _figures_section(v: Verdict, h: int) -> str:
     return "".join(out)
 
 
-def _run_section(v: Verdict, h: int) -> str:
+def _run_section(v: Verdict, h: int, rerun: str | None = None) -> str:
     rows = [("seed", esc(v.seed)), ("device", esc(v.device)), ("dtype", esc(v.dtype)),
             ("torch threads", esc(v.torch_threads)), ("versions", versions_text(v.versions)),
-            ("elapsed", f"{esc(fmt_num(v.elapsed_s))} s")]
+            ("elapsed", f"{esc(fmt_num(v.elapsed_s))} s"),
+            ("run it again", f"<code>{esc(rerun if rerun is not None else check_commands(v)[0])}</code>")]
     return f"<h{h}>Run</h{h}>" + table(rows)
 
 
-def claim_sections(v: Verdict, h: int = 2) -> str:
-    """Everything about one verdict below its title (shared by claim pages and cards)."""
+def claim_sections(v: Verdict, h: int = 2, card: ReportCard | None = None) -> str:
+    """Everything about one verdict below its title (shared by claim pages and cards).
+
+    For a card's check (``card`` given) the source is the card's, the numeric evidence is
+    the check's own quantities, and the command to re-run it is ``verify regularizer``.
+    """
+    rerun = card_check_command(card, v) if card is not None else None
+    source = (card.source or card.name) if card is not None else v.source
     v = normalized(v)
     hyps = "".join(f"<li>{text_or_math_html(str(x))}</li>" for x in v.hypotheses)
     head = table([
         ("verdict", f"{badge(v.verdict.value)} {match_text(v.matches_expectation, v.expected.value)}"),
         ("message", esc(v.message or "—")),
-        ("source", esc(v.source or "—")),
+        ("source", esc(source or "—")),
     ])
     statement = (f'<div class="statement">{math_html(v.statement, display=True)}</div>' if v.statement
                  else '<p class="muted">No statement given.</p>')
     return "".join([
         head, f"<h{h}>Statement</h{h}>", statement,
         f"<h{h}>Hypotheses</h{h}>" + (f"<ul>{hyps}</ul>" if hyps else '<p class="muted">None stated.</p>'),
-        _symbolic_section(v.symbolic, h), _evidence_section(v, h), _counterexample_section(v, h),
-        _figures_section(v, h), _run_section(v, h),
+        _symbolic_section(v.symbolic, h), _evidence_section(v, h, generic=card is not None),
+        _counterexample_section(v, h, rerun), _figures_section(v, h), _run_section(v, h, rerun),
     ])
 
 
@@ -250,14 +272,14 @@ def render_index_html(verdicts: Sequence[Verdict], *, title: str | None = None,
         out.append('<div class="callout"><b>Not as expected:</b><ul>' + "".join(
             f'<li><a href="{esc(n)}.html">{esc(v.claim)}</a>: {esc(v.verdict.value)} '
             f"(expected {esc(v.expected.value)}) — {esc(v.message)}</li>" for v, n in bad) + "</ul></div>")
-    out.append("<h2>Mistakes found in the seeds</h2>")
-    if found:
-        out.append("<p>Statements from the seed material that the checks refuted, as expected, each with a "
-                   "counterexample on its page:</p><ul>" + "".join(
-                       f'<li><a href="{esc(n)}.html">{esc(v.claim)}</a> — {esc(v.title)}</li>' for v, n in found)
-                   + "</ul>")
-    else:
-        out.append('<p class="muted">None in this run.</p>')
+    if any(v.expected.value == "refuted" for v in verdicts):
+        heading, intro = mistakes_heading(verdicts)
+        out.append(f"<h2>{esc(heading)}</h2>")
+        if found:
+            out.append(f"<p>{esc(intro)}</p><ul>" + "".join(
+                f'<li><a href="{esc(n)}.html">{esc(v.claim)}</a> — {esc(v.title)}</li>' for v, n in found) + "</ul>")
+        else:
+            out.append('<p class="muted">None was refuted in this run.</p>')
     holds = [(v, n) for v, n in zip(verdicts, names) if v.expected.value == "holds"]
     mistakes = [(v, n) for v, n in zip(verdicts, names) if v.expected.value != "holds"]
     if holds:
@@ -272,17 +294,18 @@ def render_index_html(verdicts: Sequence[Verdict], *, title: str | None = None,
 
 def render_card_html(card: ReportCard, *, title: str | None = None) -> str:
     """A regularizer's report card on one page: summary, then a section per check."""
-    title = title or card.title or card.name
+    title_html = esc(title) if title else card_title_html(card.title or card.name)
+    title = title or card_title_text(card.title or card.name)
     names = page_names(card.checks)
     status = '<span class="ok">passed</span>' if card.passed else '<span class="bad">FAILED</span>'
     counts = " · ".join(f"{badge(k)} {n}" for k, n in card.counts().items() if n)
-    settings = table([(esc(k), esc(v)) for k, v in card.settings.items()]) if card.settings else ""
+    settings = table([(esc(k), esc(v)) for k, v in setting_rows(card.settings)]) if card.settings else ""
     mismatch = ' class="mismatch"'
     rows = "".join(f'<tr{"" if v.matches_expectation else mismatch}><td><a href="#check-{esc(n)}">'
                    f"{esc(v.claim)}</a></td><td>{badge(v.verdict.value)}</td>"
                    f"<td>{match_text(v.matches_expectation, v.expected.value)}</td><td>{esc(v.message)}</td></tr>"
                    for v, n in zip(card.checks, names))
-    out = [f"<h1>{esc(title)}</h1>", f"<p><code>{esc(card.name)}</code> — {status} {counts}</p>",
+    out = [f"<h1>{title_html}</h1>", f"<p><code>{esc(card.name)}</code> — {status} {counts}</p>",
            table([("summary", esc(card.summary or "—")), ("source", esc(card.source or "—")),
                   ("total time", f"{esc(fmt_num(card.elapsed_s))} s")]),
            "<h2>Settings</h2>" + (settings or '<p class="muted">None recorded.</p>'),
@@ -290,6 +313,6 @@ def render_card_html(card: ReportCard, *, title: str | None = None) -> str:
            f"<th>message</th></tr>{rows}</table>"]
     for v, n in zip(card.checks, names):
         out.append(f'<section id="check-{esc(n)}"><h2>Check: {esc(v.title or v.claim)}</h2>'
-                   + claim_sections(v, h=3) + "</section>")
+                   + claim_sections(v, h=3, card=card) + "</section>")
     out.append('<p class="muted">Also: <a href="card.json">card.json</a> · <a href="index.md">index.md</a></p>')
     return document(f"{title} — verify report card", "".join(out))

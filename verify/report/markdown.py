@@ -9,12 +9,13 @@ from __future__ import annotations
 import html
 import json
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from verify.claims import ReportCard, Verdict
-from verify.report._page import fmt_num, normalized
+from verify.report._commands import card_check_command, check_commands
+from verify.report._generic import card_title_markdown, numeric_markdown, setting_rows
+from verify.report._page import fmt_num, mistakes_heading, normalized, tightest_ratio_text
 from verify.report.mathml import is_math, math_markdown
 from verify.report.svg import distribution_figure
 
@@ -68,13 +69,16 @@ def _series_rows(fig: Mapping[str, Any]) -> list[str]:
     return rows
 
 
-def _figure_rows(num: Mapping[str, Any]) -> list[str]:
+def _figure_rows(num: Mapping[str, Any], ce: Mapping[str, Any] | None) -> list[str]:
     figures = [f for f in (num.get("figures") or []) if isinstance(f, Mapping)]
     dist = num.get("distribution")
+    captions = []
     if isinstance(dist, Mapping):
-        hist = distribution_figure(dist, str(num.get("relation", "")))
+        hist = distribution_figure(dist, str(num.get("relation", "")), examples=num.get("examples"),
+                                   counterexample=(ce or {}).get("recheck") or (ce or {}).get("comparison"))
         if hist:
             figures.append(hist)
+            captions.append(f"{hist['title']}: {hist['caption']}.")
     rows = []
     for fig in figures:
         try:
@@ -84,14 +88,16 @@ def _figure_rows(num: Mapping[str, Any]) -> list[str]:
     if not rows:
         return []
     return ["", "## Plots (in the HTML page; data ranges here)", "", "| figure | series | points | x | y |",
-            "|---|---|---|---|---|", *rows]
+            "|---|---|---|---|---|", *rows, *(["", *map(_t, captions)] if captions else [])]
 
 
-def _claim_body(v: Verdict, h: str = "##") -> list[str]:
+def _claim_body(v: Verdict, h: str = "##", card: ReportCard | None = None) -> list[str]:
+    rerun = card_check_command(card, v) if card is not None else None
+    source = (card.source or card.name) if card is not None else v.source
     v = normalized(v)
     match = "as expected" if v.matches_expectation else "**MISMATCH**"
     lines = [f"**Verdict:** {v.verdict.value} ({match}; expected {v.expected.value})", "",
-             f"**Message:** {_t(v.message or '—')}", "", f"**Source:** {_t(v.source or '—')}", "",
+             f"**Message:** {_t(v.message or '—')}", "", f"**Source:** {_t(source or '—')}", "",
              f"{h} Statement", "", _math(v.statement, display=True) if v.statement else "_No statement given._", "",
              f"{h} Hypotheses", ""]
     lines += [f"- {_math(str(x))}" for x in v.hypotheses] or ["_None stated._"]
@@ -108,29 +114,34 @@ def _claim_body(v: Verdict, h: str = "##") -> list[str]:
         lines.append("_No symbolic derivation: the claim is checked numerically only._")
     num = v.numeric or {}
     lines += ["", f"{h} Numeric evidence", ""]
-    if num:
+    if num and card is not None:  # a report card's check: its own quantities
+        lines += numeric_markdown(num)
+    elif num:
         lines += ["| quantity | value |", "|---|---|"]
         for label, key in (("relation", "relation"), ("cases decided", "examples"),
                            ("undecidable cases", "undecidable"), ("max abs error", "max_abs_err"),
                            ("max relative error", "max_rel_err"), ("tightest ratio", "tightest_ratio"),
                            ("smallest slack", "min_slack"), ("tolerance", "tolerance"),
                            ("cut short", "cut_short")):
-            lines.append(f"| {label} | {_t(fmt_num(num.get(key)))} |")
+            value = tightest_ratio_text(v) if key == "tightest_ratio" else fmt_num(num.get(key))
+            lines.append(f"| {label} | {_t(value)} |")
         hit = ", ".join(map(str, num.get("boundary_cases_hit") or [])) or "none"
         lines.append(f"| boundary cases hit | {_t(hit)} |")
     else:
         lines.append("_No numeric check._")
+    commands = rerun if rerun is not None else "\n".join(check_commands(v))
     if v.counterexample:
-        claim = shlex.quote(str(v.claim))
         lines += ["", f"{h} Counterexample", "",
-                  f"Reproduce with the same seed ({v.seed}):", "",
-                  _code_block(f"verify check {claim} --json out.json\nverify check {claim} --replay out.json", "sh"),
+                  (f"Reproduce with the same seed ({v.seed}) and settings:" if rerun is None
+                   else "Reproduce by re-running this check with the same settings:"), "",
+                  _code_block(commands, "sh"),
                   "", "Case:", "", _code_block(v.counterexample.get("case")), "", "Numbers (search, re-check):", "",
                   _code_block({k: v.counterexample.get(k) for k in ("comparison", "recheck", "tags", "details")})]
-    lines += _figure_rows(num)
+    lines += _figure_rows(num, v.counterexample)
     versions = ", ".join(f"{k} {val}" for k, val in v.versions.items()) or "—"
     lines += ["", f"{h} Run", "", f"seed {v.seed} · device {_t(v.device)} · dtype {_t(v.dtype)} · "
-              f"torch threads {v.torch_threads} · {fmt_num(v.elapsed_s)} s", "", f"versions: {_t(versions)}"]
+              f"torch threads {v.torch_threads} · {fmt_num(v.elapsed_s)} s", "", f"versions: {_t(versions)}", "",
+              "Run it again:", "", _code_block(commands.splitlines()[0], "sh")]
     return lines
 
 
@@ -149,20 +160,20 @@ def render_index_markdown(verdicts: Sequence[Verdict], names: Sequence[str], *, 
         lines.append(f"| [{_t(v.claim)}]({n}.md) | {v.verdict.value} | {v.expected.value} | "
                      f"{'yes' if v.matches_expectation else '**NO**'} |")
     found = [(v, n) for v, n in zip(verdicts, names) if v.expected.value == "refuted" and v.verdict.value == "refuted"]
-    if found:
-        lines += ["", "## Mistakes found in the seeds", ""]
-        lines += [f"- [{_t(v.claim)}]({n}.md): {_t(v.title)}" for v, n in found]
+    if any(v.expected.value == "refuted" for v in verdicts):
+        lines += ["", f"## {mistakes_heading(verdicts)[0]}", ""]
+        lines += [f"- [{_t(v.claim)}]({n}.md): {_t(v.title)}" for v, n in found] or ["_None was refuted in this run._"]
     return "\n".join(lines) + "\n"
 
 
 def render_card_markdown(card: ReportCard) -> str:
     """A regularizer's report card as Markdown."""
     status = "passed" if card.passed else "FAILED"
-    lines = [f"# {_t(card.title or card.name)}", "", f"Regularizer {_code(card.name)} — {status}", "",
+    lines = [f"# {card_title_markdown(card.title or card.name)}", "", f"Regularizer {_code(card.name)} — {status}", "",
              f"**Summary:** {_t(card.summary or '—')}", "", f"**Source:** {_t(card.source or '—')}", ""]
     if card.settings:
         lines += ["| setting | value |", "|---|---|"]
-        lines += [f"| {_t(k)} | {_t(val)} |" for k, val in card.settings.items()]
+        lines += [f"| {_t(k)} | {_t(val)} |" for k, val in setting_rows(card.settings)]
     for v in card.checks:
-        lines += ["", f"## Check: {_t(v.title or v.claim)}", "", *_claim_body(v, h="###")]
+        lines += ["", f"## Check: {_t(v.title or v.claim)}", "", *_claim_body(v, h="###", card=card)]
     return "\n".join(lines) + "\n"

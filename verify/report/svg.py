@@ -286,12 +286,16 @@ def figure_svg(fig: Mapping[str, Any]) -> str:
     return _line_plot(fig)
 
 
-def distribution_figure(distribution: Mapping[str, Any], relation: str) -> dict[str, Any] | None:
+def distribution_figure(distribution: Mapping[str, Any], relation: str, *, examples: Any = None,
+                        counterexample: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """The histogram of the engine's per-case ratio (inequalities) or relative error.
 
     A log axis is used when the positive values span more than two decades; zeros (exact
     agreement) and non-positive values cannot go on it and are counted in the caption.
     Ratio 1 (where an inequality becomes an equality) is marked for inequalities.
+    ``examples`` (the cases decided) tells how many cases had no ratio (rhs ≤ 0) when it is
+    more than the histogram's ``cases``; ``counterexample`` (its comparison dict) is marked
+    where its value is defined, and said to be missing where it is not.
     """
     values = [v for v in (_num(a) for a in distribution.get("values") or []) if v is not None]
     if not values:
@@ -300,10 +304,24 @@ def distribution_figure(distribution: Mapping[str, Any], relation: str) -> dict[
     x_log = bool(positive) and len(positive) >= 0.5 * len(values) and max(positive) / min(positive) > 100
     inequality = relation == "inequality"
     quantity = str(distribution.get("quantity") or ("ratio lhs/rhs" if inequality else "relative error"))
-    caption = f"{distribution.get('cases', len(values))} cases"
+    cases = distribution.get("cases", len(values))
+    caption = f"{cases} cases"
     if x_log and len(positive) < len(values):
         caption += f"; {len(values) - len(positive)} at or below 0 not shown on the log axis"
+    n_cases, n_examples = _num(cases), _num(examples)
+    if inequality and n_cases is not None and n_examples is not None and n_examples > n_cases:
+        missing = int(n_examples - n_cases)
+        caption += (f"; {missing} more case{'s' if missing != 1 else ''} had an undefined ratio "
+                    "(rhs ≤ 0) and cannot be shown")
     marks = [{"axis": "x", "value": 1.0, "label": "ratio 1"}] if inequality else []
+    if counterexample:
+        at = _num(counterexample.get("ratio" if inequality else "rel_err"))
+        if at is not None and (at > 0 or not x_log):
+            marks.append({"axis": "x", "value": at, "label": "counterexample"})
+        elif inequality:
+            rhs = _num(counterexample.get("rhs"))
+            why = f"rhs = {_fmt(rhs)} ≤ 0" if rhs is not None and rhs <= 0 else "rhs ≤ 0 or lhs not finite"
+            caption += f"; the counterexample has no ratio ({why}), so it is not in the histogram"
     return {"kind": "histogram", "title": f"Distribution of the {quantity} over the cases",
             "x_label": quantity + (" (log scale)" if x_log else ""), "y_label": "cases", "x_log": x_log,
             "y_log": False, "caption": caption, "series": [{"label": quantity, "x": values, "y": [], "style": "line"}],
