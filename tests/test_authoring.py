@@ -46,7 +46,7 @@ def test_the_right_bound_is_verified_with_equality_at_ties():
     verdict = verify.run_claim(_bound(1.0), examples=100)
     assert verdict.verdict.value == "verified", verdict.message
     assert verdict.numeric["tightest_ratio"] == pytest.approx(1.0, abs=1e-12)
-    assert verdict.numeric["distribution"]["cases"] == verdict.numeric["examples"]
+    assert 0 < verdict.numeric["distribution"]["cases"] <= verdict.numeric["examples"]  # rhs <= 0: no ratio
 
 
 def test_identity_on_tensors_refutes_a_wrong_gradient():
