@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p_reg.add_argument("name", metavar="FN", help="FILE.py::FN, package.module:FN, or a built-in example (l2, l1, "
                                                   "max_norm, input_gradient_penalty, …; see the README)")
     lam = p_reg.add_mutually_exclusive_group()
-    lam.add_argument("--lam", type=float, default=None, help="regularization strength λ (default 0.01)")
+    lam.add_argument("--lam", type=float, default=None,
+                     help="regularization strength λ (default 0.01; with --lams, the middle of the grid)")
     lam.add_argument("--lams", default=None, metavar="A,B,…", help="a grid of λ values (comma separated)")
     p_reg.add_argument("--task", default="mlp", choices=["mlp", "softmax"],
                        help="training task: a small MLP classifier (default) or softmax regression")

@@ -6,9 +6,13 @@ import json
 
 import jsonschema
 import pytest
+import torch
 
 from verify.claims import VerdictKind
 from verify.regularizers import BUILTIN_EXAMPLES, CHECKS, check_regularizer, examples
+from verify.regularizers.context import Context
+from verify.regularizers.curvature import AGREE, _local_rate
+from verify.regularizers.model import Regularizer, make_task
 
 from .conftest import by_id, run
 
@@ -45,6 +49,10 @@ def test_l2_passes_every_check(l2_card):
     # weight decay lowers the sharpness locally
     assert not checks["curvature-effect"].numeric["raises_sharpness"]
     assert "RAISES" not in l2_card.summary
+    # ... and at equal training loss it is not sharper beyond the ±5% band: the measurements agree
+    assert checks["curvature-effect"].numeric["sharpness_effect"] == "lowers"
+    assert checks["curvature-effect"].message.startswith("Descending R lowers the sharpness")
+    assert "disagree" not in l2_card.summary
 
 
 def test_card_json_is_valid_and_has_figures(l2_card, verdict_schema):
@@ -90,6 +98,23 @@ def test_seed000_undefined_versions_are_errors(name):
     assert not card.passed
 
 
+def test_local_sharpness_rate_signs_at_theta0():
+    """The cheap part of the curvature check: descending the trace scalarization raises λ_max, L2 lowers it."""
+    task = make_task("mlp")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rates = {}
+        for fn in (examples.seed000_trace, examples.l2):
+            ctx = Context(fn=fn, task=task, reg=Regularizer(fn, task, 0), lam=1e-2, lams=[1e-3, 1e-2], seed=0,
+                          dtype=torch.float64, device=torch.device("cpu"))
+            rates[fn.__name__] = _local_rate(task, ctx.reg, task.theta0, ctx)
+    finally:
+        torch.set_num_threads(previous)
+    assert rates["seed000_trace"] > 0 > rates["l2"], rates
+
+
+@pytest.mark.slow
 def test_seed000_trace_raises_sharpness(trace_card):
     v = trace_card.checks[0]
     assert v.claim == "curvature-effect" and v.verdict is V
@@ -97,12 +122,20 @@ def test_seed000_trace_raises_sharpness(trace_card):
     rates = v.numeric["sharpness_rate_along_minus_grad_R"]
     assert all(rates[k] > 0 for k in ("theta0", "trained_without_R", "trained_with_R"))
     assert "RAISES" in trace_card.summary
+    # at λ = 0.01 the trained-with-R model is flatter at equal loss: the card says the two disagree
+    equal = v.numeric["equal_loss_relative_change"]
+    assert v.numeric["sharpness_effect"] == ("mixed" if equal < -AGREE else "raises")
+    assert ("the two measurements disagree" in trace_card.summary) is (equal < -AGREE)
 
 
 def test_seed000_lambda_max_raises_sharpness_and_is_not_convex(lambda_max_card):
     checks = by_id(lambda_max_card)
     assert checks["curvature-effect"].numeric["raises_sharpness"]
     assert checks["curvature-effect"].numeric["trained_sharper_with_R"]
+    # the equal-loss comparison agrees with the local rates (sharper by more than 5%)
+    assert checks["curvature-effect"].numeric["equal_loss_relative_change"] > AGREE
+    assert checks["curvature-effect"].numeric["sharpness_effect"] == "raises"
+    assert checks["curvature-effect"].message.startswith("Descending R RAISES the sharpness")
     assert "WARNING" in lambda_max_card.summary and "RAISES" in lambda_max_card.summary
     assert checks["constraint"].verdict is INC and "not convex" in checks["constraint"].message
 
@@ -121,6 +154,11 @@ def test_l1_constraint_uses_subgradients():
     v = run(examples.l1, checks=["constraint"]).checks[0]
     assert v.verdict is V, v.message
     assert any(p.get("subgradient") for p in v.numeric["path"])
+    # the multiplier is estimated where R is differentiable, and the message says what the criterion is
+    oracle = v.numeric["oracle"]
+    assert oracle["kinked_coordinates"] > 0 and abs(oracle["multiplier"] - 0.01) < 0.05 * 0.01, oracle
+    assert "kinked ones fix no multiplier" in v.message or "kinked one fixes no multiplier" in v.message
+    assert "the criterion is the KKT condition with the subgradient" in v.message
 
 
 def test_fd_gradient_norm_penalty_gradient_is_refuted_exact_one_verified():
@@ -135,13 +173,16 @@ def test_fd_gradient_norm_penalty_gradient_is_refuted_exact_one_verified():
 def test_double_backprop_and_max_norm_pass_their_checks():
     igp = by_id(run(examples.input_gradient_penalty, checks=["gradient", "smoothness"]))
     assert igp["gradient"].verdict is V and igp["smoothness"].verdict is V
-    mn = by_id(run(examples.max_norm, checks=["smoothness", "constraint"]))
-    assert mn["smoothness"].verdict is V and mn["constraint"].verdict is V, mn["constraint"].message
+    assert run(examples.max_norm, checks=["smoothness"]).checks[0].verdict is V
+
+
+@pytest.mark.slow
+def test_max_norm_passes_the_constraint_check():
+    v = run(examples.max_norm, checks=["constraint"]).checks[0]
+    assert v.verdict is V, v.message
 
 
 def test_relu_kink_found_by_line_scan_and_relu_cubed_is_smooth():
-    import torch
-
     def hinge(params):
         return sum(torch.relu(p.abs() - 0.2).sum() for p in params.values())
 
@@ -153,6 +194,7 @@ def test_relu_kink_found_by_line_scan_and_relu_cubed_is_smooth():
     assert run(hinge_cubed, checks=["smoothness"]).checks[0].verdict is V
 
 
+@pytest.mark.slow
 def test_trained_with_seed000_trace_is_sharper_at_equal_loss():
     """At λ = 0.1 the trace scalarization makes training end sharper at the same training loss."""
     card = check_regularizer(examples.seed000_trace, lam=0.1, device="cpu",
@@ -161,6 +203,7 @@ def test_trained_with_seed000_trace_is_sharper_at_equal_loss():
     matched = v.numeric["at_equal_loss"]
     assert v.numeric["sharper_at_equal_loss"], matched
     assert matched["with_R"]["sharpness"] > 1.1 * matched["without_R"]["sharpness"]
+    assert v.numeric["sharpness_effect"] == "raises"
     l2 = by_id(check_regularizer(examples.l2, lam=0.1, device="cpu",
                                  checks=["well-formed", "curvature-effect"]))["curvature-effect"]
     assert not l2.numeric["sharper_at_equal_loss"], l2.numeric["at_equal_loss"]

@@ -31,7 +31,13 @@ cross-entropy. ``task="softmax"``: softmax regression 5 → 3 (18 parameters, co
 4. ``descent`` — gradient descent with α = 1/M obeys the descent lemma (C2); α = 2.5/M reported;
 5. ``constraint`` — C4 on the convex task: KKT residual (sampled subgradient when kinked), an
    SLSQP oracle, k(λ) monotone; ``inconclusive`` when R is not convex or stochastic;
-6. ``curvature-effect`` — training with and without R: sharpness, input/parameter gradients, C3 ratio.
+6. ``curvature-effect`` — training with and without R: sharpness, input/parameter gradients, C3 ratio;
+   ``numeric["sharpness_effect"]`` is ``"raises"``, ``"lowers"`` or ``"mixed"`` (R's local effect on the
+   sharpness and the comparison at equal training loss disagree; the message and summary say so).
+
+λ (``lam``) of checks 3, 4 and 6 defaults to 1e-2, or, when only the grid ``lams`` of check 5 is
+given, to the grid's middle value (the card's settings and summary say which). A regularizer that
+modifies its inputs in place (``p.data.mul_(…)``, ``X.clamp_(…)``) is a well-formed ``error``.
 
 >>> from verify.regularizers import check_regularizer, examples
 >>> card = check_regularizer(examples.l2, device="cpu", checks=["well-formed", "gradient"])

@@ -16,7 +16,7 @@ from verify.errors import InvalidInputError
 from verify.numeric import resolve_device, resolve_dtype
 from verify.regularizers.constraint import check_constraint
 from verify.regularizers.context import Context, make_verdict
-from verify.regularizers.curvature import check_curvature_effect
+from verify.regularizers.curvature import AGREE, check_curvature_effect
 from verify.regularizers.descent import check_descent
 from verify.regularizers.gradient import check_gradient
 from verify.regularizers.model import TASKS, Regularizer, SignatureError, make_task
@@ -37,6 +37,20 @@ CHECKS: dict[str, Callable[[Context], Any]] = {
 _NEEDS = {"descent": ["smoothness"], "curvature-effect": ["smoothness"]}
 
 
+#: λ of checks 3, 4 and 6 when neither ``lam`` nor ``lams`` is given.
+DEFAULT_LAM = 1e-2
+
+
+def _lam(lam: Any) -> float:
+    try:
+        value = float(lam)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"Got lam={lam!r}; λ must be a number >= 0.") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise InvalidInputError(f"Got lam={lam!r}; λ must be finite and >= 0.")
+    return value
+
+
 def _validate(fn: Any, lam: Any, lams: Any, task: Any, grad: Any, hvp: Any, seed: Any,
               checks: Any) -> tuple[float, list[float], list[str]]:
     if not callable(fn):
@@ -45,21 +59,20 @@ def _validate(fn: Any, lam: Any, lams: Any, task: Any, grad: Any, hvp: Any, seed
     for what, f in (("grad", grad), ("hvp", hvp)):
         if f is not None and not callable(f):
             raise InvalidInputError(f"Got {what} of type {type(f).__name__}; it must be a function or None.")
-    try:
-        lam = float(lam)
-    except (TypeError, ValueError):
-        raise InvalidInputError(f"Got lam={lam!r}; λ must be a number >= 0.") from None
-    if not (math.isfinite(lam) and lam >= 0):
-        raise InvalidInputError(f"Got lam={lam!r}; λ must be finite and >= 0.")
     if lams is None:
+        lam = DEFAULT_LAM if lam is None else _lam(lam)
         grid = [lam * f for f in (0.1, 1.0, 10.0)] if lam > 0 else [1e-3, 1e-2, 1e-1]
     else:
+        if isinstance(lams, (str, bytes)):
+            raise InvalidInputError(f"Got lams={lams!r}; give a list of positive numbers (the λ grid).")
         try:
             grid = [float(x) for x in lams]
         except (TypeError, ValueError):
             raise InvalidInputError(f"Got lams={lams!r}; give a list of positive numbers (the λ grid).") from None
         if len(grid) < 2 or not all(math.isfinite(x) and x > 0 for x in grid):
             raise InvalidInputError(f"Got lams={lams!r}; the λ grid needs at least two finite numbers > 0.")
+        # λ of the other checks: the user's, else the grid's middle value (lower median)
+        lam = sorted(grid)[(len(grid) - 1) // 2] if lam is None else _lam(lam)
     if task not in TASKS:
         raise InvalidInputError(f"Got task={task!r}, but valid values are {list(TASKS)}.")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -68,24 +81,31 @@ def _validate(fn: Any, lam: Any, lams: Any, task: Any, grad: Any, hvp: Any, seed
         wanted = list(CHECKS)
     else:
         wanted = [checks] if isinstance(checks, str) else list(checks)
+        if not wanted:
+            raise InvalidInputError(f"Got checks={checks!r}: an empty list selects no check. Name at least one of "
+                                    f"the valid check ids {list(CHECKS)}, or leave checks out to run all six.")
         unknown = [c for c in wanted if c not in CHECKS]
-        if unknown or not wanted:
-            raise InvalidInputError(f"Got checks={checks!r}, but valid check ids are {list(CHECKS)}.")
+        if unknown:
+            raise InvalidInputError(f"Got checks={checks!r}, but {unknown} {'is' if len(unknown) == 1 else 'are'} "
+                                    f"not a check id; valid check ids are {list(CHECKS)}.")
+        wanted = list(dict.fromkeys(wanted))
     return lam, sorted(grid), wanted
 
 
 def _describe(fn: Callable[..., Any]) -> tuple[str, str, str]:
-    name = f"{getattr(fn, '__module__', '?')}:{getattr(fn, '__qualname__', type(fn).__name__)}"
+    """(``module:qualname``, title from the docstring, ``qualname in FILE, line N``)."""
+    qualname = getattr(fn, "__qualname__", None) or type(fn).__name__
+    name = f"{getattr(fn, '__module__', None) or '?'}:{qualname}"
     doc = inspect.getdoc(fn) or ""
     title = doc.strip().splitlines()[0] if doc.strip() else getattr(fn, "__name__", name)
     try:
-        source = f"{inspect.getsourcefile(fn)}:{inspect.getsourcelines(fn)[1]}"
+        source = f"{qualname} in {inspect.getsourcefile(fn)}, line {inspect.getsourcelines(fn)[1]}"
     except (TypeError, OSError):
         source = name
     return name, title, source
 
 
-def check_regularizer(fn: Callable[..., Any], *, lam: float = 1e-2, lams: Sequence[float] | None = None,
+def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams: Sequence[float] | None = None,
                       task: str = "mlp", grad: Callable[..., Any] | None = None,
                       hvp: Callable[..., Any] | None = None, device: str = "auto", dtype: str = "float64",
                       seed: int = 0, checks: Sequence[str] | None = None, name: str | None = None) -> ReportCard:
@@ -95,15 +115,18 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float = 1e-2, lams: Sequen
 
     Args:
         fn: the regularizer, ``fn(model, batch)`` or ``fn(params)`` (see the package docstring).
-        lam: λ of checks 3, 4 and 6 (default 1e-2).
-        lams: the λ grid of check 5 (default ``lam × [0.1, 1, 10]``).
+        lam: λ of checks 3, 4 and 6. ``None`` (default) means 1e-2, or, when ``lams`` is given, the
+            grid's middle value (the lower median of the sorted grid: 1e-3 for ``[1e-3, 1e-1]``); the
+            card's settings (``lam_from``) and summary say which.
+        lams: the λ grid of check 5 (default ``lam × [0.1, 1, 10]``, or ``[1e-3, 1e-2, 1e-1]`` when λ = 0).
         task: ``"mlp"`` (default) or ``"softmax"``; check 5 always uses softmax regression.
         grad: optional user gradient of R (same arguments; dict name → Tensor or flat vector).
         hvp: optional user Hessian-vector product (arguments plus ``v``, a dict name → Tensor).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
         dtype: ``"float64"`` (default) or ``"float32"``.
         seed: seeds the task, the sampled points and every call of ``fn``.
-        checks: a subset of :data:`CHECKS` ids to report (the checks they depend on still run).
+        checks: a non-empty subset of :data:`CHECKS` ids to report (the checks they depend on still run);
+            ``None`` (default) runs all six.
         name: how the user named ``fn`` (shown on the card); default ``module:qualname``.
 
     Returns:
@@ -111,17 +134,22 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float = 1e-2, lams: Sequen
         (failures, the safe step size 2/M, whether R raises the sharpness), the settings.
 
     Raises:
-        InvalidInputError: for bad options (fn not callable, negative λ, unknown task/check/dtype/device).
+        InvalidInputError: for bad options (fn not callable, negative λ, a λ grid of fewer than two positive
+            numbers, an empty or unknown ``checks``, unknown task/dtype/device).
     """
+    lam_given = lam is not None
     lam, grid, wanted = _validate(fn, lam, lams, task, grad, hvp, seed, checks)
+    lam_from = ("given (lam)" if lam_given else "middle of the grid (lams), since lam was not given"
+                if lams is not None else f"default ({DEFAULT_LAM:g})")
     dt, dev = resolve_dtype(dtype), resolve_device(device)
     started = time.perf_counter()
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         the_task = make_task(task, seed=seed, dtype=dt, device=dev)
+        auto_name, title, source = _describe(fn)
         ctx = Context(fn=fn, task=the_task, reg=None, lam=lam, lams=grid, seed=seed, dtype=dt, device=dev,
-                      grad=grad, hvp=hvp)
+                      grad=grad, hvp=hvp, source=f"{name or auto_name}: {source}" if name else source)
         try:
             ctx.reg = Regularizer(fn, the_task, seed)
         except SignatureError as exc:
@@ -136,13 +164,13 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float = 1e-2, lams: Sequen
         out = [verdicts[c] for c in CHECKS if c in wanted]
     finally:
         torch.set_num_threads(previous_threads)
-    auto_name, title, source = _describe(fn)
-    settings = {"lam": lam, "lams": grid, "task": task, "device": str(dev), "dtype": str(dt).removeprefix("torch."),
+    settings = {"lam": lam, "lam_from": lam_from, "lams": grid, "task": task,
+                "device": str(dev), "dtype": str(dt).removeprefix("torch."),
                 "seed": seed, "torch_threads": 1, "user_grad": grad is not None, "user_hvp": hvp is not None,
                 "task_description": the_task.describe(), "checks": wanted}
     card = ReportCard(name=name or auto_name, checks=out, title=title, source=source, settings=settings,
                       elapsed_s=round(time.perf_counter() - started, 3))
-    card.summary = _summary(card, ctx)
+    card.summary = _summary(card, ctx, lam_from)
     return card
 
 
@@ -168,7 +196,7 @@ def _first_sentences(text: str, limit: int = 240) -> str:
     return out.strip()
 
 
-def _summary(card: ReportCard, ctx: Context) -> str:
+def _summary(card: ReportCard, ctx: Context, lam_from: str = "") -> str:
     parts = []
     ok = [v.claim for v in card.checks if v.matches_expectation]
     bad = [v for v in card.checks if not v.matches_expectation]
@@ -179,6 +207,9 @@ def _summary(card: ReportCard, ctx: Context) -> str:
             parts.append(f"{v.claim}: {v.verdict.value} — {_first_sentences(v.message.split('. Fix:')[0])}")
     if blocked:
         parts.append(f"Not run because of that: {', '.join(blocked)}.")
+    if lam_from.startswith("middle"):
+        parts.append(f"λ = {ctx.lam:g} (middle of the grid {ctx.lams}) for the smoothness, descent and curvature "
+                     "checks; pass lam to choose another.")
     M = ctx.facts.get("M")
     if M and M > 0 and not ctx.facts.get("kinked"):
         parts.append(f"Estimated curvature bound M ≈ {M:.4g} for L + λR (λ = {ctx.lam:g}): safe step size 2/M ≈ "
@@ -188,15 +219,28 @@ def _summary(card: ReportCard, ctx: Context) -> str:
     if ctx.facts.get("stochastic"):
         parts.append("R is stochastic: the checks used one fixed seed per call.")
     if "sharpness_with" in ctx.facts:
-        a, b = ctx.facts["sharpness_without"], ctx.facts["sharpness_with"]
-        rates = ", ".join(f"{r:+.3g}" for r in ctx.facts["sharpness_rates"])
-        if ctx.facts.get("raises_sharpness"):
-            parts.append(f"WARNING: this regularizer RAISES the sharpness λ_max(∇²L): moving down its gradient "
-                         f"increases λ_max on average, at rates {rates} (θ0, trained without, trained with R); "
-                         f"it rewards curvature instead of penalizing it. After training: {a:.4g} without R, "
-                         f"{b:.4g} with R.")
-        else:
-            parts.append(f"Moving down its gradient lowers the sharpness λ_max(∇²L) (rates {rates}); after "
-                         f"training: {a:.4g} without R, {b:.4g} with R"
-                         + (" (higher with R: the runs reached different losses)." if b > a else "."))
+        parts.append(_sharpness_summary(ctx.facts))
     return " ".join(parts)
+
+
+def _sharpness_summary(facts: dict[str, Any]) -> str:
+    a, b = facts["sharpness_without"], facts["sharpness_with"]
+    rates = ", ".join(f"{r:+.3g}" for r in facts["sharpness_rates"])
+    equal, level = facts["equal_loss_change"], facts["equal_loss_level"]
+    trained = f"after training: {a:.4g} without R, {b:.4g} with R"
+    if facts["sharpness_effect"] == "mixed":
+        says = "RAISES" if facts["raises_sharpness"] else "lowers"
+        other = f"{abs(equal):.0%} {'sharper' if equal > 0 else 'flatter'}"
+        return (("WARNING: " if facts["raises_sharpness"] else "")
+                + f"R's effect on the sharpness is mixed: the local rates say R {says} the sharpness λ_max(∇²L) "
+                f"(rates {rates} at θ0, trained without, "
+                f"trained with R), but at equal training loss (L ≈ {level:.4g}) the model trained with R is "
+                f"{other}: the two measurements disagree ({trained}).")
+    if facts["raises_sharpness"]:
+        return (f"WARNING: this regularizer RAISES the sharpness λ_max(∇²L): moving down its gradient increases "
+                f"λ_max on average, at rates {rates} (θ0, trained without, trained with R); it rewards curvature "
+                f"instead of penalizing it. At equal training loss (L ≈ {level:.4g}) the sharpness changes by "
+                f"{equal:+.0%} with R; {trained}.")
+    return (f"Moving down its gradient lowers the sharpness λ_max(∇²L) (rates {rates}), and at equal training loss "
+            f"(L ≈ {level:.4g}) the sharpness changes by {equal:+.0%} with R (no contradiction beyond ±{AGREE:.0%}); "
+            f"{trained}.")

@@ -16,7 +16,8 @@ from verify.regularizers.model import Regularizer, Task, make_task
 
 __all__ = ["SOURCE", "Context", "blocked", "make_verdict"]
 
-SOURCE = "issue 6 (regularizer checker); CLAIMS.md C1–C5; seed 000 (λ·M‖I‖²/∇²L̂)"
+#: a verdict's source when the context names no function (``Context.source`` is normally the user's function)
+SOURCE = "verify.check_regularizer"
 
 
 @dataclass
@@ -28,6 +29,7 @@ class Context:
         task: the task of checks 1–4 and 6 (``mlp`` or ``softmax``).
         reg: ``fn`` adapted to ``theta -> R(theta)`` on ``task`` (None if its signature is bad).
         lam: λ of checks 3, 4 and 6; lams: the λ grid of check 5.
+        source: what every verdict names as its source (the function's qualified name and file).
         facts: what earlier checks found (``value_ok``, ``grad_ok``, ``double_ok``, ``stochastic``,
             ``M``, ``kinked``, ``blocker`` …), read by later checks.
     """
@@ -43,6 +45,7 @@ class Context:
     grad: Callable[..., Any] | None = None
     hvp: Callable[..., Any] | None = None
     facts: dict[str, Any] = field(default_factory=dict)
+    source: str = SOURCE
     _convex: Task | None = None
 
     @property
@@ -106,7 +109,7 @@ def make_verdict(ctx: Context, check: str, kind: VerdictKind | str, message: str
                  started: float | None = None) -> Verdict:
     """A Verdict for one check (``expected`` is always ``holds``)."""
     return Verdict(
-        claim=check, verdict=VerdictKind(kind), expected="holds", statement=statement, source=SOURCE,
+        claim=check, verdict=VerdictKind(kind), expected="holds", statement=statement, source=ctx.source,
         message=message, numeric=numeric, counterexample=counterexample, seed=ctx.seed,
         device=str(ctx.device), dtype=ctx.dtype_name, torch_threads=torch.get_num_threads(),
         versions=_versions(), elapsed_s=0.0 if started is None else round(time.perf_counter() - started, 3),

@@ -19,12 +19,17 @@ rate of change of the sharpness along R's descent direction,
           \approx \frac{\lambda_{\max}(\theta - \varepsilon d) - \lambda_{\max}(\theta + \varepsilon d)}{2\varepsilon},
           \quad \varepsilon = 10^{-3},
 
-at :math:`\theta_0` and at both trained points (Lanczos at ``tol = 1e-10``). R *raises* the sharpness
-when the mean of the three rates is positive (minimizing it rewards curvature) and *lowers* it
-otherwise; the message says when the three rates do not share one sign.
+at :math:`\theta_0` and at both trained points (Lanczos at ``tol = 1e-10``). The local rates say R
+*raises* the sharpness when the mean of the three rates is positive (minimizing it rewards
+curvature) and *lowers* it otherwise (``raises_sharpness``); the message says when the three rates
+do not share one sign. The comparison at equal training loss (``at_equal_loss``: both runs at the
+first checkpoint where each reached the higher of the two final losses) is a second measurement;
+``sharpness_effect`` is ``"mixed"`` when the two disagree — the local rates say one direction and
+the equal-loss sharpness changes by more than ``AGREE`` (5%) in the other — and otherwise
+``"raises"`` or ``"lowers"`` (the local rates' direction).
 
 The verdict is descriptive (``verified`` with the numbers); the message, and the card's summary,
-say plainly when the regularizer raises the sharpness.
+say plainly when the regularizer raises the sharpness and when the two measurements disagree.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from verify.numeric import extreme_eigenvalues, hvp_operator, per_sample_grads
 from verify.regularizers.context import Context, blocked, make_verdict
 from verify.regularizers.model import Task, autograd_grad
 
-__all__ = ["check_curvature_effect"]
+__all__ = ["AGREE", "check_curvature_effect", "effect_sentence", "sharpness_effect"]
 
 CHECK = "curvature-effect"
 TITLE = "Effect on curvature and gradients after training with and without R"
@@ -52,6 +57,8 @@ STATEMENT = (r"\Delta\lambda_{\max}(\nabla^2 L),\quad \Delta\overline{\|\nabla_x
 STEPS = 200
 #: parameters are kept every CHECKPOINT steps, for the sharpness-against-loss comparison
 CHECKPOINT = 20
+#: relative change of the equal-loss sharpness within which it does not contradict the local rates
+AGREE = 0.05
 
 
 def _train(F: Any, theta: torch.Tensor, alpha: float, steps: int,
@@ -127,9 +134,36 @@ def _local_rate(task: Task, reg: Any, theta: torch.Tensor, ctx: Context, eps: fl
     return (_sharpness(task, theta - eps * d, ctx) - _sharpness(task, theta + eps * d, ctx)) / (2 * eps)
 
 
+def _relative(a: float, b: float) -> float:
+    return (b - a) / abs(a) if a != 0 else (0.0 if b == a else math.copysign(math.inf, b - a))
+
+
 def _change(a: float, b: float) -> str:
-    rel = (b - a) / abs(a) if a != 0 else math.inf
-    return f"{a:.4g} → {b:.4g} ({rel:+.0%})"
+    return f"{a:.4g} → {b:.4g} ({_relative(a, b):+.0%})"
+
+
+def sharpness_effect(up: bool, equal: float) -> str:
+    """``"mixed"`` when the local rates (``up``) and the equal-loss change ``equal`` disagree beyond AGREE."""
+    if (up and equal < -AGREE) or (not up and equal > AGREE):
+        return "mixed"
+    return "raises" if up else "lowers"
+
+
+def effect_sentence(up: bool, equal: float, level: float) -> str:
+    """One plain sentence on R's effect on the sharpness, naming a disagreement of the two measurements."""
+    says = "RAISES" if up else "lowers"
+    if sharpness_effect(up, equal) != "mixed":
+        return (f"Descending R {says} the sharpness λ_max(∇²L): the local rates say so, and at equal training "
+                f"loss (L ≈ {level:.4g}) the model trained with R is {_amount(equal)}.")
+    return (f"The two measurements disagree: the local rates say R {says} the sharpness λ_max(∇²L), but at equal "
+            f"training loss (L ≈ {level:.4g}) the model trained with R is {_amount(equal)}; R's effect on the "
+            "sharpness is mixed here.")
+
+
+def _amount(equal: float) -> str:
+    if abs(equal) <= AGREE:
+        return f"about as sharp ({equal:+.0%}, within ±{AGREE:.0%})"
+    return f"{abs(equal):.0%} {'sharper' if equal > 0 else 'flatter'}"
 
 
 def check_curvature_effect(ctx: Context) -> Any:
@@ -160,14 +194,17 @@ def check_curvature_effect(ctx: Context) -> Any:
     trained_up = with_r["sharpness"] > without["sharpness"]
     matched_up = matched["with_R"]["sharpness"] > matched["without_R"]["sharpness"]
     up = sum(rates) > 0
-    effect = "raises" if up else "lowers"
+    equal = _relative(matched["without_R"]["sharpness"], matched["with_R"]["sharpness"])
+    effect = sharpness_effect(up, equal)
     same_sign = all(r > 0 for r in rates) or all(r < 0 for r in rates)
     ctx.facts.update(sharpness_without=without["sharpness"], sharpness_with=with_r["sharpness"],
-                     raises_sharpness=up, sharpness_effect=effect, trained_sharper=trained_up, sharpness_rates=rates)
+                     raises_sharpness=up, sharpness_effect=effect, trained_sharper=trained_up, sharpness_rates=rates,
+                     equal_loss_change=equal, equal_loss_level=matched["loss_level"])
     numeric: dict[str, Any] = {
         "steps": STEPS, "alpha": alpha, "alpha_from": how, "lam": ctx.lam, "at_theta0": before,
         "without_R": without, "with_R": with_r, "raises_sharpness": up, "sharpness_effect": effect,
         "trained_sharper_with_R": trained_up, "at_equal_loss": matched, "sharper_at_equal_loss": matched_up,
+        "equal_loss_relative_change": equal, "agreement_band": AGREE,
         "sharpness_rate_along_minus_grad_R": {"theta0": rates[0], "trained_without_R": rates[1],
                                               "trained_with_R": rates[2], "eps": 1e-3},
         "sharpness_change": with_r["sharpness"] - without["sharpness"],
@@ -183,8 +220,8 @@ def check_curvature_effect(ctx: Context) -> Any:
                          "confounded by how far each run got.")).to_json()],
     }
     local = ", ".join(f"{r:+.3g}" for r in rates)
-    msg = (f"Descending R {'RAISES' if up else 'lowers'} the sharpness: d/dt λ_max(∇²L) along −∇R/‖∇R‖ = {local} "
-           f"(at θ0, trained without R, trained with R; mean {sum(rates) / 3:+.3g}"
+    msg = (f"{effect_sentence(up, equal, matched['loss_level'])} Local rates d/dt λ_max(∇²L) along −∇R/‖∇R‖ = "
+           f"{local} (at θ0, trained without R, trained with R; mean {sum(rates) / 3:+.3g}"
            f"{'' if same_sign else ', signs differ between the points'}). After {STEPS} full-batch GD steps "
            f"(α = {alpha:.4g}, same seed and budget) the sharpness is "
            f"{_change(without['sharpness'], with_r['sharpness'])} "
@@ -196,7 +233,7 @@ def check_curvature_effect(ctx: Context) -> Any:
            f"‖∇_xℓ‖²/‖∇_θℓ‖²: {_change(without['c3_ratio_mean'], with_r['c3_ratio_mean'])}; final loss L: "
            f"{_change(without['loss'], with_r['loss'])}.")
     if up:
-        msg += " Minimizing this regularizer rewards curvature: it makes the model sharper, not flatter."
+        msg += " Minimizing this regularizer rewards curvature: locally it makes the model sharper, not flatter."
     if ctx.facts.get("stochastic"):
         msg += " (R is stochastic: one fixed realization of its noise was used at every step.)"
     return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, msg, title=TITLE, statement=STATEMENT, numeric=numeric,

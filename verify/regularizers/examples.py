@@ -6,7 +6,9 @@ cross-entropy. What :func:`verify.check_regularizer` reports for each (default s
 
 =============================  =====================================================================
 ``l2``                         every check passes (weight decay :math:`\sum\|p\|^2`)
-``l1``                         smoothness ``refuted``: kinked where a parameter is 0
+``l1``                         smoothness ``refuted``: kinked where a parameter is 0; curvature effect
+                               ``mixed`` (locally it lowers the sharpness, at equal loss the model
+                               trained with it is sharper)
 ``max_norm``                   every check passes; max-norm as the squared distance to the per-unit
                                ball (below)
 ``input_gradient_penalty``     double backprop; every check passes
@@ -18,8 +20,9 @@ cross-entropy. What :func:`verify.check_regularizer` reports for each (default s
 ``spectral_norm_penalty``      smoothness ``refuted`` (kinked at :math:`W = 0` and at repeated top
                                singular values)
 ``seed000_as_written``         well-formed ``error``: divides by a singular matrix
-``seed000_trace``              curvature-effect: descending it RAISES sharpness; constraint
-                               ``inconclusive`` (not convex)
+``seed000_trace``              curvature-effect: descending it RAISES sharpness locally (at
+                               λ = 0.01 the equal-loss comparison disagrees: ``mixed``; at λ = 0.1
+                               it agrees); constraint ``inconclusive`` (not convex)
 ``seed000_lambda_max``         curvature-effect: descending it RAISES sharpness (and the trained
                                model is sharper); constraint ``inconclusive`` (not convex)
 ``seed000_lambda_min``         well-formed ``error``: :math:`1/\lambda_{\min}` of a singular matrix is

@@ -30,7 +30,7 @@ from verify.claims import VerdictKind
 from verify.errors import UserCodeError
 from verify.numeric import fd_directional, fd_hvp, fd_step
 from verify.regularizers.context import Context, make_verdict
-from verify.regularizers.model import autograd_grad, exception_name, user_location
+from verify.regularizers.model import Task, autograd_grad, exception_name, user_location
 
 __all__ = ["check_well_formed"]
 
@@ -45,7 +45,14 @@ _FIX_NAN = ("guard the operation that produces it: log(x) -> log(x + eps), sqrt(
             "x / y with y that can be 0 -> x / (y + eps), or clamp the argument")
 
 
+def _bare(text: str) -> str:
+    """``text`` without one final period (the message adds its own), an ellipsis kept."""
+    text = text.strip()
+    return text[:-1] if text.endswith(".") and not text.endswith("..") else text
+
+
 def _fail(ctx: Context, key: str, why: str, fix: str, started: float, numeric: dict) -> object:
+    why, fix = _bare(why), _bare(fix)
     if ctx.reg is not None and ctx.reg.warnings:
         numeric["warnings"] = list(ctx.reg.warnings)
         fix += f" (it also emitted warnings: {' | '.join(ctx.reg.warnings)})"
@@ -56,6 +63,33 @@ def _fail(ctx: Context, key: str, why: str, fix: str, started: float, numeric: d
         ctx.facts.setdefault(f"{later}_why", f"blocked by: {why}")
     return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"{why}. Fix: {fix}.", title=TITLE,
                         statement=STATEMENT, numeric=numeric, started=started)
+
+
+_FIX_INPLACE = ("compute R on the tensors it receives without modifying them: use out-of-place operations "
+                "(`0.5 * p` instead of `p.data.mul_(0.5)`, `x.clamp(...)` instead of `x.clamp_(...)`), never write "
+                "into `.data` or call methods ending in `_` on the parameters or the batch; to constrain the "
+                "weights, project them in the training loop, outside the regularizer")
+
+
+def _snapshot(task: Task, theta: torch.Tensor) -> list[torch.Tensor]:
+    """Copies of what a call may modify: θ, the batch (X, y) and the task model's own parameters."""
+    return [t.detach().clone() for t in (theta, task.X, task.y, *task.model.parameters())]
+
+
+def _mutated(task: Task, theta: torch.Tensor, saved: list[torch.Tensor]) -> list[str]:
+    """What the call changed in place (names), restoring each changed tensor from its copy."""
+    current = [theta, task.X, task.y, *task.model.parameters()]
+    labels = ["the parameters", "the batch's inputs X", "the batch's labels y", "the model's own parameters"]
+    changed: list[str] = []
+    for i, (now, before) in enumerate(zip(current, saved)):
+        if now.shape != before.shape or not torch.equal(now.detach(), before):
+            label = labels[min(i, 3)]
+            if label not in changed:
+                changed.append(label)
+            if now.shape == before.shape:
+                with torch.no_grad():
+                    now.detach().copy_(before)
+    return changed
 
 
 def _describe_value(out: object, where: str) -> tuple[str, str] | None:
@@ -79,9 +113,9 @@ def _describe_value(out: object, where: str) -> tuple[str, str] | None:
 def check_well_formed(ctx: Context) -> object:
     started = time.perf_counter()
     if ctx.reg is None:
-        return _fail(ctx, "value", ctx.facts.get("signature_why", "bad signature"),
-                     "define it as `def fn(model, batch): ...` or `def fn(params): ...`", started,
-                     {"stage": "signature"})
+        why, _, fix = ctx.facts.get("signature_why", "bad signature").partition(" Fix: ")
+        return _fail(ctx, "value", why, fix or "define it as `def fn(model, batch): ...` or `def fn(params): ...`",
+                     started, {"stage": "signature"})
     reg, task = ctx.reg, ctx.task
     numeric: dict = {"task": task.describe(), "points": 3}
     points = ctx.points(3)
@@ -89,6 +123,7 @@ def check_well_formed(ctx: Context) -> object:
     # 1. value, and stochastic detection (two unseeded calls)
     values = []
     for i, (theta, where) in enumerate(zip(points, names)):
+        saved = _snapshot(task, theta)
         try:
             first = again = None
             if i == 0:  # two calls with the caller's (advancing) random state, which is restored after
@@ -97,9 +132,19 @@ def check_well_formed(ctx: Context) -> object:
                     again = reg.raw(theta, seeded=False)
             out = reg.raw(theta)
         except Exception as exc:
+            _mutated(task, theta, saved)  # restores the task's batch and model if the call changed them
             numeric["stage"] = "call"
             return _fail(ctx, "value", f"the regularizer raised {exception_name(exc)} at {user_location(exc)} "
                          f"(at {where}): {exc}", _fix_for_exception(exc), started, numeric)
+        changed = _mutated(task, theta, saved)
+        if changed:
+            numeric["stage"] = "mutation"
+            numeric["modified_inputs"] = changed
+            return _fail(ctx, "value", f"the regularizer modified its inputs in place: calling it at {where} changed "
+                         f"{' and '.join(changed)} (e.g. p.data.mul_(0.5), p.add_(…), X.clamp_(…) or an assignment "
+                         "into .data). A regularizer must only read its inputs: otherwise every later evaluation "
+                         "(these checks, and training) sees values that the regularizer itself rewrote", _FIX_INPLACE,
+                         started, numeric)
         problem = _describe_value(out, where)
         if problem is not None:
             numeric["stage"] = "value"
@@ -227,6 +272,8 @@ def check_well_formed(ctx: Context) -> object:
 
 def _fix_for_exception(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}".lower()
+    if "in-place" in text or "inplace" in text:
+        return f"the regularizer modifies its inputs in place; {_FIX_INPLACE}"
     if "singular" in text or "linalg" in text or "invertible" in text:
         return ("the matrix being inverted is singular, so the expression is undefined; do not invert it "
                 "(scalarize differently, or regularize the matrix, e.g. H + εI, and say so)")
