@@ -55,3 +55,21 @@ def test_readme_user_claim_walkthrough(tmp_path, monkeypatch):
     assert fixed != source
     Path("my_claims.py").write_text(fixed)
     _run_block(_block_after(text, "<!-- readme-run: verified -->"))
+
+
+def test_readme_regularizer_example(tmp_path, monkeypatch):
+    """The README abbreviates the messages (…): the check, its verdict and the totals must match."""
+    text = README.read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    Path("my_regs.py").write_text(_block_after(text, "<!-- readme-example: my_regs.py -->"))
+    [(argv, expected)] = _sessions(_block_after(text, "<!-- readme-run: regularizer -->"))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(argv[1:], out=out, err=err) == 0, out.getvalue() + err.getvalue()
+    got = out.getvalue().splitlines()
+
+    def verdict_columns(lines):
+        return [line.split()[:3] for line in lines if line.startswith(("ok ", "BAD "))]
+
+    assert verdict_columns(got) == verdict_columns(expected)
+    assert expected[-1] in got
+    assert (tmp_path / "card" / "index.html").is_file()
