@@ -12,11 +12,10 @@ The verdict rules of ARCHITECTURE.md live in :func:`combine`, written once:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +29,7 @@ from verify.claims import (
     claim_ref,
     to_plain,
 )
+from verify.claims.evidence import distribution, within_tolerance_note
 from verify.errors import InvalidInputError
 
 __all__ = ["NumericOutcome", "combine", "replay", "run_claim", "run_claims"]
@@ -184,28 +184,8 @@ class _Search:
             "relation": self.claim.relation,
             "boundary_cases_hit": sorted(self.tags),
             "worst_case": worst,
-            "distribution": _distribution(self.samples, self.claim.relation),
+            "distribution": distribution(self.samples, self.claim.relation),
         }
-
-
-def _distribution(samples: list[float], relation: str) -> dict[str, Any] | None:
-    """The per-case ratio (inequalities) or relative error (equalities), for a histogram.
-
-    Kept whole up to 400 cases; beyond that, 401 evenly spaced order statistics (the
-    quantiles), so that the JSON stays small and is still deterministic for a seed.
-    """
-    if not samples:
-        return None
-    ordered = sorted(samples)
-    n = len(ordered)
-    if n > 400:
-        ordered = [ordered[round(i * (n - 1) / 400)] for i in range(401)]
-    return {
-        "quantity": "ratio lhs/rhs" if relation == "inequality" else "relative error",
-        "cases": n,
-        "values": [float(f"{v:.6g}") for v in ordered],
-        "quantiles": {q: ordered[round(float(q) * (len(ordered) - 1))] for q in ("0", "0.5", "0.9", "0.99", "1")},
-    }
 
 
 def _describe_exception(exc: BaseException) -> str:
@@ -223,35 +203,6 @@ def _malformed(result: Any) -> str:
         if not math.isfinite(value):
             return f"the check produced a non-finite {name} ({value}); the claim's code yields NaN/inf here"
     return ""
-
-
-@contextlib.contextmanager
-def _module_independent_generation() -> Iterator[None]:
-    """Make Hypothesis's generation independent of which local modules happen to be imported.
-
-    Hypothesis (6.1xx) mixes constants found in "local" modules (everything outside
-    site-packages, which includes an editable install of verify, proofs/ and the user's
-    file) into generation. Then ``verify check`` and ``verify report`` (which imports the
-    report writer) or a pytest session draw different cases for the same seed. During a
-    search the local pool is emptied (Hypothesis's built-in constants still apply); if the
-    internals move in a later Hypothesis, this silently does nothing.
-    """
-    try:
-        from hypothesis.internal.conjecture import providers
-
-        original = providers._get_local_constants
-        empty = providers.Constants()
-        cache = providers.CONSTANTS_CACHE
-    except (ImportError, AttributeError, TypeError):  # pragma: no cover - other Hypothesis versions
-        yield
-        return
-    providers._get_local_constants = lambda: empty
-    cache.cache.clear()
-    try:
-        yield
-    finally:
-        providers._get_local_constants = original
-        cache.cache.clear()
 
 
 def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericOutcome:
@@ -273,8 +224,10 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
     def search(case: Any) -> None:
         state.run_case(case)
 
+    from verify.strategies.determinism import module_independent_generation
+
     try:
-        with _module_independent_generation():
+        with module_independent_generation():
             search()
     except _Violation:
         assert state.failure is not None
@@ -409,7 +362,7 @@ def run_claim(
     if numeric.evidence and numeric.evidence.get("cut_short"):
         message += f" Cut short by the time limit ({time_limit:g} s)."
     if kind in (VerdictKind.VERIFIED, VerdictKind.PROVED) and numeric.evidence:
-        message += _within_tolerance_note(numeric.evidence)
+        message += within_tolerance_note(numeric.evidence)
     return Verdict(
         claim=claim.id, verdict=kind, expected=claim.expected, statement=claim.statement,
         source=claim.source, message=message, title=claim.title, hypotheses=list(claim.hypotheses),
@@ -418,19 +371,6 @@ def run_claim(
         seed=int(seed), device=dev, dtype=dt, torch_threads=threads, versions=_versions(),
         elapsed_s=round(time.monotonic() - start, 3), ref=claim_ref(claim),
     )
-
-
-def _within_tolerance_note(evidence: dict[str, Any]) -> str:
-    """Say so when the tightest case went past the relation by less than the round-off tolerance."""
-    slack = evidence.get("min_slack")
-    if not isinstance(slack, float) or slack >= 0:
-        return ""
-    worst = (evidence.get("worst_case") or {}).get("comparison") or {}
-    atol, scale = worst.get("atol"), worst.get("scale")
-    within = (f" (tolerance {atol / scale:.2g} of the scale)" if isinstance(atol, float) and isinstance(scale, float)
-              and scale > 0 else "")
-    return (f" In the tightest case the relation is exceeded by {-slack:.2g} of the scale, within the round-off "
-            f"tolerance{within}: equality there, or a violation too small to tell from round-off in this dtype.")
 
 
 def _add_figures(claim: Claim, ctx: CheckContext, numeric: NumericOutcome) -> str:
