@@ -33,541 +33,73 @@ Claims: ``optimizer-sgd-momentum``, ``optimizer-adagrad``, ``optimizer-rmsprop``
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from typing import Any
 
-import hypothesis.strategies as st
-import mpmath
 import numpy as np
 import sympy as sp
-import torch
 
 from proofs import _optimizer_symbolic as sym
+from proofs._optimizer_cases import (
+    DEFAULTS,
+    MAX_STEPS,
+    OptimizerCase,
+    adagrad_cases,
+    adam_cases,
+    gradient_sequences,
+    lecture_adagrad_cases,
+    lecture_adam_cases,
+    lecture_rmsprop_cases,
+    make_case,
+    rmsprop_cases,
+    sgd_cases,
+)
+from proofs._optimizer_numeric import (
+    AMPLIFICATION_STEP,
+    DEPTH_PER_STEP,
+    MAX_AMPLIFICATION,
+    RECHECK_DPS,
+    RuleFor,
+    TrajectoryComparison,
+    amplification,
+    compare_trajectories,
+    conditioning,
+    in_dtype,
+    mp_trajectory,
+    rule_trajectory,
+    step_scale,
+    torch_call_text,
+    torch_rule,
+    torch_trajectory,
+)
 from verify import (
     CaseResult,
     CheckContext,
     Claim,
-    Comparison,
-    InvalidInputError,
     SymbolicResult,
     SymbolicStep,
-    Tolerance,
-    compare_close,
     register,
-    step_sizes,
-    to_torch,
-    vectors,
 )
+
+#: the claims and their factory, and (from the private modules) the cases and numeric routes they use
+__all__ = [
+    "ADAGRAD", "ADAGRAD_ROOT_MEAN", "ADAM", "ADAM_NO_BIAS_CORRECTION", "AMPLIFICATION_STEP", "DEFAULTS",
+    "DEPTH_PER_STEP", "HYPOTHESES", "MAX_AMPLIFICATION", "MAX_STEPS", "RECHECK_DPS", "RMSPROP",
+    "RMSPROP_INITIAL_SIGMA", "SGD", "SOURCE", "OptimizerCase", "RuleFor", "TrajectoryComparison",
+    "adagrad_cases", "adam_cases", "amplification", "compare_trajectories", "conditioning", "gradient_sequences",
+    "in_dtype", "lecture_adagrad_cases", "lecture_adam_cases", "lecture_rmsprop_cases", "make_case",
+    "make_optimizer_claim", "mp_trajectory", "rmsprop_cases", "rule_trajectory", "sgd_cases", "torch_rule",
+    "torch_trajectory",
+]
 
 SOURCE = ("seed 004, sections '批量和动量', 'AdaGrad', 'RMSProp', 'Adam' (lecture notes on adaptive learning "
           "rates); torch.optim documentation (SGD, Adagrad, RMSprop, Adam, AdamW: the 'Algorithm' blocks); "
           "CLAIMS.md C6")
-#: depth factor c per step: a step is about a dozen flops, each rounding once
-DEPTH_PER_STEP = 16.0
-#: mpmath digits of the independent re-check
-RECHECK_DPS = 50
-MAX_STEPS = 8
-#: relative size of the finite-difference perturbation that measures error amplification
-AMPLIFICATION_STEP = 1e-8
-#: amplification beyond this (≈ 1/AMPLIFICATION_STEP) is not resolved by the finite difference
-MAX_AMPLIFICATION = 1e8
 HYPOTHESES = (
     r"\theta_0 \in \mathbb{R}^n,\ n = 1..4;\ g_1, \dots, g_T \in \mathbb{R}^n,\ T = 1..8 "
     r"\ (\text{zeros, } |g| \sim 10^{-12} \text{ and } 10^{8} \text{ included})",
     r"\text{per coordinate; } g'_t = d\,g_t + \lambda\theta_{t-1},\ d = -1 \text{ under maximize}",
 )
-
-#: torch's defaults, completed per optimizer (a case stores every option explicitly)
-DEFAULTS: dict[str, dict[str, Any]] = {
-    "sgd": {"lr": 1e-3, "momentum": 0.0, "dampening": 0.0, "weight_decay": 0.0, "nesterov": False,
-            "maximize": False},
-    "adagrad": {"lr": 1e-2, "lr_decay": 0.0, "weight_decay": 0.0, "initial_accumulator_value": 0.0,
-                "eps": 1e-10, "maximize": False},
-    "rmsprop": {"lr": 1e-2, "alpha": 0.99, "eps": 1e-8, "weight_decay": 0.0, "momentum": 0.0,
-                "centered": False, "maximize": False},
-    "adam": {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False,
-             "decoupled": False, "maximize": False},
-}
-_CLASSES = ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW")
-
-
-@dataclass(frozen=True)
-class OptimizerCase:
-    """A parameter vector, a gradient sequence and one optimizer's options.
-
-    Attributes:
-        optimizer: ``sgd``, ``adagrad``, ``rmsprop`` or ``adam``.
-        options: every option by torch's name (``beta1``/``beta2`` for ``betas``, ``decoupled`` for
-            decoupled weight decay).
-        theta0: (n,) the initial parameters.
-        grads: (T, n) the gradient fed at steps 1..T.
-        torch_class: the torch.optim class stepped (``Adam`` or ``AdamW`` when decoupled).
-    """
-
-    optimizer: str
-    options: Mapping[str, Any]
-    theta0: np.ndarray
-    grads: np.ndarray
-    torch_class: str = ""
-    tags: tuple[str, ...] = field(default=(), compare=False)
-
-    @property
-    def steps(self) -> int:
-        return int(self.grads.shape[0])
-
-    def to_json(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer, "options": dict(self.options), "theta0": self.theta0.tolist(),
-                "grads": self.grads.tolist(), "torch_class": self.torch_class}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> OptimizerCase:
-        grads = np.asarray(data["grads"], dtype=np.float64)
-        theta0 = np.asarray(data["theta0"], dtype=np.float64)
-        return make_case(str(data["optimizer"]), dict(data["options"]), theta0, grads.reshape(-1, theta0.size),
-                         str(data.get("torch_class", "")))
-
-
-def make_case(optimizer: str, options: Mapping[str, Any], theta0: np.ndarray, grads: np.ndarray,
-              torch_class: str = "") -> OptimizerCase:
-    """A case with torch's defaults filled in and its boundary-case tags computed.
-
-    Raises:
-        InvalidInputError: an unknown optimizer, option or torch class.
-    """
-    if optimizer not in DEFAULTS:
-        raise InvalidInputError(f"Got optimizer={optimizer!r}, but valid values are {sorted(DEFAULTS)}.")
-    unknown = set(options) - set(DEFAULTS[optimizer])
-    if unknown:
-        raise InvalidInputError(f"Got options {sorted(unknown)} for {optimizer}, but valid ones are "
-                                f"{sorted(DEFAULTS[optimizer])}.")
-    full = {**DEFAULTS[optimizer], **options}
-    cls = torch_class or {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}[optimizer]
-    if cls not in _CLASSES:
-        raise InvalidInputError(f"Got torch_class={cls!r}, but valid values are {list(_CLASSES)}.")
-    theta0 = np.asarray(theta0, dtype=np.float64)
-    grads = np.asarray(grads, dtype=np.float64)
-    return OptimizerCase(optimizer, full, theta0, grads, cls, _tags(optimizer, full, theta0, grads, cls))
-
-
-def _tags(optimizer: str, o: Mapping[str, Any], theta0: np.ndarray, grads: np.ndarray, cls: str) -> tuple[str, ...]:
-    nonzero = np.abs(grads[grads != 0])
-    tags = [optimizer, f"T={grads.shape[0]}" if grads.shape[0] in (1, MAX_STEPS) else "T=2..7"]
-    tags += ["zero-gradient-step"] if any(not row.any() for row in grads) else []
-    tags += ["tiny-gradient"] if nonzero.size and nonzero.min() <= 1e-10 else []
-    tags += ["large-gradient"] if nonzero.size and nonzero.max() >= 1e6 else []
-    tags += ["zero-parameter"] if not theta0.all() else []
-    flags = {
-        "weight-decay": o["weight_decay"] > 0, "maximize": o["maximize"], "lr=0": o["lr"] == 0.0,
-        "nesterov": o.get("nesterov", False), "momentum=0": o.get("momentum", None) == 0.0,
-        "dampening=1": o.get("dampening") == 1.0, "dampening in (0,1)": 0 < o.get("dampening", 0) < 1,
-        "lr-decay": o.get("lr_decay", 0) > 0, "initial-accumulator": o.get("initial_accumulator_value", 0) > 0,
-        "centered": o.get("centered", False), "rmsprop-momentum": optimizer == "rmsprop" and o["momentum"] > 0,
-        "alpha=0": o.get("alpha") == 0.0, "amsgrad": o.get("amsgrad", False),
-        "decoupled-weight-decay": o.get("decoupled", False), "AdamW": cls == "AdamW",
-        "beta1=0": o.get("beta1") == 0.0, "beta2=0": o.get("beta2") == 0.0,
-        "beta2>=0.9999": o.get("beta2", 0) >= 0.9999, "eps=0": o.get("eps") == 0.0,
-    }
-    return tuple(tags + [name for name, hit in flags.items() if hit])
-
-
-# --------------------------------------------------------------------------- strategies
-
-_THETA_SCALES = st.sampled_from((1.0, 1e-3, 1e3))
-#: 1e-12 is below every default ε (so ε dominates), 1e8 makes g² ~ 1e16
-_GRAD_SCALES = st.sampled_from((1.0, 1e-3, 1e3, 1e-12, 1e8))
-#: near-uniform sizes and step counts (``st.integers`` leans hard toward the low end), plus one draw
-#: in six of the longest sequence outright (a boundary case; shrinking still goes to T = 1)
-_SIZES, _STEPS = st.sampled_from(range(1, 5)), st.sampled_from(range(1, MAX_STEPS + 1))
-_LONGEST = st.sampled_from((False,) * 5 + (True,))
-_ZERO_STEP = st.sampled_from((False, False, False, True))  # one step in four is an all-zero gradient
-_WEIGHT_DECAY = st.one_of(st.sampled_from((0.0, 1e-2, 0.5, 1.0)), st.floats(0.0, 1.0, allow_subnormal=False))
-
-
-@functools.cache
-def _choice(values: tuple[float, ...], lo: float, hi: float) -> st.SearchStrategy[float]:
-    """The listed (boundary and default) values first, then anything in [lo, hi]."""
-    return st.one_of(st.sampled_from(values), st.floats(lo, hi, allow_subnormal=False))
-
-
-@functools.cache
-def _lr(default: float, zero: bool = True) -> st.SearchStrategy[float]:
-    return st.one_of(st.just(default), step_sizes(1.0), *([st.just(0.0)] if zero else []))
-
-
-@functools.cache
-def _vectors(n: int, scale: float | None) -> st.SearchStrategy[np.ndarray]:
-    """Cached :func:`verify.vectors` (θ₀'s scales when ``scale`` is None): built once, drawn often."""
-    return vectors(n, scale=_THETA_SCALES if scale is None else scale)
-
-
-@st.composite
-def gradient_sequences(draw: st.DrawFn, nonzero_first: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(θ₀: (n,), grads: (T, n)), n = 1..4, T = 1..8; per-step scales from 1e-12 to 1e8, zero steps.
-
-    The per-step scales and zero steps are drawn first, then each coordinate's θ₀ and gradient
-    history as one block, so that Hypothesis can shrink a counterexample by dropping coordinates.
-    ``nonzero_first`` makes every entry of g₁ non-zero (the lecture divides by σ₀ = |g₀|).
-    """
-    n = draw(_SIZES)
-    steps = MAX_STEPS if draw(_LONGEST) else draw(_STEPS)
-    zero = np.array([not (nonzero_first and k == 0) and draw(_ZERO_STEP) for k in range(steps)])
-    scales = np.array([draw(_GRAD_SCALES) for _ in range(steps)])
-    theta0, grads = np.zeros(n), np.zeros((steps, n))
-    for i in range(n):
-        theta0[i] = draw(_vectors(1, None))[0]
-        history = draw(_vectors(steps, 1.0))
-        if nonzero_first and history[0] == 0:
-            history[0] = 1.0
-        grads[:, i] = np.where(zero, 0.0, history * scales)
-    return theta0, grads + 0.0
-
-
-@st.composite
-def sgd_cases(draw: st.DrawFn) -> OptimizerCase:
-    """SGD: momentum 0 / heavy ball / Nesterov, dampening in [0, 1], weight decay, maximize."""
-    theta0, grads = draw(gradient_sequences())
-    nesterov = draw(st.booleans())
-    # momenta in (0, 1e-3) would only be round-off in float32 (and Nesterov needs momentum > 0)
-    momentum = draw(_choice((0.9, 0.0, 0.5, 0.99), 1e-3, 0.999))
-    if nesterov and momentum == 0.0:  # torch: Nesterov needs momentum > 0 and zero dampening
-        momentum = 0.9
-    dampening = 0.0 if nesterov else draw(_choice((0.0, 0.5, 1.0), 0.0, 1.0))
-    options = {"lr": draw(_lr(1e-3)), "momentum": momentum, "dampening": dampening,
-               "weight_decay": draw(_WEIGHT_DECAY), "nesterov": nesterov, "maximize": draw(st.booleans())}
-    return make_case("sgd", options, theta0, grads)
-
-
-@st.composite
-def adagrad_cases(draw: st.DrawFn) -> OptimizerCase:
-    """Adagrad: lr decay, initial accumulator, ε from 1e-10 to 0.1, weight decay, maximize."""
-    theta0, grads = draw(gradient_sequences())
-    options = {"lr": draw(_lr(1e-2)), "lr_decay": draw(_choice((0.0, 1e-2, 0.5, 1.0), 0.0, 1.0)),
-               "weight_decay": draw(_WEIGHT_DECAY),
-               "initial_accumulator_value": draw(_choice((0.0, 0.1, 1.0, 1e-6), 0.0, 1.0)),
-               "eps": draw(st.sampled_from((1e-10, 1e-8, 1e-3, 0.1))), "maximize": draw(st.booleans())}
-    return make_case("adagrad", options, theta0, grads)
-
-
-@st.composite
-def rmsprop_cases(draw: st.DrawFn) -> OptimizerCase:
-    """RMSprop: centered (α ≥ 0.5) or not (α = 0 included), momentum, weight decay, maximize."""
-    theta0, grads = draw(gradient_sequences())
-    centered = draw(st.booleans())
-    # centered needs α > 0: v − ḡ² ≥ α^t v, and at α = 0 it is pure round-off (see hypotheses)
-    alpha = draw(_choice((0.99, 0.9, 0.5, 0.9999), 0.5, 0.9999) if centered
-                 else _choice((0.99, 0.0, 0.9, 0.5, 0.9999), 0.0, 0.9999))
-    options = {"lr": draw(_lr(1e-2)), "alpha": alpha, "eps": draw(st.sampled_from((1e-8, 1e-10, 1e-3))),
-               "weight_decay": draw(_WEIGHT_DECAY), "momentum": draw(_choice((0.0, 0.9, 0.5), 0.0, 0.99)),
-               "centered": centered, "maximize": draw(st.booleans())}
-    return make_case("rmsprop", options, theta0, grads)
-
-
-#: β₁ = 0 or β₁ ≥ 1e-3: torch's EMA is a lerp with weight 1 − β₁, which holds a tiny β₁ only to
-#: a relative eps/β₁ (see :func:`conditioning`)
-_BETA1 = _choice((0.9, 0.0, 0.5, 0.99), 1e-3, 0.999)
-_BETA2 = _choice((0.999, 0.0, 0.9, 0.99, 0.9999), 0.0, 0.9999)
-
-
-@st.composite
-def adam_cases(draw: st.DrawFn) -> OptimizerCase:
-    """Adam/AdamW: β's over [0, 1) with 0 and 0.9999, amsgrad, coupled or decoupled decay, maximize."""
-    theta0, grads = draw(gradient_sequences())
-    decoupled = draw(st.booleans())
-    options = {"lr": draw(_lr(1e-3)), "beta1": draw(_BETA1), "beta2": draw(_BETA2),
-               "eps": draw(st.sampled_from((1e-8, 1e-10, 1e-3, 0.1))), "weight_decay": draw(_WEIGHT_DECAY),
-               "amsgrad": draw(st.booleans()), "decoupled": decoupled, "maximize": draw(st.booleans())}
-    cls = draw(st.sampled_from(("Adam", "AdamW"))) if decoupled else "Adam"
-    return make_case("adam", options, theta0, grads, cls)
-
-
-#: ε of the lecture comparisons: 0 first (the lecture's formula exactly; Hypothesis shrinks to it)
-_LECTURE_EPS = st.sampled_from((0.0, 1e-10, 1e-8, 1e-3))
-
-
-@st.composite
-def lecture_adagrad_cases(draw: st.DrawFn) -> OptimizerCase:
-    theta0, grads = draw(gradient_sequences(nonzero_first=True))
-    return make_case("adagrad", {"lr": draw(_lr(1e-2, zero=False)), "eps": draw(_LECTURE_EPS)}, theta0, grads)
-
-
-@st.composite
-def lecture_rmsprop_cases(draw: st.DrawFn) -> OptimizerCase:
-    theta0, grads = draw(gradient_sequences(nonzero_first=True))
-    options = {"lr": draw(_lr(1e-2, zero=False)), "alpha": draw(_choice((0.99, 0.9, 0.5), 0.01, 0.999)),
-               "eps": draw(_LECTURE_EPS)}
-    return make_case("rmsprop", options, theta0, grads)
-
-
-@st.composite
-def lecture_adam_cases(draw: st.DrawFn) -> OptimizerCase:
-    theta0, grads = draw(gradient_sequences())
-    options = {"lr": draw(_lr(1e-3, zero=False)), "beta1": draw(_BETA1), "beta2": draw(_BETA2),
-               "eps": draw(st.sampled_from((1e-8, 1e-10, 1e-3)))}
-    return make_case("adam", options, theta0, grads)
-
-
-# --------------------------------------------------------------------------- the rules and the oracle
-
-
-def torch_rule(case: OptimizerCase) -> sym.UpdateRule:
-    """The documented torch.optim algorithm for the case's optimizer and options."""
-    o = case.options
-    if case.optimizer == "sgd":
-        return sym.sgd(nesterov=bool(o["nesterov"]), heavy_ball=o["momentum"] != 0)
-    if case.optimizer == "adagrad":
-        return sym.adagrad()
-    if case.optimizer == "rmsprop":
-        return sym.rmsprop(centered=bool(o["centered"]))
-    return sym.adam(amsgrad=bool(o["amsgrad"]), decoupled=bool(o["decoupled"]))
-
-
-def _values(case: OptimizerCase) -> dict[str, Any]:
-    return {**case.options, "direction": -1.0 if case.options["maximize"] else 1.0}
-
-
-def _torch_kwargs(case: OptimizerCase, cls: str) -> dict[str, Any]:
-    o = dict(case.options)
-    if case.optimizer == "adam":
-        o["betas"] = (o.pop("beta1"), o.pop("beta2"))
-        decoupled = o.pop("decoupled")
-        if cls == "Adam":
-            o["decoupled_weight_decay"] = decoupled
-    return o
-
-
-def torch_trajectory(case: OptimizerCase, ctx: CheckContext, *, foreach: bool = False,
-                     other_class: bool = False) -> torch.Tensor:
-    """θ₀..θ_T from torch.optim itself: (T+1, n).
-
-    Args:
-        foreach: torch's multi-tensor implementation instead of the single-tensor one.
-        other_class: for decoupled weight decay, ``AdamW`` ↔ ``Adam(decoupled_weight_decay=True)``.
-    """
-    cls = case.torch_class
-    if other_class and case.options.get("decoupled"):
-        cls = "Adam" if cls == "AdamW" else "AdamW"
-    dtype = getattr(torch, ctx.dtype)
-    p = torch.nn.Parameter(torch.tensor(case.theta0, dtype=dtype, device=ctx.device))
-    opt = getattr(torch.optim, cls)([p], foreach=foreach, **_torch_kwargs(case, cls))
-    out = [p.detach().clone()]
-    for row in case.grads:
-        p.grad = torch.tensor(row, dtype=dtype, device=ctx.device)
-        opt.step()
-        out.append(p.detach().clone())
-    return torch.stack(out)
-
-
-@functools.cache
-def _compiled(rule: sym.UpdateRule) -> Callable[..., torch.Tensor]:
-    return to_torch(sp.Matrix(rule.step), rule.args, name="optimizer_step")
-
-
-@functools.cache
-def _mp_compiled(rule: sym.UpdateRule) -> Callable[..., list[Any]]:
-    return sp.lambdify(rule.args, list(rule.step), modules="mpmath")
-
-
-def _initial(rule: sym.UpdateRule, values: Mapping[str, Any]) -> list[float]:
-    subs = {p: values[p.name] for p in rule.params}
-    return [float(sp.sympify(e).subs(subs)) for e in rule.initial]
-
-
-def _runner(rule: sym.UpdateRule, case: OptimizerCase, ctx: CheckContext, shadow: bool
-            ) -> tuple[Callable[..., torch.Tensor], torch.Tensor, list[torch.Tensor], torch.Tensor, list[torch.Tensor]]:
-    """The compiled step, θ₀, the initial state, the gradients and the parameter tensors."""
-    values = _values(case)
-    if shadow:
-        values = {**values, "lr": -values["lr"], "direction": 1.0}
-    dtype = getattr(torch, ctx.dtype)
-    theta = torch.tensor(case.theta0, dtype=dtype, device=ctx.device)
-    grads = torch.tensor(case.grads, dtype=dtype, device=ctx.device)
-    if shadow:
-        theta, grads = theta.abs(), grads.abs()
-    params = [torch.tensor(float(x), dtype=dtype, device=ctx.device) for x in rule.param_values(values)]
-    state = [torch.full_like(theta, x) for x in _initial(rule, values)]
-    return _compiled(rule), theta, state, grads, params
-
-
-def _advance(fn: Callable[..., torch.Tensor], theta: torch.Tensor, state: list[torch.Tensor], grads: torch.Tensor,
-             params: list[torch.Tensor], first: int, last: int) -> list[tuple[torch.Tensor, list[torch.Tensor]]]:
-    """Steps ``first..last`` (1-based, torch's counter) from (θ, state): the (θ_t, state_t) after each."""
-    out = []
-    for k in range(first, last + 1):
-        step = torch.tensor(float(k), dtype=theta.dtype, device=theta.device)
-        new = fn(theta, *state, grads[k - 1], step, *params)[..., :, 0]  # (n, 1 + len(state))
-        theta, state = new[:, 0], [new[:, i] for i in range(1, new.shape[1])]
-        out.append((theta, state))
-    return out
-
-
-def rule_trajectory(rule: sym.UpdateRule, case: OptimizerCase, ctx: CheckContext, *, shadow: bool = False
-                    ) -> torch.Tensor:
-    """θ₀..θ_T from the lambdified rule: (T+1, n), every coordinate at once.
-
-    ``shadow=True`` runs it on :math:`|\\theta_0|, |g_t|` with :math:`-\\gamma` and ``d = +1``: every sum
-    then adds absolute values, which bounds the size of the terms that cancel (the tolerance's scale).
-    """
-    fn, theta, state, grads, params = _runner(rule, case, ctx, shadow)
-    return torch.stack([theta] + [th for th, _ in _advance(fn, theta, state, grads, params, 1, case.steps)])
-
-
-def amplification(rule: sym.UpdateRule, case: OptimizerCase, ctx: CheckContext, scale: np.ndarray) -> np.ndarray:
-    """A_t per coordinate: how much an error in an earlier θ_s is magnified by the time it reaches θ_t.
-
-    Round-off committed at step s moves θ_s by about ``eps·S_s``; the steps after it carry that on
-    with their derivative in θ, which is large where an adaptive step sees a tiny g' = d·g + λθ (the
-    map x ↦ x/(|x| + ε) has slope 1/ε at 0). Measured by finite differences on the lambdified rule:
-    restart from θ_s + δ_s, δ_s = ``AMPLIFICATION_STEP``·S_s, and take
-    :math:`\\max_{s<t} |\\Delta\\theta_t|/\\delta_s` (at least 1). Returns (T+1, n).
-    """
-    fn, theta, state, grads, params = _runner(rule, case, ctx, shadow=False)
-    path = _advance(fn, theta, state, grads, params, 1, case.steps)
-    out = np.ones((case.steps + 1, case.theta0.size))
-    for s in range(1, case.steps):
-        th, st_s = path[s - 1]
-        delta = AMPLIFICATION_STEP * np.where(scale[s] > 0, scale[s], 1.0)
-        moved = _advance(fn, th + torch.as_tensor(delta, dtype=th.dtype, device=th.device), st_s, grads, params,
-                         s + 1, case.steps)
-        for t, (th_t, _) in enumerate(moved, start=s + 1):
-            slope = np.abs((th_t - path[t - 1][0]).detach().cpu().numpy()) / delta
-            out[t] = np.maximum(out[t], np.where(np.isfinite(slope), slope, MAX_AMPLIFICATION))
-    return np.minimum(out, MAX_AMPLIFICATION)
-
-
-def mp_trajectory(rule: sym.UpdateRule, case: OptimizerCase, dps: int = RECHECK_DPS) -> np.ndarray:
-    """θ₀..θ_T from the SymPy rule in ``dps``-digit mpmath (``sympy.lambdify``, not the bridge): (T+1, n)."""
-    fn = _mp_compiled(rule)
-    values = _values(case)
-    out = np.zeros((case.steps + 1, case.theta0.size))
-    with mpmath.workdps(dps):
-        params = [mpmath.mpf(float(x)) for x in rule.param_values(values)]
-        initial = [mpmath.mpf(x) for x in _initial(rule, values)]
-        for i, th0 in enumerate(case.theta0):
-            theta, state = mpmath.mpf(float(th0)), list(initial)
-            out[0, i] = float(theta)
-            for k in range(case.steps):
-                new = fn(theta, *state, mpmath.mpf(float(case.grads[k, i])), mpmath.mpf(k + 1), *params)
-                theta, state = new[0], list(new[1:])
-                out[k + 1, i] = float(theta)
-    return out
-
-
-def conditioning(case: OptimizerCase) -> list[float]:
-    """κ_t for t = 1..T: how much the round-off of one step is amplified beyond its flop count.
-
-    Adam: :math:`1 + \\beta_1/(1-\\beta_1) + \\beta_2/(1-\\beta_2)` bounds
-    :math:`\\beta^s/(1-\\beta^s)`, the amplification of the rounding of :math:`\\beta^s` in the bias
-    corrections, plus :math:`1/(2\\beta_1)` for :math:`0 < \\beta_1 < \\tfrac12`: torch updates
-    :math:`m` by ``lerp(m, g, 1 - beta1)``, i.e. with the decay :math:`1 - \\mathrm{fl}(1-\\beta_1)`,
-    which is :math:`\\beta_1` only to a relative :math:`\\varepsilon/(2\\beta_1)`; centered RMSprop:
-    :math:`1/\\alpha^t`, since :math:`v_t - \\bar g_t^2 \\ge \\alpha^t v_t` (``rmsprop-centered-variance``);
-    otherwise 1.
-    """
-    o = case.options
-    if case.optimizer == "adam":
-        b1, b2 = o["beta1"], o["beta2"]
-        kappa = 1.0 + b1 / (1.0 - b1) + b2 / (1.0 - b2) + (0.5 / b1 if 0.0 < b1 < 0.5 else 0.0)
-        return [kappa] * case.steps
-    if case.optimizer == "rmsprop" and o.get("centered"):
-        return [1.0 / o["alpha"] ** k for k in range(1, case.steps + 1)]
-    return [1.0] * case.steps
-
-
-@dataclass
-class TrajectoryComparison:
-    """Step-by-step judgement of two trajectories.
-
-    Attributes:
-        comparison: at the first diverging step, else at the tightest step.
-        first_divergence_step: the first step t whose comparison is violated (None: none).
-        step: the step ``comparison`` is taken at; coordinate: its coordinate.
-        step_errors: per step, the largest |ours − torch| / S_t over coordinates.
-        tolerance: how the tolerance was set.
-    """
-
-    comparison: Comparison
-    first_divergence_step: int | None
-    step: int
-    coordinate: int
-    step_errors: list[float]
-    tolerance: str
-
-
-def compare_trajectories(ours: np.ndarray, theirs: np.ndarray, scale: np.ndarray, kappa: list[float],
-                         amplify: Callable[[], np.ndarray] | np.ndarray | None, dtype: str
-                         ) -> TrajectoryComparison:
-    """Judge θ_t(ours) = θ_t(torch) per step t ≥ 1 and coordinate, tolerance c·t·κ_t·A_t·eps·S_t.
-
-    Args:
-        ours, theirs, scale: (T+1, n).
-        kappa: (T,) the conditioning of each step (:func:`conditioning`).
-        amplify: (T+1, n) the error amplification A_t (:func:`amplification`), or a function returning
-            it: it is only needed where a step fails with A_t = 1, since A_t ≥ 1 only widens the
-            tolerance (and A_1 = 1: nothing before the first step can be amplified).
-        dtype: the dtype the numbers were computed in.
-    """
-    first, chosen, errors = None, None, []
-    for k in range(1, ours.shape[0]):
-        err = np.abs(ours[k] - theirs[k])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = np.where(scale[k] > 0, err / np.where(scale[k] > 0, scale[k], 1.0), np.where(err > 0, np.inf, 0))
-        errors.append(float(ratio.max()))
-        comparison, i, tol = _judge_step(ours, theirs, scale, ratio, k, DEPTH_PER_STEP * k * max(kappa[:k]), dtype,
-                                         None)
-        if comparison.status == "violated" and amplify is not None and k > 1:
-            factors = amplify() if callable(amplify) else amplify
-            comparison, i, tol = _judge_step(ours, theirs, scale, ratio, k, DEPTH_PER_STEP * k * max(kappa[:k]),
-                                             dtype, factors[k])
-        excess = comparison.abs_err / comparison.atol if comparison.atol > 0 else (np.inf if comparison.abs_err else 0)
-        if comparison.status == "violated" and first is None:
-            first, chosen = k, (comparison, k, i, tol, np.inf)
-        if first is None and (chosen is None or excess > chosen[4]):
-            chosen = (comparison, k, i, tol, excess)
-    assert chosen is not None
-    comparison, k, i, tol, _ = chosen
-    return TrajectoryComparison(comparison, first, k, i, errors, tol.describe())
-
-
-def _judge_step(ours: np.ndarray, theirs: np.ndarray, scale: np.ndarray, ratio: np.ndarray, k: int, depth: float,
-                dtype: str, amplified: np.ndarray | None) -> tuple[Comparison, int, Tolerance]:
-    """The worst coordinate of step k (relative to its own tolerance) and its comparison.
-
-    A depth beyond 1/eps (tolerance ≥ the scale) is capped there: such a comparison is undecidable.
-    """
-    cap = 1.0 / Tolerance(dtype).eps
-    depths = np.minimum(depth * (np.ones_like(ratio) if amplified is None else amplified), cap)
-    i = int(np.argmax(ratio / depths))
-    tol = Tolerance(dtype, float(depths[i]))
-    return compare_close(float(ours[k, i]), float(theirs[k, i]), float(scale[k, i]), tol), i, tol
-
-
-def _scale(case: OptimizerCase, rules: list[sym.UpdateRule], ctx: CheckContext, *trajectories: np.ndarray
-           ) -> np.ndarray:
-    """S_t per coordinate: the largest shadow run of the rules, and at least |θ_t| of every trajectory."""
-    parts = [rule_trajectory(r, case, ctx, shadow=True).detach().cpu().numpy() for r in dict.fromkeys(rules)]
-    parts += [np.abs(tr) for tr in trajectories]
-    out = np.maximum.reduce(parts)
-    return np.where(np.isfinite(out), out, np.inf)
-
-
-RuleFor = Callable[[OptimizerCase], sym.UpdateRule]
-
-
-def in_dtype(case: OptimizerCase, dtype: str) -> OptimizerCase:
-    """The case with its float hyper-parameters rounded to ``dtype``, so that both sides use equal values.
-
-    In float32 the lambdified rule holds α = 0.9999 as float32 and computes 1 − α from it, while torch
-    computes ``1 - alpha`` from the Python float: a relative difference of 1e-4 that is the rounding
-    of the option, not a difference between the algorithms.
-    """
-    if dtype == "float64":
-        return case
-    torch_dtype = getattr(torch, dtype)
-    options = {k: torch.tensor(v, dtype=torch_dtype).item() if isinstance(v, float) else v
-               for k, v in case.options.items()}
-    return replace(case, options=options)
 
 
 def _judge(case: OptimizerCase, ctx: CheckContext, rule_for: RuleFor, recheck: bool) -> CaseResult:
@@ -581,7 +113,7 @@ def _judge(case: OptimizerCase, ctx: CheckContext, rule_for: RuleFor, recheck: b
     else:
         ours = rule_trajectory(rule, case, ctx).detach().cpu().numpy()
         theirs = torch_trajectory(case, ctx).detach().cpu().numpy()
-    scale = _scale(case, [rule, reference], ctx, ours, theirs)
+    scale = step_scale(case, [rule, reference], ctx, ours, theirs)
     measured: list[np.ndarray] = []
 
     def amplified() -> np.ndarray:
@@ -594,17 +126,13 @@ def _judge(case: OptimizerCase, ctx: CheckContext, rule_for: RuleFor, recheck: b
     how = ("SymPy rule in mpmath (50 digits) vs torch.optim foreach" + (", other class" if
            case.options.get("decoupled") else "") if recheck else "lambdified SymPy rule vs torch.optim")
     details = {
-        "rule": rule.name, "torch": f"{case.torch_class}({_kwargs_text(case)})", "steps": case.steps,
+        "rule": rule.name, "torch": torch_call_text(case), "steps": case.steps,
         "first_divergence_step": result.first_divergence_step, "judged_step": result.step,
         "coordinate": result.coordinate, "step_errors_rel_to_scale": result.step_errors,
         "amplification": float(measured[0][result.step, result.coordinate]) if measured else 1.0,
         "theta_ours": ours[result.step].tolist(), "theta_torch": theirs[result.step].tolist(), "route": how,
     }
     return CaseResult(result.comparison, case.tags, details, result.tolerance)
-
-
-def _kwargs_text(case: OptimizerCase) -> str:
-    return ", ".join(f"{k}={v!r}" for k, v in _torch_kwargs(case, case.torch_class).items())
 
 
 def make_optimizer_claim(claim_id: str, *, statement: str, cases: Callable[[], Any], rule_for: RuleFor = torch_rule,
