@@ -206,3 +206,18 @@ def test_claim_ids_must_not_collide(tmp_path):
     assert code == 2 and "both have the id 'lse-half'" in err
     code, _, err = _run("check", f"{src}::builtin")
     assert code == 2 and "built-in claim's id" in err
+
+
+def test_a_float32_constant_does_not_loosen_a_float64_comparison():
+    claim = verify.inequality("mixed", statement="1 + 10^{-5} \\le 1", cases=st.floats(0.5, 2),
+                              lhs=lambda x: 1 + 1e-5, rhs=lambda x: torch.tensor(1.0))
+    verdict = verify.run_claim(claim, examples=5)
+    assert verdict.verdict.value == "refuted"
+    assert "float64" in verdict.numeric["tolerance"]
+
+
+def test_empty_tensors_are_no_evidence_for_an_identity():
+    claim = verify.identity("empty", statement="[] = []", cases=st.just(0), lhs=lambda z: torch.ones(0),
+                            rhs=lambda z: torch.zeros(0))
+    verdict = verify.run_claim(claim, examples=3)
+    assert verdict.verdict.value == "inconclusive" and "empty" in verdict.message

@@ -22,7 +22,8 @@ of the terms that cancel. By default it is ``|lhs| + |rhs|`` (inequalities) or t
 entry of either side (identities); pass ``scale=`` (a number or a function of the case)
 when the sides are differences of large terms, and ``depth=`` (default 1024) for the
 round-off your computation may accumulate. The dtype of the tolerance is the dtype of
-the returned tensors (a Python float counts as the run's dtype).
+the returned tensors, the finer one when the sides differ (a Python float counts as the run's
+dtype): compute both sides in float32 for a claim about float32 arithmetic.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from verify.claims import CaseResult, CheckContext, Claim, SymbolicResult, Tolerance, compare_leq
+from verify.claims import EPS, CaseResult, CheckContext, Claim, Comparison, SymbolicResult, Tolerance, compare_leq
 from verify.errors import ClaimDefinitionError, UserCodeError
 
 __all__ = ["identity", "inequality"]
@@ -58,6 +59,15 @@ def _arity(fn: Callable[..., Any], what: str, claim_id: str) -> int:
 
 def _call(fn: Side, arity: int, case: Any, ctx: CheckContext) -> Any:
     return fn(case, ctx) if arity == 2 else fn(case)
+
+
+def _tolerance_dtype(a: Any, b: Any, ctx: CheckContext) -> str:
+    """The dtype the tolerance is measured in: the finer of the two sides' dtypes.
+
+    Never the coarser one: a float32 constant on one side (``torch.tensor(1.0)`` is float32)
+    must not loosen the comparison of a float64 computation to float32's resolution.
+    """
+    return min((_dtype_of(a, ctx), _dtype_of(b, ctx)), key=lambda name: EPS[name])
 
 
 def _dtype_of(value: Any, ctx: CheckContext) -> str:
@@ -192,8 +202,7 @@ def inequality(
         a_raw, b_raw = _call(lhs, la, case, ctx), _call(rhs, ra, case, ctx)
         a, b = _as_float(a_raw, "lhs" + _where(lhs), id), _as_float(b_raw, "rhs" + _where(rhs), id)
         s = scale_of(case, ctx) if scale_of is not None else abs(a) + abs(b)
-        dtype = _dtype_of(a_raw, ctx) if _dtype_of(a_raw, ctx) != ctx.dtype else _dtype_of(b_raw, ctx)
-        tol = Tolerance(dtype, depth)
+        tol = Tolerance(_tolerance_dtype(a_raw, b_raw, ctx), depth)
         return CaseResult(compare_leq(a, b, s, tol), tolerance=tol.describe())
 
     return Claim(id=id, statement=statement, source=source, expected=expected, hypotheses=tuple(hypotheses),
@@ -241,8 +250,10 @@ def identity(
                                 "an identity compares tensors of the same shape.")
         finite = [t.abs().max().item() for t in (a, b) if t.numel() and bool(torch.isfinite(t).all())]
         s = scale_of(case, ctx) if scale_of is not None else (max(finite, default=0.0) or 1.0)
-        dtype = _dtype_of(a_raw, ctx) if _dtype_of(a_raw, ctx) != ctx.dtype else _dtype_of(b_raw, ctx)
-        tol = Tolerance(dtype, depth)
+        tol = Tolerance(_tolerance_dtype(a_raw, b_raw, ctx), depth)
+        if a.numel() == 0:  # nothing to compare: not evidence for the identity
+            empty = Comparison("undecidable", 0.0, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0.0)
+            return CaseResult(empty, details={"reason": "both sides are empty tensors"}, tolerance=tol.describe())
         return CaseResult(compare_tensors(a, b, s, tol), tolerance=tol.describe())
 
     return Claim(id=id, statement=statement, source=source, expected=expected, hypotheses=tuple(hypotheses),

@@ -186,3 +186,39 @@ def test_sources_name_the_function_and_its_file():
     assert "issue" not in card.dumps().lower()
     named = run(examples.l2, checks=["well-formed"], name="my_penalty.py::l2")
     assert named.checks[0].source.startswith("my_penalty.py::l2: l2 in ")
+
+
+class _IgnoresGradOutput(torch.autograd.Function):
+    """Σw² with a backward that forgets to multiply by grad_output (right for R alone, wrong in L + λR)."""
+
+    @staticmethod
+    def forward(ctx, w):
+        ctx.save_for_backward(w)
+        return (w * w).sum()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        (w,) = ctx.saved_tensors
+        return 2 * w
+
+
+def test_a_backward_that_ignores_grad_output_is_refuted_and_blocks_curvature_checks():
+    card = check_regularizer(lambda p: sum(_IgnoresGradOutput.apply(t) for t in p.values()), device="cpu",
+                             checks=["well-formed", "gradient", "smoothness", "descent"])
+    checks = {v.claim: v for v in card.checks}
+    assert checks["gradient"].verdict.value == "refuted"
+    assert "ignores the incoming gradient" in checks["gradient"].message
+    for name in ("smoothness", "descent"):
+        assert checks[name].verdict.value == "error" and "gradient check found" in checks[name].message
+
+
+def test_a_user_hvp_that_is_not_linear_in_v_is_refuted():
+    def reg(p):
+        return sum((t ** 2).sum() for t in p.values())
+
+    def hvp(p, v):  # right for unit v, wrong for any other length
+        norm = torch.sqrt(sum((t ** 2).sum() for t in v.values()))
+        return {k: 2 * v[k] / norm for k in p}
+
+    card = check_regularizer(reg, hvp=hvp, device="cpu", checks=["well-formed", "gradient"])
+    assert {v.claim: v for v in card.checks}["gradient"].verdict.value == "refuted"

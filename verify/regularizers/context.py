@@ -133,4 +133,10 @@ def blocked(ctx: Context, check: str, title: str, statement: str, needs: str) ->
                 f"Not run: this check needs {what}, which the well-formed check found broken; see that verdict "
                 "for the cause and the fix.",
                 title=title, statement=statement, numeric={"blocked_by": "well-formed", "needs": key, "cause": why})
+    if ctx.facts.get("grad_wrong") and check not in ("gradient", "constraint"):
+        return make_verdict(
+            ctx, check, VerdictKind.ERROR,
+            "Not run: the gradient check found autograd's gradient of R wrong, and this check's curvature, steps "
+            "and training would all be computed from it; fix the backward (see the gradient check) and run again.",
+            title=title, statement=statement, numeric={"blocked_by": "gradient", "needs": "a correct gradient"})
     return None

@@ -10,17 +10,21 @@ fixed number: truncation :math:`\approx |D(r) - D(2r)|/3` (Richardson: the error
 :math:`O(r^2)`) plus round-off :math:`u(|R(\theta+rv)| + |R(\theta-rv)|)/(2r)`, times a safety
 factor 10, plus ``Tolerance`` (``64·eps·|∇Rᵀv|``) for autograd's own round-off. A mismatch is
 re-checked with the steps :math:`r/4` and :math:`4r` before it counts (a kink inside the
-stencil inflates the truncation estimate instead of producing a false counterexample).
+stencil inflates the truncation estimate instead of producing a false counterexample). Autograd
+of :math:`0.37\,R` must also be :math:`0.37\,\nabla R`: a custom backward that ignores its
+incoming gradient agrees with finite differences of R alone, but not inside :math:`L + \lambda R`.
 
 A user ``grad`` (same arguments as the regularizer; a dict name → Tensor or a flat vector) is
 compared entrywise with autograd and along the directions with the finite differences; a user
 ``hvp`` (the regularizer's arguments plus a direction ``v``, a dict name → Tensor shaped like the
-parameters) with the double-backward HVP. Entrywise comparisons use ``1024·eps·max|entry|``:
+parameters) with the double-backward HVP, at :math:`v` and at :math:`3.7v` (an HVP is linear in
+:math:`v`). Entrywise comparisons use ``1024·eps·max|entry|``:
 a hand-written formula rounds differently from autograd.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from typing import Any
 
@@ -40,6 +44,8 @@ STATEMENT = (r"\nabla R(\theta)^\top v = \frac{R(\theta+rv)-R(\theta-rv)}{2r} + 
              r"\quad\text{for random } \theta,\ \|v\| = 1")
 SAFETY = 10.0
 USER_DEPTH = 1024.0
+#: autograd of c·R must be c·∇R: a backward that ignores its incoming gradient fails this
+SCALE_PROBE = 0.37
 
 
 def _central(f: Any, theta: torch.Tensor, v: torch.Tensor, r: float) -> tuple[float, float]:
@@ -58,12 +64,13 @@ def _fd_judge(f: Any, theta: torch.Tensor, v: torch.Tensor, ad: float, r: float,
             "truncation_estimate": trunc, "roundoff_estimate": roundoff, "violated": abs(ad - d1) > bound}
 
 
-def _compare_vectors(obtained: torch.Tensor, expected: torch.Tensor, ctx: Context) -> tuple[Any, int]:
+def _compare_vectors(obtained: torch.Tensor, expected: torch.Tensor, ctx: Context,
+                     dtype: str | None = None, depth: float = USER_DEPTH) -> tuple[Any, int]:
     diff = (obtained - expected).abs()
     idx = int(torch.argmax(diff))
     scale = float(torch.maximum(obtained.abs().max(), expected.abs().max()))
     return compare_close(float(obtained[idx]), float(expected[idx]), scale,
-                         Tolerance(ctx.dtype_name, depth=USER_DEPTH)), idx
+                         Tolerance(dtype or ctx.dtype_name, depth=depth)), idx
 
 
 def check_gradient(ctx: Context) -> Any:
@@ -90,9 +97,18 @@ def check_gradient(ctx: Context) -> Any:
                             started=started)
     worst_rel = 0.0
     user_rows: list[dict[str, Any]] = []
+    linear_rows: list[dict[str, Any]] = []
     try:
         for p, theta in enumerate(points):
             _, g = autograd_grad(reg, theta)
+            _, g_scaled = autograd_grad(lambda t: SCALE_PROBE * reg(t), theta)
+            # the bug this catches is an O(1) relative error (a factor 1/c); R's own round-off, amplified by
+            # cancellation inside R (a difference quotient), must not trip it: judge at sqrt(u) of the scale
+            cmp, idx = _compare_vectors(g_scaled, SCALE_PROBE * g, ctx, dtype=ctx.tol.dtype,
+                                        depth=1.0 / math.sqrt(ctx.u))
+            if cmp.status == "violated":
+                linear_rows.append({"point": p, "coordinate": task.coordinate(idx), "autograd_of_cR": cmp.lhs,
+                                    "c_times_autograd": cmp.rhs, "c": SCALE_PROBE, "rel_err": cmp.rel_err})
             r = fd_step(ctx.value_dtype, "central", max(1.0, float(theta.abs().max())))
             for j, v in enumerate(dirs):
                 ad = float(g @ v)
@@ -117,6 +133,12 @@ def check_gradient(ctx: Context) -> Any:
                     mine = flat_from_user(_call_user(user_hvp, theta, vdict), task, "the user's hvp")
                     ref = hvp_double_backward(reg, theta, v)
                     cmp, idx = _compare_vectors(mine, ref, ctx)
+                    # an HVP is linear in v: the user's hvp at 3.7·v must be 3.7 times the one at v
+                    vdict3 = {k: 3.7 * t for k, t in vdict.items()}
+                    mine3 = flat_from_user(_call_user(user_hvp, theta, vdict3), task, "the user's hvp")
+                    cmp3, idx3 = _compare_vectors(mine3, 3.7 * ref, ctx)
+                    if cmp.status != "violated" and cmp3.status == "violated":
+                        cmp, idx = cmp3, idx3
                     user_rows.append({"what": "hvp", "point": p, "coordinate": task.coordinate(idx),
                                       "user": cmp.lhs, "autograd": cmp.rhs, "rel_err": cmp.rel_err,
                                       "status": cmp.status})
@@ -127,9 +149,17 @@ def check_gradient(ctx: Context) -> Any:
         "directional_checks": len(rows), "points": len(points), "directions": len(dirs),
         "max_rel_err_autograd_vs_fd": worst_rel, "tolerance": f"{SAFETY:g}·(truncation + round-off of the "
         f"central difference) + {tol.describe()}", "cases": rows, "user_checks": user_rows,
-        "stochastic": bool(ctx.facts.get("stochastic", False)),
+        "stochastic": bool(ctx.facts.get("stochastic", False)), "scaled_output_checks": linear_rows,
     }
     bad = [r for r in rows if r["violated"]]
+    if linear_rows:
+        b = linear_rows[0]
+        problems.append(
+            f"autograd's gradient ignores the incoming gradient: at point #{b['point']}, entry {b['coordinate']} of "
+            f"∇({SCALE_PROBE}·R) is {b['autograd_of_cR']:.10g} but {SCALE_PROBE}·∇R is {b['c_times_autograd']:.10g} — "
+            "a custom autograd.Function whose backward returns the local derivative without multiplying it by "
+            "its grad_output argument (inside L + λR such an R is optimized as if λ were 1)")
+        ctx.facts["grad_wrong"] = True
     if bad:
         b = max(bad, key=lambda r: r["abs_err"] / r["bound"])
         problems.append(
@@ -146,7 +176,7 @@ def check_gradient(ctx: Context) -> Any:
                 f"{row['rel_err']:.3g} of the largest entry)")
             break
     if problems:
-        counter = {"cases": bad[:1] or [r for r in user_rows if r["status"] == "violated"][:1],
+        counter = {"cases": bad[:1] or linear_rows[:1] or [r for r in user_rows if r["status"] == "violated"][:1],
                    "point": "theta0 + N(0, 0.5²) seeded by the run's seed (point #0 is theta0)"}
         return make_verdict(ctx, CHECK, VerdictKind.REFUTED, "; ".join(problems) + ".", title=TITLE,
                             statement=STATEMENT, numeric=numeric, counterexample=counter, started=started)

@@ -19,7 +19,8 @@ and :math:`|J(h/8)|` exceeds ten times its round-off bound. Candidate points: :m
 (where norms are kinked), :math:`\theta_0` with half of its entries set to zero (``|w|`` at 0), and
 points found by scanning two random lines :math:`\theta + tv`, :math:`t \in [-1, 1]`: the largest
 jump of :math:`t \mapsto \nabla R(\theta + tv)^\top v` between grid points is bisected down to
-:math:`h/100` (ReLU-type kinks anywhere). Only jumps of the first derivative count as kinks: a
+:math:`h/100` (a ReLU-type kink is found when one of these lines crosses it; kinks away from the
+probed points and lines are not excluded). Only jumps of the first derivative count as kinks: a
 :math:`C^1` function whose second derivative jumps (``relu(x)**2``, the max-norm distance) is
 reported smooth, with M measured where the points fall.
 """
@@ -214,7 +215,8 @@ def check_smoothness(ctx: Context) -> Any:
                    "nearest_zero_coordinate": kink["nearest_zero_coordinate"]}
         return make_verdict(ctx, CHECK, VerdictKind.REFUTED, msg, title=TITLE, statement=STATEMENT,
                             numeric=numeric, counterexample=counter, started=started)
-    msg = (f"Smooth: no kink found ({len(probes)} one-sided probes). M ≈ {M:.4g} (largest curvature of L + λR, "
+    msg = (f"No kink found at the probed points and along two random lines ({len(probes)} one-sided probes; "
+           f"a kink elsewhere is not excluded). M ≈ {M:.4g} (largest curvature of L + λR, "
            f"λ = {ctx.lam:g}), safe step size 2/M ≈ {2 / M:.4g}. {curv}.")
     return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, msg, title=TITLE, statement=STATEMENT,
                         numeric=numeric, started=started)
