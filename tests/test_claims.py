@@ -88,3 +88,20 @@ def test_claim_ids_are_unique_across_builtin_claims():
     assert {"softmax-ce-hessian", "softmax-ce-convex", "softmax-ce-smoothness",
             "seed000-diagonal-blocks-imply-psd", "seed000-hessian-is-block-diagonal"} <= set(ids)
     _ = st  # strategies are used by user claims above
+
+
+def test_scale_zero_with_noise_is_undecidable_not_holds():
+    from verify.claims import Tolerance, compare_leq
+
+    assert compare_leq(1e-3, 0.0, 0.0, Tolerance(), noise=1e12).status == "undecidable"
+    assert compare_leq(0.0, 0.0, 0.0, Tolerance()).status == "holds"
+    assert compare_leq(1e-300, 0.0, 0.0, Tolerance()).status == "violated"
+
+
+def test_within_tolerance_note_only_for_inequalities():
+    from verify.claims.evidence import within_tolerance_note
+
+    worst = {"comparison": {"atol": 1e-13, "scale": 1.0}}
+    assert "exceeded by" in within_tolerance_note({"relation": "inequality", "min_slack": -1e-14, "worst_case": worst})
+    assert within_tolerance_note({"relation": "equality", "min_slack": -1e-14, "worst_case": worst}) == ""
+    assert within_tolerance_note({"relation": "inequality", "min_slack": 0.5, "worst_case": worst}) == ""

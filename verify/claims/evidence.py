@@ -30,8 +30,8 @@ def distribution(samples: list[float], relation: str) -> dict[str, Any] | None:
 def within_tolerance_note(evidence: dict[str, Any]) -> str:
     """Say so when the tightest case went past the relation by less than the round-off tolerance."""
     slack = evidence.get("min_slack")
-    if not isinstance(slack, float) or slack >= 0:
-        return ""
+    if evidence.get("relation") != "inequality" or not isinstance(slack, float) or slack >= 0:
+        return ""  # an equality's slack is minus its error: always <= 0, nothing to remark
     worst = (evidence.get("worst_case") or {}).get("comparison") or {}
     atol, scale = worst.get("atol"), worst.get("scale")
     within = (f" (tolerance {atol / scale:.2g} of the scale)" if isinstance(atol, float) and isinstance(scale, float)

@@ -138,7 +138,9 @@ def _checked_scale(scale: float) -> float:
 def _status(excess: float, atol: float, scale: float, tol: Tolerance) -> Status:
     if not math.isfinite(excess):
         return "undecidable"
-    if scale > 0 and (tol.rtol > DECIDABLE_LIMIT or atol > DECIDABLE_LIMIT * scale):
+    # with scale 0 only an exact comparison (atol 0) can decide: round-off of cancelling terms
+    # (noise > 0) with nothing to measure it against leaves the relation undecided
+    if tol.rtol > DECIDABLE_LIMIT or atol > DECIDABLE_LIMIT * scale:
         return "undecidable"
     return "violated" if excess > atol else "holds"
 
