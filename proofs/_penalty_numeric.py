@@ -440,13 +440,19 @@ class MaxNormCase:
 
 
 @st.composite
-def max_norm_cases(draw: st.DrawFn) -> MaxNormCase:
-    """out = 1..4 units, in = 1..5 inputs; zero rows, rank-one W, c at, below and above the row norms."""
+def max_norm_cases(draw: st.DrawFn, binding: bool = False) -> MaxNormCase:
+    """out = 1..4 units, in = 1..5 inputs; zero rows, rank-one W, c at, below and above the row norms.
+
+    ``binding``: only c below the largest row norm and at least two inputs, where a constraint on the
+    columns can differ from one on the rows (above it both leave W unchanged); the search of the
+    columns claim spends its cases there instead of on draws that cannot tell the two apart.
+    """
     out = draw(st.sampled_from([2, 1, 3, 4]))
-    inp = draw(st.sampled_from([2, 1, 3, 5]))
+    inp = draw(st.sampled_from([2, 3, 5] if binding else [2, 1, 3, 5]))
     W = draw(matrices(out, inp, structure=("generic", "generic", "rank-one", "zero"), scale=_X_SCALES))
     if out > 1 and draw(st.integers(0, 3)) == 0:
         W[draw(st.integers(0, out - 1))] = 0.0
     ref = float(np.linalg.norm(W, axis=1).max()) or 1.0
-    frac = draw(st.one_of(st.sampled_from([1.0, 0.5, 2.0]), st.floats(0.01, 3.0)))
-    return MaxNormCase(W, frac * ref)
+    fracs = (st.one_of(st.sampled_from([0.5, 0.75, 0.25]), st.floats(0.05, 0.99)) if binding
+             else st.one_of(st.sampled_from([1.0, 0.5, 2.0]), st.floats(0.01, 3.0)))
+    return MaxNormCase(W, draw(fracs) * ref)

@@ -378,7 +378,7 @@ COLUMNS = register(Claim(
     statement=(r"\tilde W = \texttt{torch.renorm}(W, 2, 1, c)\ (\text{each column}) \;\Longrightarrow\; "
                r"\Big\|\tfrac{\partial (\tilde W x)_j}{\partial x}\Big\| \le c \ \forall j"),
     source=SOURCE + "; the seed: '约束神经网络层的权重矩阵每列的范数'", hypotheses=MAX_NORM.hypotheses,
-    cases=num.max_norm_cases, check=columns_check, recheck=columns_recheck, relation="inequality",
+    cases=lambda: num.max_norm_cases(binding=True), check=columns_check, recheck=columns_recheck, relation="inequality",
     decode_case=num.MaxNormCase.from_json,
     notes=("In the book's convention (h = Wᵀx) a unit's weights are a column; torch's nn.Linear computes "
            "x Wᵀ, so a unit's incoming weights are a row and the column constraint bounds outgoing weights. "
