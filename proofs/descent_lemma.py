@@ -272,6 +272,14 @@ def _descent_check(case: DescentCase, ctx: CheckContext, dense: bool = False, m_
     if isinstance(problem, Quadratic) and (m_factor, quad_sign) == (1.0, 1.0):
         results += _quadratic_lambda_max(problem, theta, g, alphas, tol, ctx)
     alpha, worst = _worst(results)
+    if worst.violated and isinstance(problem, MLPCase) and not dense:
+        # a sampled segment M can miss a sharp curvature peak between samples (tanh at large inputs):
+        # before this counts, measure M again on the fine grid of the re-check and judge with it
+        M, how, more = _global_m(problem, f, theta, g, fixed_max, ctx, dense=True)
+        M *= m_factor
+        hvps += more
+        how += f" (refined after the {SEGMENT_POINTS}-point estimate was exceeded)"
+        alpha, worst = _worst([(a, _lemma_at(f, theta, g, a, M, tol, noise, quad_sign)) for a in alphas])
     tags = (family, *(getattr(problem, "tags", None) or ()))
     return CaseResult(worst, tags, {"alpha": alpha, "alpha_max": alpha_max, "M": M, "M_obtained_by": how,
                                     "hvps_for_M": hvps, "grad_norm_sq": float(g @ g),
