@@ -77,8 +77,13 @@ def _train(F: Any, theta: torch.Tensor, alpha: float, steps: int,
     return theta, curve, kept
 
 
-def _matched(task: Task, ctx: Context, curves: tuple[list[float], list[float]],
-             kept: tuple[list[tuple[int, torch.Tensor]], list[tuple[int, torch.Tensor]]]) -> dict[str, Any]:
+def _trajectory(task: Task, ctx: Context, curve: list[float],
+                points: list[tuple[int, torch.Tensor]]) -> list[tuple[int, float, float]]:
+    """(step, loss, sharpness) at each kept checkpoint."""
+    return [(step, curve[step], _sharpness(task, theta, ctx)) for step, theta in points]
+
+
+def _matched(paths: list[list[tuple[int, float, float]]], curves: tuple[list[float], list[float]]) -> dict[str, Any]:
     """Sharpness of both runs at the first checkpoint where each reached the loss both runs reached.
 
     Comparing end points mixes R's effect with how far each run got (sharpness usually grows as the
@@ -86,15 +91,10 @@ def _matched(task: Task, ctx: Context, curves: tuple[list[float], list[float]],
     """
     level = max(curves[0][-1], curves[1][-1])
     out: dict[str, Any] = {"loss_level": level}
-    for name, curve, points in zip(("without_R", "with_R"), curves, kept):
-        step, theta = next(((s, t) for s, t in points if curve[s] <= level * (1 + 1e-9)), points[-1])
-        out[name] = {"step": step, "loss": curve[step], "sharpness": _sharpness(task, theta, ctx)}
+    for name, path in zip(("without_R", "with_R"), paths):
+        step, loss, sharp = next((row for row in path if row[1] <= level * (1 + 1e-9)), path[-1])
+        out[name] = {"step": step, "loss": loss, "sharpness": sharp}
     return out
-
-
-def _trajectory(task: Task, ctx: Context, curve: list[float],
-                points: list[tuple[int, torch.Tensor]]) -> list[tuple[float, float]]:
-    return [(curve[s], _sharpness(task, t, ctx)) for s, t in points]
 
 
 def _measure(task: Task, theta: torch.Tensor, ctx: Context) -> dict[str, float]:
@@ -184,8 +184,8 @@ def check_curvature_effect(ctx: Context) -> Any:
         base, curve_base, kept_base = _train(task.loss, task.theta0.clone(), alpha, STEPS, task.loss)
         regd, curve_reg, kept_reg = _train(F, task.theta0.clone(), alpha, STEPS, task.loss)
         before, without, with_r = (_measure(task, t, ctx) for t in (task.theta0, base, regd))
-        matched = _matched(task, ctx, (curve_base, curve_reg), (kept_base, kept_reg))
         paths = [_trajectory(task, ctx, c, k) for c, k in ((curve_base, kept_base), (curve_reg, kept_reg))]
+        matched = _matched(paths, (curve_base, curve_reg))
         assert ctx.reg is not None
         rates = [_local_rate(task, ctx.reg, t, ctx) for t in (task.theta0, base, regd)]
     except (UserCodeError, NumericError) as exc:
@@ -213,8 +213,8 @@ def check_curvature_effect(ctx: Context) -> Any:
             Series(f"with λR (λ = {ctx.lam:g})", list(range(len(curve_reg))), curve_reg)],
             x_label="gradient-descent step", y_label="L (loss only)", y_log=True).to_json(),
             Figure("Sharpness against training loss", [
-                Series("without R", [a for a, _ in paths[0]], [b for _, b in paths[0]]),
-                Series(f"with λR (λ = {ctx.lam:g})", [a for a, _ in paths[1]], [b for _, b in paths[1]])],
+                Series("without R", [r[1] for r in paths[0]], [r[2] for r in paths[0]]),
+                Series(f"with λR (λ = {ctx.lam:g})", [r[1] for r in paths[1]], [r[2] for r in paths[1]])],
                 x_label="training loss L (falls to the left)", y_label="λ_max(∇²L)", x_log=True,
                 caption=(f"Checkpoints every {CHECKPOINT} steps. At equal training loss the comparison is not "
                          "confounded by how far each run got.")).to_json()],
