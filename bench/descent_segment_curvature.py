@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from proofs.descent_lemma import LAMBDA_POINTS, SEGMENT_POINTS, _curvature_along
+from proofs.descent.claims import LAMBDA_POINTS, SEGMENT_POINTS, _curvature_along
 from verify import CheckContext, MLPSpec, dense_hessian, gradient, init_params, mlp_forward
 
 

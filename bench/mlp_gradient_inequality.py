@@ -1,6 +1,6 @@
 """C3's per-case computation: ``vmap`` over the batch against a per-example Python loop.
 
-What is timed: :func:`proofs.mlp_gradient_inequality.gradient_terms`, everything the
+What is timed: :func:`proofs.gradient_inequality.claims.gradient_terms`, everything the
 ``mlp-gradient-inequality`` check computes for one case (∇_θ f and ∇_x f per example,
 the Jacobians J⁽ᵗ⁾ = ∂h⁽ᵗ⁾/∂x, singular values, norms), then the judgement.
 Baseline: ``batched=False``, a Python loop over the examples (``autograd.grad`` for
@@ -26,7 +26,7 @@ from _timing import median_seconds
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import seed as hypothesis_seed
 
-from proofs import mlp_gradient_inequality as c3
+from proofs.gradient_inequality import claims as c3
 from verify.numeric import set_torch_threads
 from verify.strategies import mlp_head_cases
 

@@ -72,13 +72,13 @@ def test_proofs_use_only_public_names():
     import verify
 
     problems = []
-    for path in sorted((ROOT / "proofs").glob("*.py")):
+    for path in sorted((ROOT / "proofs").rglob("*.py")):
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("verify"):
                 if node.module != "verify":
-                    problems.append(f"{path.name} imports from {node.module}")
-                problems += [f"{path.name} imports private verify.{a.name}" for a in node.names
+                    problems.append(f"{path.relative_to(ROOT)} imports from {node.module}")
+                problems += [f"{path.relative_to(ROOT)} imports private verify.{a.name}" for a in node.names
                              if a.name not in verify.__all__]
     assert not problems, "\n".join(problems)
 

@@ -19,6 +19,7 @@ _EXPORTS: dict[str, str] = {
     "Claim": "verify.claims",
     "Comparison": "verify.claims",
     "Expectation": "verify.claims",
+    "Family": "verify.claims",
     "Figure": "verify.claims",
     "Mark": "verify.claims",
     "ReportCard": "verify.claims",
@@ -33,8 +34,10 @@ _EXPORTS: dict[str, str] = {
     "compare_leq": "verify.claims",
     "dump_verdicts": "verify.claims",
     "get_claim": "verify.claims",
+    "library_claims": "verify.claims",
     "load_verdicts": "verify.claims",
     "register": "verify.claims",
+    "versions": "verify.claims",
     # errors
     "BridgeError": "verify.errors",
     "ClaimDefinitionError": "verify.errors",

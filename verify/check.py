@@ -28,6 +28,7 @@ from verify.claims import (
     VerdictKind,
     claim_ref,
     to_plain,
+    versions,
 )
 from verify.claims.evidence import distribution, within_tolerance_note
 from verify.errors import InvalidInputError
@@ -289,19 +290,6 @@ def _short(obj: Any, limit: int = 400) -> str:
     return text if len(text) <= limit else text[:limit] + " …"
 
 
-def _versions() -> dict[str, str]:
-    import platform
-    from importlib import metadata
-
-    out = {"python": platform.python_version()}
-    for dist in ("verify", "torch", "sympy", "numpy", "scipy", "hypothesis"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
-
-
 def run_claim(
     claim: Claim,
     *,
@@ -368,7 +356,7 @@ def run_claim(
         source=claim.source, message=message, title=claim.title, hypotheses=list(claim.hypotheses),
         symbolic=symbolic.to_json() if symbolic is not None else None,
         numeric=numeric.evidence, counterexample=numeric.counterexample,
-        seed=int(seed), device=dev, dtype=dt, torch_threads=threads, versions=_versions(),
+        seed=int(seed), device=dev, dtype=dt, torch_threads=threads, versions=versions(),
         elapsed_s=round(time.monotonic() - start, 3), ref=claim_ref(claim),
     )
 

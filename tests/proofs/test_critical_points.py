@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from proofs import critical_points as c7
+from proofs.critical_points import claims as c7
 from verify import (
     CaseResult,
     CheckContext,
@@ -50,7 +50,7 @@ def test_claiming_every_critical_point_is_a_minimum_is_refuted():
         eig, vecs = torch.linalg.eigh(dense_hessian(f, theta))
         eps = c7._step_length(case, eig.numpy(), theta)
         worst = min(float(f(theta + eps * vecs[:, j]) - f(theta)) for j in range(eig.numel()))
-        return CaseResult(compare_leq(-worst, 0.0, abs(worst), Tolerance(ctx.dtype, c7.DEPTH),
+        return CaseResult(compare_leq(-worst, 0.0, abs(worst), Tolerance(ctx.dtype, c7.FAMILY.depth),
                                       noise=abs(float(f(theta)))))
 
     v = _run(Claim(id="all-minima", statement="wrong", source="test", cases=c7.critical_point_cases,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from proofs import _descent_symbolic as sym
-from proofs import descent_lemma as c2
+from proofs.descent import symbolic as sym
+from proofs.descent import claims as c2
 from verify import CheckContext, Claim, MLPCase, prove_identity, run_claim
 from verify.claims import VerdictKind
 

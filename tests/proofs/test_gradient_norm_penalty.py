@@ -8,9 +8,9 @@ import mpmath
 import numpy as np
 import pytest
 
-from proofs import _gnp_numeric as nm
-from proofs import _gnp_symbolic as sym
-from proofs import gradient_norm_penalty as c5
+from proofs.gradient_norm_penalty import numeric as nm
+from proofs.gradient_norm_penalty import symbolic as sym
+from proofs.gradient_norm_penalty import claims as c5
 from verify import CheckContext, Claim, Figure, MLPCase, run_claim
 from verify.check import replay
 from verify.claims import VerdictKind

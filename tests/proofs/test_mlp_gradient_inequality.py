@@ -10,8 +10,8 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proofs import _mlp_gradient_symbolic as sym
-from proofs import mlp_gradient_inequality as c3
+from proofs.gradient_inequality import symbolic as sym
+from proofs.gradient_inequality import claims as c3
 from verify import (
     CheckContext,
     MLPCase,

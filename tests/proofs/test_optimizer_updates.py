@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from proofs import _optimizer_symbolic as sym
-from proofs import optimizer_updates as c6
+from proofs.optimizers import symbolic as sym
+from proofs.optimizers import claims as c6
 from verify import CheckContext, InvalidInputError, VerdictKind, dump_verdicts, prove_identity, run_claim
 from verify.check import replay
 

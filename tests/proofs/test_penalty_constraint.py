@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from proofs import _penalty_figures as fig
-from proofs import _penalty_numeric as num
-from proofs import _penalty_symbolic as sym
-from proofs import penalty_constraint as c4
+from proofs.penalty_constraint import figures as fig
+from proofs.penalty_constraint import numeric as num
+from proofs.penalty_constraint import symbolic as sym
+from proofs.penalty_constraint import claims as c4
 from verify import CheckContext, Claim, Figure, run_claim
 from verify.check import replay
 from verify.claims import VerdictKind

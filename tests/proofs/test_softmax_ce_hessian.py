@@ -7,8 +7,8 @@ import pytest
 import sympy as sp
 import torch
 
-from proofs import _softmax_ce_symbolic as sym
-from proofs import softmax_ce_hessian as c1
+from proofs.softmax_ce import symbolic as sym
+from proofs.softmax_ce import claims as c1
 from verify import SoftmaxBatch, prove_identity, run_claim
 from verify.claims import VerdictKind
 

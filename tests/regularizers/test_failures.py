@@ -157,10 +157,10 @@ def test_descent_check_refutes_a_too_small_M(one_thread):
     ctx = _context(examples.l2)
     assert check_well_formed(ctx).verdict is V
     assert check_smoothness(ctx).verdict is V
-    ctx.facts["M"] = ctx.facts["M"] / 10  # pretend the curvature was underestimated
+    ctx.facts.M = ctx.facts.M / 10  # pretend the curvature was underestimated
     v = check_descent(ctx)
     assert v.verdict is R and "not a curvature bound" in v.message
-    assert v.counterexample["segment_curvature"] > ctx.facts["M"]
+    assert v.counterexample["segment_curvature"] > ctx.facts.M
 
 
 def test_checks_listed_in_order():

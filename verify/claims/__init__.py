@@ -1,6 +1,8 @@
 """Claims, verdicts, evidence, the registry and the tolerance model (plain Python, no torch/sympy)."""
 
 from verify.claims.card import ReportCard
+from verify.claims.environment import versions
+from verify.claims.family import Family
 from verify.claims.figure import Figure, Mark, Series
 from verify.claims.model import (
     CaseResult,
@@ -11,7 +13,15 @@ from verify.claims.model import (
     SymbolicStep,
     VerdictKind,
 )
-from verify.claims.registry import all_claims, claim_ref, get_claim, load_builtin_claims, register, resolve_claims
+from verify.claims.registry import (
+    all_claims,
+    claim_ref,
+    get_claim,
+    library_claims,
+    load_builtin_claims,
+    register,
+    resolve_claims,
+)
 from verify.claims.tolerance import EPS, Comparison, Tolerance, compare_close, compare_leq
 from verify.claims.verdict import SCHEMA_VERSION, Verdict, dump_verdicts, load_verdicts, to_plain
 
@@ -23,6 +33,7 @@ __all__ = [
     "Claim",
     "Comparison",
     "Expectation",
+    "Family",
     "Figure",
     "Mark",
     "ReportCard",
@@ -38,9 +49,11 @@ __all__ = [
     "compare_leq",
     "dump_verdicts",
     "get_claim",
+    "library_claims",
     "load_builtin_claims",
     "load_verdicts",
     "register",
     "resolve_claims",
     "to_plain",
+    "versions",
 ]

@@ -177,6 +177,7 @@ class Claim:
         figures: ``(ctx) -> list[Figure]`` computed once after the numeric search
             (error-vs-r curves, penalty paths, spectra …); stored in
             ``verdict.numeric["figures"]`` and drawn by the report writer.
+        family: the key of the family package it belongs to (set by :meth:`Family.claim`), or ``""``.
     """
 
     id: str
@@ -193,6 +194,7 @@ class Claim:
     notes: tuple[str, ...] = ()
     title: str = ""
     figures: Callable[[CheckContext], Any] | None = None
+    family: str = ""
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _CLAIM_ID.match(self.id):

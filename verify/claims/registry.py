@@ -14,11 +14,14 @@ import pkgutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from types import ModuleType
 
 from verify.claims.model import Claim
 from verify.errors import ClaimDefinitionError, UnknownClaimError
 
-__all__ = ["all_claims", "claim_ref", "get_claim", "load_builtin_claims", "register", "resolve_claims"]
+__all__ = [
+    "all_claims", "claim_ref", "get_claim", "library_claims", "load_builtin_claims", "register", "resolve_claims",
+]
 
 _REGISTRY: dict[str, Claim] = {}
 #: id(claim) -> the name it was resolved by (``FILE.py::NAME`` / ``pkg.mod:NAME``), for replay hints
@@ -45,15 +48,78 @@ def register(claim: Claim) -> Claim:
 
 
 def load_builtin_claims() -> None:
-    """Import every module of the built-in proof library (registering its claims)."""
+    """Read the ``CLAIMS`` table of every family package of the built-in library (:mod:`proofs`)."""
     global _loaded_builtin
     if _loaded_builtin:
         return
-    package = importlib.import_module(_BUILTIN_PACKAGE)
-    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
-        if not info.name.startswith("_"):
-            importlib.import_module(f"{_BUILTIN_PACKAGE}.{info.name}")
+    for claim in library_claims(_BUILTIN_PACKAGE):
+        register(claim)
     _loaded_builtin = True
+
+
+def library_claims(name: str) -> list[Claim]:
+    """The claims of a claim library: one family package, or a package of family packages.
+
+    ``name`` is a dotted package name importable from the current folder (``my_families.lse``) or a
+    path to the package's folder (``docs/examples/lse_smooth``). A family package exports ``CLAIMS``,
+    a tuple of :class:`Claim` (see the guide "Adding a claim family"); importing it registers nothing.
+    The claims are registered, so their ids resolve in the same run, and returned in table order.
+
+    Raises:
+        UnknownClaimError: the package cannot be imported or holds no ``CLAIMS`` table.
+        ClaimDefinitionError: ``CLAIMS`` is malformed, or an id is taken by another claim.
+    """
+    package = _import_library(name)
+    claims = _claims_of(package, name)
+    if not claims:
+        raise UnknownClaimError(
+            f"{name!r} holds no claim family: a family package's __init__.py exports CLAIMS = (claim, ...), "
+            "and a library package holds such packages (see the guide 'Adding a claim family').")
+    if name != _BUILTIN_PACKAGE:
+        separator = "::" if "/" in name or Path(name).is_dir() else ":"
+        for claim in claims:
+            register(claim)
+            _REFS.setdefault(id(claim), f"{name}{separator}{claim.id}")  # finds it again without --library
+    return claims
+
+
+def _claims_of(package: ModuleType, name: str) -> list[Claim]:
+    table = getattr(package, "CLAIMS", None)
+    if table is not None:
+        if isinstance(table, Claim) or not isinstance(table, (tuple, list)) or not all(
+                isinstance(c, Claim) for c in table):
+            raise ClaimDefinitionError(
+                f"{package.__name__}.CLAIMS must be a tuple of verify.Claim, got {type(table).__name__}"
+                f"{' with other objects in it' if isinstance(table, (tuple, list)) else ''}.")
+        return list(table)
+    claims: list[Claim] = []
+    for info in sorted(pkgutil.iter_modules(getattr(package, "__path__", [])), key=lambda i: i.name):
+        if info.ispkg and not info.name.startswith("_"):
+            claims += _claims_of(importlib.import_module(f"{package.__name__}.{info.name}"), name)
+    return claims
+
+
+def _import_library(name: str) -> ModuleType:
+    path = Path(name)
+    if "/" in name or path.is_dir():
+        if not (path / "__init__.py").is_file():
+            raise UnknownClaimError(
+                f"{name!r} is not a package folder (no __init__.py). Name a family package's folder, or its "
+                "dotted name.")
+        folder = str(path.resolve().parent)
+        if folder not in sys.path:
+            sys.path.append(folder)
+        name = path.resolve().name
+    elif "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.append(str(Path.cwd()))  # as `python -m` does: packages of the current folder import
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise UnknownClaimError(
+            f"Cannot import the claim library {name!r}: {exc}. Give a dotted package name importable from "
+            "the current folder, or the path to the package's folder.") from None
+    except Exception as exc:
+        raise UnknownClaimError(f"Importing the claim library {name!r} raised {type(exc).__name__}: {exc}") from exc
 
 
 def all_claims() -> list[Claim]:
@@ -65,12 +131,17 @@ def all_claims() -> list[Claim]:
 def get_claim(name: str) -> Claim:
     """Look a claim up by id, ``FILE.py::NAME`` or ``package.module:NAME``.
 
+    ``NAME`` is an attribute holding the claim, or, in a family package (``FOLDER::ID``,
+    ``package:ID``), the id of a claim of its ``CLAIMS`` table.
+
     Raises:
         UnknownClaimError: naming close matches when the id is unknown.
     """
     if "::" in name:
         path_text, _, attr = name.partition("::")
-        claim = _claim_from_module(_import_path(Path(path_text)), attr, name)
+        path = Path(path_text)
+        module = _import_library(path_text) if path.is_dir() else _import_path(path)
+        claim = _claim_from_module(module, attr, name)
         _REFS[id(claim)] = name
         return claim
     if ":" in name:
@@ -98,15 +169,21 @@ def get_claim(name: str) -> Claim:
     )
 
 
-def resolve_claims(names: Iterable[str]) -> list[Claim]:
-    """Claims for the given names, or every built-in claim when names is empty.
+def resolve_claims(names: Iterable[str], libraries: Iterable[str] = ()) -> list[Claim]:
+    """Claims for the given names; with no names, the claims of ``libraries`` (default: the built-in library).
+
+    ``libraries`` are claim libraries (see :func:`library_claims`) whose claim ids then resolve too.
 
     Raises:
         ClaimDefinitionError: two of the named claims share an id, or a user claim takes the id
             of a different built-in claim (a replay by id would run the other one).
     """
     names = list(names)
-    claims = [get_claim(n) for n in names] if names else all_claims()
+    from_libraries = [c for lib in libraries for c in library_claims(lib)]
+    if names:
+        claims = [get_claim(n) for n in names]
+    else:
+        claims = list({id(c): c for c in from_libraries}.values()) if libraries else all_claims()
     seen: dict[str, str] = {}
     for name, claim in zip(names, claims):
         if claim.id in seen and seen[claim.id] != name:
@@ -126,13 +203,13 @@ def resolve_claims(names: Iterable[str]) -> list[Claim]:
 def claim_ref(claim: Claim) -> str:
     """The name that finds this claim again from the command line (for replay hints).
 
-    A registered claim's id; the ``FILE.py::NAME`` or ``pkg.mod:NAME`` it was resolved by;
+    The ``FILE.py::NAME``, ``pkg.mod:NAME`` or library reference it was resolved by; a built-in claim's id;
     else a module attribute holding it (``path/to/file.py::NAME``); else its id.
     """
-    if _REGISTRY.get(claim.id) is claim:
-        return claim.id
     if id(claim) in _REFS:
         return _REFS[id(claim)]
+    if _REGISTRY.get(claim.id) is claim:
+        return claim.id
     for module in list(sys.modules.values()):
         path = getattr(module, "__file__", None)
         if not path or not str(path).endswith(".py"):
@@ -176,7 +253,10 @@ def _import_path(path: Path):  # type: ignore[no-untyped-def]
 def _claim_from_module(module, attr: str, name: str) -> Claim:  # type: ignore[no-untyped-def]
     obj = getattr(module, attr, None)
     if obj is None:
-        found = sorted(k for k, v in vars(module).items() if isinstance(v, Claim))
+        by_id = {c.id: c for c in _claims_of(module, name)} if hasattr(module, "__path__") else {}
+        if attr in by_id:
+            return by_id[attr]
+        found = sorted(k for k, v in vars(module).items() if isinstance(v, Claim)) + sorted(by_id)
         raise UnknownClaimError(
             f"{name!r}: the module has no attribute {attr!r}. Claims it defines: {found or 'none'}."
         )

@@ -18,6 +18,7 @@ from verify.regularizers.constraint import check_constraint
 from verify.regularizers.context import Context, make_verdict
 from verify.regularizers.curvature import AGREE, check_curvature_effect
 from verify.regularizers.descent import check_descent
+from verify.regularizers.facts import Facts
 from verify.regularizers.gradient import check_gradient
 from verify.regularizers.model import TASKS, Regularizer, SignatureError, make_task
 from verify.regularizers.smoothness import check_smoothness
@@ -153,7 +154,7 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
         try:
             ctx.reg = Regularizer(fn, the_task, seed)
         except SignatureError as exc:
-            ctx.facts["signature_why"] = str(exc)
+            ctx.facts.signature_why = str(exc)
         run = set(wanted) | {"well-formed"}
         for c in wanted:
             run |= set(_NEEDS.get(c, []))
@@ -210,33 +211,33 @@ def _summary(card: ReportCard, ctx: Context, lam_from: str = "") -> str:
     if lam_from.startswith("middle"):
         parts.append(f"λ = {ctx.lam:g} (middle of the grid {ctx.lams}) for the smoothness, descent and curvature "
                      "checks; pass lam to choose another.")
-    M = ctx.facts.get("M")
-    if M and M > 0 and not ctx.facts.get("kinked"):
+    M = ctx.facts.M
+    if M and M > 0 and not ctx.facts.kinked:
         parts.append(f"Estimated curvature bound M ≈ {M:.4g} for L + λR (λ = {ctx.lam:g}): safe step size 2/M ≈ "
                      f"{2 / M:.4g}.")
-    elif M and ctx.facts.get("kinked"):
+    elif M and ctx.facts.kinked:
         parts.append("R is kinked: no global curvature bound M exists (no provably safe step size).")
-    if ctx.facts.get("stochastic"):
+    if ctx.facts.stochastic:
         parts.append("R is stochastic: the checks used one fixed seed per call.")
-    if "sharpness_with" in ctx.facts:
+    if ctx.facts.sharpness_with is not None:
         parts.append(_sharpness_summary(ctx.facts))
     return " ".join(parts)
 
 
-def _sharpness_summary(facts: dict[str, Any]) -> str:
-    a, b = facts["sharpness_without"], facts["sharpness_with"]
-    rates = ", ".join(f"{r:+.3g}" for r in facts["sharpness_rates"])
-    equal, level = facts["equal_loss_change"], facts["equal_loss_level"]
+def _sharpness_summary(facts: Facts) -> str:
+    a, b = facts.sharpness_without, facts.sharpness_with
+    rates = ", ".join(f"{r:+.3g}" for r in facts.sharpness_rates)
+    equal, level = facts.equal_loss_change, facts.equal_loss_level
     trained = f"after training: {a:.4g} without R, {b:.4g} with R"
-    if facts["sharpness_effect"] == "mixed":
-        says = "RAISES" if facts["raises_sharpness"] else "lowers"
+    if facts.sharpness_effect == "mixed":
+        says = "RAISES" if facts.raises_sharpness else "lowers"
         other = f"{abs(equal):.0%} {'sharper' if equal > 0 else 'flatter'}"
-        return (("WARNING: " if facts["raises_sharpness"] else "")
+        return (("WARNING: " if facts.raises_sharpness else "")
                 + f"R's effect on the sharpness is mixed: the local rates say R {says} the sharpness λ_max(∇²L) "
                 f"(rates {rates} at θ0, trained without, "
                 f"trained with R), but at equal training loss (L ≈ {level:.4g}) the model trained with R is "
                 f"{other}: the two measurements disagree ({trained}).")
-    if facts["raises_sharpness"]:
+    if facts.raises_sharpness:
         return (f"WARNING: this regularizer RAISES the sharpness λ_max(∇²L): moving down its gradient increases "
                 f"λ_max on average, at rates {rates} (θ0, trained without, trained with R); it rewards curvature "
                 f"instead of penalizing it. At equal training loss (L ≈ {level:.4g}) the sharpness changes by "

@@ -112,7 +112,7 @@ def check_constraint(ctx: Context) -> Any:
         return make_verdict(ctx, CHECK, kind, msg, title=TITLE, statement=STATEMENT, numeric=numeric,
                             counterexample=counter, hypotheses=HYPOTHESES, started=started)
 
-    if ctx.facts.get("stochastic"):
+    if ctx.facts.stochastic:
         return verdict(VerdictKind.INCONCLUSIVE, "Does not apply: R is stochastic, so the penalized problem has no "
                        "fixed optimum (C4 is about a deterministic R); the other checks used a fixed seed per call.")
     try:
@@ -308,7 +308,7 @@ def _path(J: Any, reg: Regularizer, task: Any, lams: list[float], ctx: Context,
         resid, scale, k = _stationarity(J, reg, as_t(x), lam, None)
         scale = max(scale, g0)
         row: dict[str, Any] = {"lam": lam, "solver": f"L-BFGS-B, {res.nit} iterations, {res.message}"}
-        if polish and (ctx.facts.get("kinked") or resid > rel * scale):
+        if polish and (ctx.facts.kinked or resid > rel * scale):
             x, resid, scale, k, note, kinked = _active_set(J, reg, both, x, lam, as_t, opts, g0, rel)
             row["solver"] += note
             if kinked:

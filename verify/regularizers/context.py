@@ -9,9 +9,9 @@ from typing import Any
 
 import torch
 
-from verify.check import _versions
-from verify.claims import Tolerance, Verdict, VerdictKind
+from verify.claims import Tolerance, Verdict, VerdictKind, versions
 from verify.numeric import dtype_name
+from verify.regularizers.facts import STAGES, Facts
 from verify.regularizers.model import Regularizer, Task, make_task
 
 __all__ = ["SOURCE", "Context", "blocked", "make_verdict"]
@@ -30,8 +30,8 @@ class Context:
         reg: ``fn`` adapted to ``theta -> R(theta)`` on ``task`` (None if its signature is bad).
         lam: λ of checks 3, 4 and 6; lams: the λ grid of check 5.
         source: what every verdict names as its source (the function's qualified name and file).
-        facts: what earlier checks found (``value_ok``, ``grad_ok``, ``double_ok``, ``stochastic``,
-            ``M``, ``kinked``, ``blocker`` …), read by later checks.
+        facts: what earlier checks found (:class:`~verify.regularizers.facts.Facts`: ``value_ok``,
+            ``grad_ok``, ``double_ok``, ``stochastic``, ``M``, ``kinked`` …), read by later checks.
     """
 
     fn: Callable[..., Any]
@@ -44,7 +44,7 @@ class Context:
     device: torch.device
     grad: Callable[..., Any] | None = None
     hvp: Callable[..., Any] | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
+    facts: Facts = field(default_factory=Facts)
     source: str = SOURCE
     _convex: Task | None = None
 
@@ -55,7 +55,7 @@ class Context:
     @property
     def value_dtype(self) -> torch.dtype:
         """The coarser of the run's dtype and the dtype R returns (R computed in float32 rounds like float32)."""
-        other = self.facts.get("value_dtype", self.dtype)
+        other = self.dtype if self.facts.value_dtype is None else self.facts.value_dtype
         return other if torch.finfo(other).eps > torch.finfo(self.dtype).eps else self.dtype
 
     @property
@@ -112,7 +112,7 @@ def make_verdict(ctx: Context, check: str, kind: VerdictKind | str, message: str
         claim=check, verdict=VerdictKind(kind), expected="holds", statement=statement, source=ctx.source,
         message=message, numeric=numeric, counterexample=counterexample, seed=ctx.seed,
         device=str(ctx.device), dtype=ctx.dtype_name, torch_threads=torch.get_num_threads(),
-        versions=_versions(), elapsed_s=0.0 if started is None else round(time.perf_counter() - started, 3),
+        versions=versions(), elapsed_s=0.0 if started is None else round(time.perf_counter() - started, 3),
         title=title, hypotheses=list(hypotheses or []),
     )
 
@@ -122,10 +122,9 @@ def blocked(ctx: Context, check: str, title: str, statement: str, needs: str) ->
 
     ``needs``: ``"value"`` (a finite scalar), ``"grad"`` (a gradient) or ``"double"`` (double backward).
     """
-    order = {"value": ["value"], "grad": ["value", "grad"], "double": ["value", "grad", "double"]}[needs]
-    for key in order:
-        if not ctx.facts.get(f"{key}_ok", False):
-            why = ctx.facts.get(f"{key}_why", "see the well-formed check")
+    for key in STAGES[:STAGES.index(needs) + 1]:
+        ok, why = ctx.facts.stage(key)
+        if not ok:
             what = {"value": "a finite scalar value", "grad": "a gradient that reaches the parameters",
                     "double": "double backward (second derivatives)"}[key]
             return make_verdict(
@@ -133,7 +132,7 @@ def blocked(ctx: Context, check: str, title: str, statement: str, needs: str) ->
                 f"Not run: this check needs {what}, which the well-formed check found broken; see that verdict "
                 "for the cause and the fix.",
                 title=title, statement=statement, numeric={"blocked_by": "well-formed", "needs": key, "cause": why})
-    if ctx.facts.get("grad_wrong") and check not in ("gradient", "constraint"):
+    if ctx.facts.grad_wrong and check not in ("gradient", "constraint"):
         return make_verdict(
             ctx, check, VerdictKind.ERROR,
             "Not run: the gradient check found autograd's gradient of R wrong, and this check's curvature, steps "

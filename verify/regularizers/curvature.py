@@ -174,7 +174,7 @@ def check_curvature_effect(ctx: Context) -> Any:
     task = ctx.task
     F = ctx.objective()
     try:
-        M = ctx.facts.get("M")
+        M = ctx.facts.M
         how = "1/M with M from the smoothness check"
         if not (M and M > 0 and math.isfinite(M)):
             hi, _ = extreme_eigenvalues(hvp_operator(task.loss, task.theta0, route="double_backward"), task.n,
@@ -197,9 +197,10 @@ def check_curvature_effect(ctx: Context) -> Any:
     equal = _relative(matched["without_R"]["sharpness"], matched["with_R"]["sharpness"])
     effect = sharpness_effect(up, equal)
     same_sign = all(r > 0 for r in rates) or all(r < 0 for r in rates)
-    ctx.facts.update(sharpness_without=without["sharpness"], sharpness_with=with_r["sharpness"],
-                     raises_sharpness=up, sharpness_effect=effect, trained_sharper=trained_up, sharpness_rates=rates,
-                     equal_loss_change=equal, equal_loss_level=matched["loss_level"])
+    facts = ctx.facts
+    facts.sharpness_without, facts.sharpness_with = without["sharpness"], with_r["sharpness"]
+    facts.raises_sharpness, facts.sharpness_effect, facts.trained_sharper = up, effect, trained_up
+    facts.sharpness_rates, facts.equal_loss_change, facts.equal_loss_level = rates, equal, matched["loss_level"]
     numeric: dict[str, Any] = {
         "steps": STEPS, "alpha": alpha, "alpha_from": how, "lam": ctx.lam, "at_theta0": before,
         "without_R": without, "with_R": with_r, "raises_sharpness": up, "sharpness_effect": effect,
@@ -234,7 +235,7 @@ def check_curvature_effect(ctx: Context) -> Any:
            f"{_change(without['loss'], with_r['loss'])}.")
     if up:
         msg += " Minimizing this regularizer rewards curvature: locally it makes the model sharper, not flatter."
-    if ctx.facts.get("stochastic"):
+    if ctx.facts.stochastic:
         msg += " (R is stochastic: one fixed realization of its noise was used at every step.)"
     return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, msg, title=TITLE, statement=STATEMENT, numeric=numeric,
                         started=started)

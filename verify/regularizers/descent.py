@@ -61,7 +61,7 @@ def check_descent(ctx: Context) -> Any:
     stop = blocked(ctx, CHECK, TITLE, STATEMENT, "double")
     if stop is not None:
         return stop
-    M = ctx.facts.get("M")
+    M = ctx.facts.M
     if M is None or not M > 0:
         return make_verdict(ctx, CHECK, VerdictKind.ERROR, "Not run: the smoothness check produced no curvature "
                             "bound M (see its verdict).", title=TITLE, statement=STATEMENT,
@@ -122,7 +122,7 @@ def check_descent(ctx: Context) -> Any:
     msg = (f"The descent lemma held at all {len(rows)} steps of gradient descent with α = 1/M = {alpha:.4g} "
            f"(M = {M:.4g}; tightest slack {worst['slack']:.3g} of α‖g‖² at step {worst['step']}); F went "
            f"{curve_1[0]:.6g} → {curve_1[-1]:.6g}. Then {rise_text}.")
-    if ctx.facts.get("kinked"):
+    if ctx.facts.kinked:
         msg += " R has kinks (check 3), so the lemma's C² hypothesis fails near them: this is evidence only."
     return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, msg, title=TITLE, statement=STATEMENT,
                         numeric=numeric, started=started)

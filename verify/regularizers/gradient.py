@@ -149,7 +149,7 @@ def check_gradient(ctx: Context) -> Any:
         "directional_checks": len(rows), "points": len(points), "directions": len(dirs),
         "max_rel_err_autograd_vs_fd": worst_rel, "tolerance": f"{SAFETY:g}·(truncation + round-off of the "
         f"central difference) + {tol.describe()}", "cases": rows, "user_checks": user_rows,
-        "stochastic": bool(ctx.facts.get("stochastic", False)), "scaled_output_checks": linear_rows,
+        "stochastic": ctx.facts.stochastic, "scaled_output_checks": linear_rows,
     }
     bad = [r for r in rows if r["violated"]]
     if linear_rows:

@@ -179,8 +179,8 @@ def check_smoothness(ctx: Context) -> Any:
     M_abs = max(max(abs(r["L+lamR"]["lambda_max"]), abs(r["L+lamR"]["lambda_min"])) for r in rows)
     if not (M > 0 and math.isfinite(M)):
         M = M_abs
-    ctx.facts["M"] = M
-    ctx.facts["kinked"] = kink is not None
+    ctx.facts.M = M
+    ctx.facts.kinked = kink is not None
     numeric: dict[str, Any] = {
         "lam": ctx.lam, "M": M, "safe_step_2_over_M": 2.0 / M if M > 0 else None,
         "gradient_lipschitz_max_abs_eigenvalue": M_abs, "curvature": rows, "kink_probes": probes,
@@ -198,7 +198,7 @@ def check_smoothness(ctx: Context) -> Any:
                "confirmed with steps r/4 and 4r), so the curvature (and M) computed from it cannot be trusted — "
                "a custom autograd.Function whose backward is differentiable but not the derivative of the gradient, "
                "or a detached piece of the gradient's graph (a quantity held constant with .detach()).")
-        ctx.facts["M"] = None
+        ctx.facts.M = None
         return make_verdict(ctx, CHECK, VerdictKind.REFUTED, msg, title=TITLE, statement=STATEMENT,
                             numeric=numeric, counterexample={"hvp_routes": bad[0]}, started=started)
     if kink is not None:

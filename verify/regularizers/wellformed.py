@@ -40,6 +40,8 @@ STATEMENT = (r"R(\theta)\in\mathbb{R}\text{ finite (0-dim tensor)},\quad \nabla_
              r"\quad \nabla_\theta(\nabla_\theta R^\top v)\text{ (double backward)}")
 #: relative change under a round-off-sized perturbation above which a value is "undefined".
 UNSTABLE = 1e-3
+#: where stage 1 and 3 evaluate R, as messages name them
+_NAMES = ("theta0", "random point 1", "random point 2")
 
 _FIX_NAN = ("guard the operation that produces it: log(x) -> log(x + eps), sqrt(x) -> sqrt(x + eps), "
             "x / y with y that can be 0 -> x / (y + eps), or clamp the argument")
@@ -56,11 +58,7 @@ def _fail(ctx: Context, key: str, why: str, fix: str, started: float, numeric: d
     if ctx.reg is not None and ctx.reg.warnings:
         numeric["warnings"] = list(ctx.reg.warnings)
         fix += f" (it also emitted warnings: {' | '.join(ctx.reg.warnings)})"
-    ctx.facts[f"{key}_ok"] = False
-    ctx.facts[f"{key}_why"] = why
-    for later in ("value", "grad", "double"):
-        ctx.facts.setdefault(f"{later}_ok", False)
-        ctx.facts.setdefault(f"{later}_why", f"blocked by: {why}")
+    ctx.facts.fail_stage(key, why)
     return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"{why}. Fix: {fix}.", title=TITLE,
                         statement=STATEMENT, numeric=numeric, started=started)
 
@@ -110,51 +108,45 @@ def _describe_value(out: object, where: str) -> tuple[str, str] | None:
     return None
 
 
+class _StageFailed(Exception):
+    """Raised by a stage: stage ``key`` (``value``, ``grad`` or ``double``) failed because of ``why``; ``fix``."""
+
+    def __init__(self, key: str, why: str, fix: str) -> None:
+        super().__init__(why)
+        self.key, self.why, self.fix = key, why, fix
+
+
 def check_well_formed(ctx: Context) -> object:
     started = time.perf_counter()
     if ctx.reg is None:
-        why, _, fix = ctx.facts.get("signature_why", "bad signature").partition(" Fix: ")
+        why, _, fix = ctx.facts.signature_why.partition(" Fix: ")
         return _fail(ctx, "value", why, fix or "define it as `def fn(model, batch): ...` or `def fn(params): ...`",
                      started, {"stage": "signature"})
-    reg, task = ctx.reg, ctx.task
-    numeric: dict = {"task": task.describe(), "points": 3}
+    numeric: dict = {"task": ctx.task.describe(), "points": 3}
     points = ctx.points(3)
-    names = ["theta0", "random point 1", "random point 2"]
-    # 1. value, and stochastic detection (two unseeded calls)
+    try:
+        values, notes = _evaluate_values(ctx, points, numeric)
+        _check_roundoff(ctx, points, values, numeric)
+        ctx.facts.value_ok = True
+        _check_gradients(ctx, points, numeric)
+        ctx.facts.grad_ok = True
+        notes += _check_double_backward(ctx, points[0])
+        ctx.facts.double_ok = True
+    except _StageFailed as failed:
+        return _fail(ctx, failed.key, failed.why, failed.fix, started, numeric)
+    return _verified(ctx, values, notes, numeric, started)
+
+
+def _evaluate_values(ctx: Context, points: list[torch.Tensor], numeric: dict) -> tuple[list[float], list[str]]:
+    """Stage 1: R at each point is a finite real scalar (and two unseeded calls at θ0 tell whether it is
+    stochastic); returns the values and notes for the message."""
     values = []
-    for i, (theta, where) in enumerate(zip(points, names)):
-        saved = _snapshot(task, theta)
-        try:
-            first = again = None
-            if i == 0:  # two calls with the caller's (advancing) random state, which is restored after
-                with torch.random.fork_rng(devices=[theta.device.index or 0] if theta.is_cuda else []):
-                    first = reg.raw(theta, seeded=False)
-                    again = reg.raw(theta, seeded=False)
-            out = reg.raw(theta)
-        except Exception as exc:
-            _mutated(task, theta, saved)  # restores the task's batch and model if the call changed them
-            numeric["stage"] = "call"
-            return _fail(ctx, "value", f"the regularizer raised {exception_name(exc)} at {user_location(exc)} "
-                         f"(at {where}): {exc}", _fix_for_exception(exc), started, numeric)
-        changed = _mutated(task, theta, saved)
-        if changed:
-            numeric["stage"] = "mutation"
-            numeric["modified_inputs"] = changed
-            return _fail(ctx, "value", f"the regularizer modified its inputs in place: calling it at {where} changed "
-                         f"{' and '.join(changed)} (e.g. p.data.mul_(0.5), p.add_(…), X.clamp_(…) or an assignment "
-                         "into .data). A regularizer must only read its inputs: otherwise every later evaluation "
-                         "(these checks, and training) sees values that the regularizer itself rewrote", _FIX_INPLACE,
-                         started, numeric)
-        problem = _describe_value(out, where)
-        if problem is not None:
-            numeric["stage"] = "value"
-            return _fail(ctx, "value", problem[0], problem[1], started, numeric)
-        if isinstance(first, torch.Tensor) and isinstance(again, torch.Tensor) and first.shape == again.shape:
-            ctx.facts["stochastic"] = not bool(torch.equal(again.detach(), first.detach()))
+    for i, (theta, where) in enumerate(zip(points, _NAMES)):
+        out = _call_once(ctx, theta, where, numeric, twice=i == 0)
         values.append(float(out.detach().reshape(())))
     numeric["values"] = values
     if out.dtype != ctx.dtype and out.dtype.is_floating_point:
-        ctx.facts["value_dtype"] = out.dtype
+        ctx.facts.value_dtype = out.dtype
     numeric["value_dtype"] = str(out.dtype).removeprefix("torch.")
     notes = []
     if torch.finfo(out.dtype).eps > torch.finfo(ctx.dtype).eps:
@@ -163,10 +155,51 @@ def check_well_formed(ctx: Context) -> object:
                      "it in the parameters' dtype for sharper checks")
     if out.dim() != 0:
         notes.append(f"it returns shape {tuple(out.shape)}; a 0-dim tensor is expected (use .reshape(()))")
-    stochastic = bool(ctx.facts.get("stochastic", False))
-    numeric["stochastic"] = stochastic
-    # 2. round-off sensitivity: the change not explained by the first-order term, relative to |R|
-    u = ctx.u
+    numeric["stochastic"] = ctx.facts.stochastic
+    return values, notes
+
+
+def _call_once(ctx: Context, theta: torch.Tensor, where: str, numeric: dict, twice: bool) -> torch.Tensor:
+    """R at ``theta``, which must not modify its inputs and must be a finite real scalar; with ``twice``
+    also two unseeded calls, which decide :attr:`Facts.stochastic <verify.regularizers.facts.Facts.stochastic>`."""
+    reg, task = ctx.reg, ctx.task
+    assert reg is not None
+    saved = _snapshot(task, theta)
+    try:
+        first = again = None
+        if twice:  # two calls with the caller's (advancing) random state, which is restored after
+            with torch.random.fork_rng(devices=[theta.device.index or 0] if theta.is_cuda else []):
+                first = reg.raw(theta, seeded=False)
+                again = reg.raw(theta, seeded=False)
+        out = reg.raw(theta)
+    except Exception as exc:
+        _mutated(task, theta, saved)  # restores the task's batch and model if the call changed them
+        numeric["stage"] = "call"
+        raise _StageFailed("value", f"the regularizer raised {exception_name(exc)} at {user_location(exc)} "
+                           f"(at {where}): {exc}", _fix_for_exception(exc)) from None
+    changed = _mutated(task, theta, saved)
+    if changed:
+        numeric["stage"] = "mutation"
+        numeric["modified_inputs"] = changed
+        raise _StageFailed("value", f"the regularizer modified its inputs in place: calling it at {where} changed "
+                           f"{' and '.join(changed)} (e.g. p.data.mul_(0.5), p.add_(…), X.clamp_(…) or an "
+                           "assignment into .data). A regularizer must only read its inputs: otherwise every later "
+                           "evaluation (these checks, and training) sees values that the regularizer itself rewrote",
+                           _FIX_INPLACE)
+    problem = _describe_value(out, where)
+    if problem is not None:
+        numeric["stage"] = "value"
+        raise _StageFailed("value", *problem)
+    if isinstance(first, torch.Tensor) and isinstance(again, torch.Tensor) and first.shape == again.shape:
+        ctx.facts.stochastic = not bool(torch.equal(again.detach(), first.detach()))
+    return out
+
+
+def _check_roundoff(ctx: Context, points: list[torch.Tensor], values: list[float], numeric: dict) -> None:
+    """Stage 2: the change of R under a round-off-sized perturbation not explained by the first-order term,
+    relative to |R|, stays below :data:`UNSTABLE` (else R is numerically undefined)."""
+    reg, u = ctx.reg, ctx.u
+    assert reg is not None
     worst = 0.0
     try:
         for theta, value in zip(points, values):
@@ -174,7 +207,7 @@ def check_well_formed(ctx: Context) -> object:
                 g = autograd_grad(reg, theta)[1]
             except Exception:  # the gradient sub-check below reports it
                 g = torch.zeros_like(theta)
-            for v in ctx.directions(3, task.n, salt=5):
+            for v in ctx.directions(3, ctx.task.n, salt=5):
                 delta = 1e3 * u * max(1.0, float(torch.linalg.vector_norm(theta))) * v
                 moved = float(reg(theta + delta).detach())
                 linear = float(g @ delta) if bool(torch.isfinite(g).all()) else 0.0
@@ -184,51 +217,56 @@ def check_well_formed(ctx: Context) -> object:
                     numeric["sensitivity_case"] = {"R": value, "R_perturbed": moved, "first_order_change": linear,
                                                    "rel_perturbation": 1e3 * u}
     except UserCodeError as exc:
-        return _fail(ctx, "value", f"{exc} at a point within round-off of a sampled point", _FIX_NAN, started,
-                     numeric)
+        raise _StageFailed("value", f"{exc} at a point within round-off of a sampled point", _FIX_NAN) from None
     numeric["max_relative_change_under_roundoff_perturbation"] = worst
     if worst > UNSTABLE and max(abs(x) for x in values) > 0:
         case = numeric["sensitivity_case"]
-        return _fail(ctx, "value",
-                     f"the value is dominated by round-off: a perturbation of θ of relative size "
-                     f"{1e3 * u:.1e} changes R from {case['R']:.6g} to {case['R_perturbed']:.6g} "
-                     f"(relative change {worst:.2g}), so R is numerically undefined (unbounded) here — typically a "
-                     "division by a quantity that is zero up to round-off, such as 1/λ_min of a singular Hessian "
-                     "or the inverse of a singular matrix",
-                     "do not divide by a quantity that can vanish; reformulate the penalty so that it stays "
-                     "bounded (e.g. penalize the quantity itself instead of rewarding it through 1/x)",
-                     started, numeric)
-    ctx.facts["value_ok"] = True
-    # 3. gradient
+        raise _StageFailed(
+            "value", f"the value is dominated by round-off: a perturbation of θ of relative size "
+            f"{1e3 * u:.1e} changes R from {case['R']:.6g} to {case['R_perturbed']:.6g} "
+            f"(relative change {worst:.2g}), so R is numerically undefined (unbounded) here — typically a "
+            "division by a quantity that is zero up to round-off, such as 1/λ_min of a singular Hessian "
+            "or the inverse of a singular matrix",
+            "do not divide by a quantity that can vanish; reformulate the penalty so that it stays "
+            "bounded (e.g. penalize the quantity itself instead of rewarding it through 1/x)")
+
+
+def _check_gradients(ctx: Context, points: list[torch.Tensor], numeric: dict) -> None:
+    """Stage 3: at each point the autograd gradient exists, is finite, and is not zero where finite
+    differences are not (a detached graph)."""
+    reg, u = ctx.reg, ctx.u
+    assert reg is not None
     r = fd_step(ctx.value_dtype, "central")
-    for theta, where in zip(points, names):
+    for theta, where in zip(points, _NAMES):
         try:
             value, g = autograd_grad(reg, theta)
             leaf = theta.detach().requires_grad_(True)
             with torch.enable_grad():
                 attached = reg(leaf).requires_grad
         except Exception as exc:
-            return _fail(ctx, "grad", f"backward failed at {where}: {type(exc).__name__}: {exc}",
-                         "use differentiable torch operations (no in-place edits of the parameters)",
-                         started, numeric)
+            raise _StageFailed("grad", f"backward failed at {where}: {type(exc).__name__}: {exc}",
+                               "use differentiable torch operations (no in-place edits of the parameters)") from None
         if not bool(torch.isfinite(g).all()):
             bad = int((~torch.isfinite(g)).sum())
-            return _fail(ctx, "grad", f"the gradient has {bad} non-finite entries at {where} (e.g. a norm or sqrt "
-                         "evaluated at 0 has no derivative there)", "use ‖θ‖² instead of ‖θ‖ or sqrt(x + eps)",
-                         started, numeric)
-        fd = [float(fd_directional(reg, theta, v, step=r)) for v in ctx.directions(2, task.n, salt=7)]
+            raise _StageFailed("grad", f"the gradient has {bad} non-finite entries at {where} (e.g. a norm or sqrt "
+                               "evaluated at 0 has no derivative there)", "use ‖θ‖² instead of ‖θ‖ or sqrt(x + eps)")
+        fd = [float(fd_directional(reg, theta, v, step=r)) for v in ctx.directions(2, ctx.task.n, salt=7)]
         noise = 1e3 * u * max(abs(float(value)), 1e-300) / r
         if float(torch.linalg.vector_norm(g)) == 0.0 and max(abs(x) for x in fd) > noise:
             cause = ("the result does not require grad: it is detached from the parameters (.detach(), .item(), "
                      "torch.no_grad(), numpy or torch.tensor(...) of a value)") if not attached else \
                     "autograd gives a zero gradient although R changes with θ (part of the graph is detached)"
-            return _fail(ctx, "grad", f"{cause}; finite differences give directional derivatives {fd} at {where}",
-                         "compute R with torch operations on the parameters the function receives", started,
-                         numeric)
-    ctx.facts["grad_ok"] = True
-    # 4. double backward
-    v = ctx.directions(1, task.n, salt=11)[0]
-    theta = points[0]
+            raise _StageFailed("grad", f"{cause}; finite differences give directional derivatives {fd} at {where}",
+                               "compute R with torch operations on the parameters the function receives")
+
+
+def _check_double_backward(ctx: Context, theta: torch.Tensor) -> list[str]:
+    """Stage 4: ∇(∇Rᵀv) runs at θ0, unless finite differences of the gradient show that the Hessian is zero
+    anyway; returns the notes for the message."""
+    reg, u = ctx.reg, ctx.u
+    assert reg is not None
+    r = fd_step(ctx.value_dtype, "central")
+    v = ctx.directions(1, ctx.task.n, salt=11)[0]
     leaf = theta.detach().requires_grad_(True)
     try:
         with torch.enable_grad():
@@ -239,31 +277,35 @@ def check_well_formed(ctx: Context) -> object:
             if g is not None and g.requires_grad:
                 (hv,) = torch.autograd.grad(g @ v, leaf, allow_unused=True)
     except Exception as exc:
-        return _fail(ctx, "double", f"double backward failed: {type(exc).__name__}: {exc}",
-                     "make the backward differentiable (no @once_differentiable, no torch.no_grad() in backward); "
-                     "second derivatives are needed for curvature and smoothness", started, numeric)
+        raise _StageFailed("double", f"double backward failed: {type(exc).__name__}: {exc}",
+                           "make the backward differentiable (no @once_differentiable, no torch.no_grad() in "
+                           "backward); second derivatives are needed for curvature and smoothness") from None
     if hv is None:
         fd = fd_hvp(lambda t: autograd_grad(reg, t)[1], theta, v, step=r)
         size = float(torch.linalg.vector_norm(fd))
         gsize = float(torch.linalg.vector_norm(autograd_grad(reg, theta)[1]))
         if size > 1e3 * u * max(gsize, 1e-300) / r:
-            return _fail(ctx, "double", f"the gradient carries no graph, but finite differences of it give "
-                         f"‖Hv‖ ≈ {size:.3g}: double backward is not available",
-                         "a custom autograd.Function must have a differentiable backward (drop @once_differentiable "
-                         "and compute backward with torch ops)", started, numeric)
-        notes.append("R is affine in θ (its Hessian is zero)")
-    elif not bool(torch.isfinite(hv).all()):
-        return _fail(ctx, "double", "the Hessian-vector product has non-finite entries at θ0", _FIX_NAN,
-                     started, numeric)
-    ctx.facts["double_ok"] = True
+            raise _StageFailed("double", f"the gradient carries no graph, but finite differences of it give "
+                               f"‖Hv‖ ≈ {size:.3g}: double backward is not available",
+                               "a custom autograd.Function must have a differentiable backward (drop "
+                               "@once_differentiable and compute backward with torch ops)")
+        return ["R is affine in θ (its Hessian is zero)"]
+    if not bool(torch.isfinite(hv).all()):
+        raise _StageFailed("double", "the Hessian-vector product has non-finite entries at θ0", _FIX_NAN)
+    return []
+
+
+def _verified(ctx: Context, values: list[float], notes: list[str], numeric: dict, started: float) -> object:
+    """The ``verified`` verdict: R(θ0), whether R is stochastic, and the notes (dtype, shape, warnings)."""
+    assert ctx.reg is not None
     message = (f"R(θ0) = {values[0]:.6g}: a finite real scalar; its gradient reaches the parameters and double "
                "backward works.")
-    if stochastic:
+    if ctx.facts.stochastic:
         message += (" R is stochastic (two calls at the same θ differ): the other checks run with a fixed seed per "
                     f"call (seed {ctx.seed}), i.e. on one fixed realization of the noise.")
-    if reg.warnings:
-        notes.append("it emitted warnings: " + " | ".join(reg.warnings))
-        numeric["warnings"] = list(reg.warnings)
+    if ctx.reg.warnings:
+        notes.append("it emitted warnings: " + " | ".join(ctx.reg.warnings))
+        numeric["warnings"] = list(ctx.reg.warnings)
     if notes:
         message += " Note: " + "; ".join(notes) + "."
     return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, message, title=TITLE, statement=STATEMENT,

@@ -209,7 +209,7 @@ def rmsprop_cases(draw: st.DrawFn) -> OptimizerCase:
 
 
 #: β₁ = 0 or β₁ ≥ 1e-3: torch's EMA is a lerp with weight 1 − β₁, which holds a tiny β₁ only to
-#: a relative eps/β₁ (see :func:`proofs._optimizer_numeric.conditioning`)
+#: a relative eps/β₁ (see :func:`proofs.optimizers.numeric.conditioning`)
 _BETA1 = _choice((0.9, 0.0, 0.5, 0.99), 1e-3, 0.999)
 _BETA2 = _choice((0.999, 0.0, 0.9, 0.99, 0.9999), 0.0, 0.9999)
 

@@ -9,7 +9,7 @@ documentation of ``SGD``, ``Adagrad``, ``RMSprop``, ``Adam`` and ``AdamW``
 (https://pytorch.org/docs/stable/optim.html, the "Algorithm" block of each class), restated as
 C6 in ``CLAIMS.md``.
 
-Method: the update rules are SymPy recurrences (:mod:`proofs._optimizer_symbolic`), one step
+Method: the update rules are SymPy recurrences (:mod:`proofs.optimizers.symbolic`), one step
 per call, lambdified with :func:`verify.to_torch` and stepped side by side with ``torch.optim``
 itself (``p.grad = g_t; opt.step()``) for T = 1..8 steps on generated parameters, gradient
 sequences (zeros, tiny and large gradients) and hyper-parameters (boundary values included).
@@ -39,8 +39,9 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from proofs import _optimizer_symbolic as sym
-from proofs._optimizer_cases import (
+from proofs.optimizers import FAMILY
+from proofs.optimizers import symbolic as sym
+from proofs.optimizers.cases import (
     DEFAULTS,
     MAX_STEPS,
     OptimizerCase,
@@ -54,7 +55,7 @@ from proofs._optimizer_cases import (
     rmsprop_cases,
     sgd_cases,
 )
-from proofs._optimizer_numeric import (
+from proofs.optimizers.numeric import (
     AMPLIFICATION_STEP,
     DEPTH_PER_STEP,
     MAX_AMPLIFICATION,
@@ -78,28 +79,19 @@ from verify import (
     Claim,
     SymbolicResult,
     SymbolicStep,
-    register,
 )
 
 #: the claims and their factory, and (from the private modules) the cases and numeric routes they use
 __all__ = [
     "ADAGRAD", "ADAGRAD_ROOT_MEAN", "ADAM", "ADAM_NO_BIAS_CORRECTION", "AMPLIFICATION_STEP", "DEFAULTS",
-    "DEPTH_PER_STEP", "HYPOTHESES", "MAX_AMPLIFICATION", "MAX_STEPS", "RECHECK_DPS", "RMSPROP",
-    "RMSPROP_INITIAL_SIGMA", "SGD", "SOURCE", "OptimizerCase", "RuleFor", "TrajectoryComparison",
+    "DEPTH_PER_STEP", "MAX_AMPLIFICATION", "MAX_STEPS", "RECHECK_DPS", "RMSPROP",
+    "RMSPROP_INITIAL_SIGMA", "SGD", "OptimizerCase", "RuleFor", "TrajectoryComparison",
     "adagrad_cases", "adam_cases", "amplification", "compare_trajectories", "conditioning", "gradient_sequences",
     "in_dtype", "lecture_adagrad_cases", "lecture_adam_cases", "lecture_rmsprop_cases", "make_case",
     "make_optimizer_claim", "mp_trajectory", "rmsprop_cases", "rule_trajectory", "sgd_cases", "torch_rule",
     "torch_trajectory",
 ]
 
-SOURCE = ("seed 004, sections '批量和动量', 'AdaGrad', 'RMSProp', 'Adam' (lecture notes on adaptive learning "
-          "rates); torch.optim documentation (SGD, Adagrad, RMSprop, Adam, AdamW: the 'Algorithm' blocks); "
-          "CLAIMS.md C6")
-HYPOTHESES = (
-    r"\theta_0 \in \mathbb{R}^n,\ n = 1..4;\ g_1, \dots, g_T \in \mathbb{R}^n,\ T = 1..8 "
-    r"\ (\text{zeros, } |g| \sim 10^{-12} \text{ and } 10^{8} \text{ included})",
-    r"\text{per coordinate; } g'_t = d\,g_t + \lambda\theta_{t-1},\ d = -1 \text{ under maximize}",
-)
 
 
 def _judge(case: OptimizerCase, ctx: CheckContext, rule_for: RuleFor, recheck: bool) -> CaseResult:
@@ -137,8 +129,8 @@ def _judge(case: OptimizerCase, ctx: CheckContext, rule_for: RuleFor, recheck: b
 
 def make_optimizer_claim(claim_id: str, *, statement: str, cases: Callable[[], Any], rule_for: RuleFor = torch_rule,
                          expected: str = "holds", symbolic: Callable[[], SymbolicResult] | None = None,
-                         title: str = "", hypotheses: tuple[str, ...] = HYPOTHESES, notes: tuple[str, ...] = (),
-                         source: str = SOURCE) -> Claim:
+                         title: str = "", hypotheses: tuple[str, ...] = FAMILY.hypotheses, notes: tuple[str, ...] = (),
+                         source: str = FAMILY.source) -> Claim:
     """A claim "``rule_for(case)`` steps like torch.optim" (the numeric oracle is torch.optim itself).
 
     Args:
@@ -149,7 +141,7 @@ def make_optimizer_claim(claim_id: str, *, statement: str, cases: Callable[[], A
         expected: ``holds`` or ``refuted``.
         symbolic: the claim's derivation, if any.
     """
-    return Claim(
+    return FAMILY.claim(
         id=claim_id, title=title, statement=statement, source=source, expected=expected, hypotheses=hypotheses,
         symbolic=symbolic, cases=cases,
         check=lambda case, ctx: _judge(case, ctx, rule_for, recheck=False),
@@ -172,47 +164,47 @@ def _torch_agrees(name: str) -> SymbolicStep:
 _SGD_STATEMENT = (r"g'_t = d\,g_t + \lambda\theta_{t-1},\ b_1 = g'_1,\ b_t = \mu b_{t-1} + (1-\tau) g'_t,\ "
                   r"\theta_t = \theta_{t-1} - \gamma\begin{cases} g'_t + \mu b_t & \text{nesterov}\\ b_t & \mu > 0\\ "
                   r"g'_t & \mu = 0\end{cases}")
-SGD = register(make_optimizer_claim(
+SGD = make_optimizer_claim(
     "optimizer-sgd-momentum", title="SGD with momentum (torch.optim.SGD)", statement=_SGD_STATEMENT,
     cases=sgd_cases,
     symbolic=lambda: SymbolicResult([sym.sgd_buffer_unrolled(), _torch_agrees("SGD")]),
-    hypotheses=HYPOTHESES + (r"\gamma \ge 0,\ \mu \in [0, 1),\ \tau \in [0, 1],\ \lambda \ge 0;\ "
+    hypotheses=FAMILY.hypotheses + (r"\gamma \ge 0,\ \mu \in [0, 1),\ \tau \in [0, 1],\ \lambda \ge 0;\ "
                              r"\text{nesterov} \Rightarrow \mu > 0,\ \tau = 0",),
     notes=("The first step sets b₁ = g'₁ without dampening (torch's buffer starts as a copy of the gradient); "
            "with μ = 0 torch skips the buffer, so the dampening never applies.",
            "PyTorch's momentum multiplies the buffer by γ at use (θ −= γb); Sutskever et al. put γ inside the "
            "buffer, which is the same only for a constant γ."),
-))
+)
 
-ADAGRAD = register(make_optimizer_claim(
+ADAGRAD = make_optimizer_claim(
     "optimizer-adagrad", title="AdaGrad (torch.optim.Adagrad)",
     statement=(r"s_0 = \tau,\ s_t = s_{t-1} + g_t'^2,\ \theta_t = \theta_{t-1} - \frac{\gamma}{1 + (t-1)\eta}\,"
                r"\frac{g'_t}{\sqrt{s_t} + \epsilon}"),
     cases=adagrad_cases,
     symbolic=lambda: SymbolicResult([sym.adagrad_accumulator_unrolled(), sym.lecture_adagrad_scaled_equals_torch(),
                                      _torch_agrees("Adagrad")]),
-    hypotheses=HYPOTHESES + (r"\gamma \ge 0,\ \eta \ge 0 \ (\text{lr\_decay}),\ \tau \ge 0,\ \epsilon > 0,\ "
+    hypotheses=FAMILY.hypotheses + (r"\gamma \ge 0,\ \eta \ge 0 \ (\text{lr\_decay}),\ \tau \ge 0,\ \epsilon > 0,\ "
                              r"\lambda \ge 0",),
     notes=("ε is outside the root and added after it; the sum of squares is not divided by t (contrast "
            "seed004-adagrad-root-mean). With η_t = η/√(t+1), ε = 0, τ = 0 and no decay the lecture's rule is "
            "this one (step lecture-adagrad-scaled).",),
-))
+)
 
-RMSPROP = register(make_optimizer_claim(
+RMSPROP = make_optimizer_claim(
     "optimizer-rmsprop", title="RMSProp (torch.optim.RMSprop)",
     statement=(r"v_0 = 0,\ v_t = \alpha v_{t-1} + (1-\alpha) g_t'^2,\ \tilde v_t = v_t - \bar g_t^2 "
                r"\text{ (centered) or } v_t,\ b_t = \mu b_{t-1} + \frac{g'_t}{\sqrt{\tilde v_t} + \epsilon},\ "
                r"\theta_t = \theta_{t-1} - \gamma b_t"),
     cases=rmsprop_cases,
     symbolic=lambda: SymbolicResult([sym.rmsprop_centered_variance(), _torch_agrees("RMSprop")]),
-    hypotheses=HYPOTHESES + (r"\gamma \ge 0,\ \alpha \in [0, 1),\ \mu \in [0, 1),\ \epsilon > 0,\ \lambda \ge 0;"
+    hypotheses=FAMILY.hypotheses + (r"\gamma \ge 0,\ \alpha \in [0, 1),\ \mu \in [0, 1),\ \epsilon > 0,\ \lambda \ge 0;"
                              r"\ \text{centered} \Rightarrow \alpha \ge \tfrac12",),
     notes=("v starts at 0, not at g₁² (contrast seed004-rmsprop-initial-sigma), and ε is outside the root.",
            "Centered RMSprop at α = 0 has v − ḡ² = 0 exactly, and torch's value is round-off (it can be a NaN): "
            "the cases keep α ≥ ½, where v − ḡ² ≥ α^t v."),
-))
+)
 
-ADAM = register(make_optimizer_claim(
+ADAM = make_optimizer_claim(
     "optimizer-adam", title="Adam and AdamW (torch.optim.Adam, torch.optim.AdamW)",
     statement=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g'_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t'^2,\ "
                r"\hat v_t = \max(\hat v_{t-1}, v_t) \text{ (amsgrad) or } v_t,\ "
@@ -221,13 +213,13 @@ ADAM = register(make_optimizer_claim(
     cases=adam_cases,
     symbolic=lambda: SymbolicResult([sym.adam_first_step(), sym.adam_first_step(decoupled=True),
                                      sym.adam_bias_correction(), sym.adam_moments_unrolled(), _torch_agrees("Adam")]),
-    hypotheses=HYPOTHESES + (r"\gamma \ge 0,\ \beta_1, \beta_2 \in [0, 1),\ \epsilon > 0,\ \lambda \ge 0",),
+    hypotheses=FAMILY.hypotheses + (r"\gamma \ge 0,\ \beta_1, \beta_2 \in [0, 1),\ \epsilon > 0,\ \lambda \ge 0",),
     notes=("amsgrad keeps the maximum of the uncorrected v and corrects it by √(1−β₂ᵗ) afterwards.",
            "Decoupled weight decay is torch.optim.AdamW or, in torch ≥ 2.6, Adam(decoupled_weight_decay=True); "
            "the cases use both and the re-check swaps them.",
            "The first step is −γ g'/(|g'| + ε) whatever β₁, β₂ (step adam-first-step): Adam's first move has "
            "length ≈ γ in every coordinate with |g| ≫ ε."),
-))
+)
 
 
 # --------------------------------------------------------------------------- seed 004's mistakes
@@ -237,58 +229,58 @@ _LECTURE_EPS_NOTE = ("The lecture has no ε; the comparison adds torch's ε to t
                      "lecture's formula exactly, is where Hypothesis shrinks to), so that the divergence is the "
                      "lecture's mean or initial σ, not ε.")
 
-ADAGRAD_ROOT_MEAN = register(make_optimizer_claim(
+ADAGRAD_ROOT_MEAN = make_optimizer_claim(
     "seed004-adagrad-root-mean", title="Seed 004: AdaGrad with the root-mean σ equals torch's Adagrad",
     expected="refuted",
     statement=(r"\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t,\ \sigma_t = \sqrt{\tfrac{1}{t+1}\sum_{k=0}^t "
                r"g_k^2} \;\text{ is }\; \texttt{torch.optim.Adagrad(lr}=\eta\texttt{)}"),
-    source=SOURCE + "; the lecture's AdaGrad section (constant η, root-mean σ_t, no ε)",
+    source=FAMILY.source + "; the lecture's AdaGrad section (constant η, root-mean σ_t, no ε)",
     cases=lecture_adagrad_cases, rule_for=lambda case: sym.lecture_adagrad(),
     symbolic=lambda: SymbolicResult([
         *sym.divergence_steps(sym.lecture_adagrad(), sym.adagrad(),
                               {sym.direction: 1, sym.weight_decay: 0, sym.lr_decay: 0,
                                sym.initial_accumulator_value: 0}, "lecture-adagrad"),
         sym.lecture_adagrad_ratio(), sym.lecture_adagrad_scaled_equals_torch()]),
-    hypotheses=(HYPOTHESES[0], _NONZERO_FIRST, r"\eta > 0,\ \text{lr\_decay} = 0,\ \tau = 0,\ \lambda = 0"),
+    hypotheses=(FAMILY.hypotheses[0], _NONZERO_FIRST, r"\eta > 0,\ \text{lr\_decay} = 0,\ \tau = 0,\ \lambda = 0"),
     notes=("With a constant η the lecture's step is √(t+1) times torch's (step lecture-adagrad-step-ratio), so the "
            "two agree at the first step and diverge at the second whatever ε is; η_t = η/√(t+1) repairs it "
            "(lecture-adagrad-scaled).", _LECTURE_EPS_NOTE),
-))
+)
 
-RMSPROP_INITIAL_SIGMA = register(make_optimizer_claim(
+RMSPROP_INITIAL_SIGMA = make_optimizer_claim(
     "seed004-rmsprop-initial-sigma", title="Seed 004: RMSProp from σ₀ = |g₀| equals torch's RMSprop",
     expected="refuted",
     statement=(r"\sigma_0 = |g_0|,\ \sigma_t = \sqrt{\alpha\sigma_{t-1}^2 + (1-\alpha) g_t^2},\ \theta_{t+1} = "
                r"\theta_t - \frac{\eta}{\sigma_t} g_t \;\text{ is }\; \texttt{torch.optim.RMSprop(lr}=\eta,"
                r"\texttt{ alpha}=\alpha\texttt{)}"),
-    source=SOURCE + "; the lecture's RMSProp section (σ₀ = |g₀|)",
+    source=FAMILY.source + "; the lecture's RMSProp section (σ₀ = |g₀|)",
     cases=lecture_rmsprop_cases, rule_for=lambda case: sym.lecture_rmsprop(),
     symbolic=lambda: SymbolicResult(sym.divergence_steps(
         sym.lecture_rmsprop(), sym.rmsprop(),
         {sym.direction: 1, sym.weight_decay: 0, sym.momentum: 0, sym.alpha: sp.Rational(99, 100)},
         "lecture-rmsprop")),
-    hypotheses=(HYPOTHESES[0], _NONZERO_FIRST, r"\eta > 0,\ \alpha \in (0, 1),\ \mu = 0,\ \lambda = 0"),
+    hypotheses=(FAMILY.hypotheses[0], _NONZERO_FIRST, r"\eta > 0,\ \alpha \in (0, 1),\ \mu = 0,\ \lambda = 0"),
     notes=("torch starts from v₀ = 0, so v₁ = (1−α)g₁² and its first step is 1/√(1−α) times the lecture's "
            "(10× at α = 0.99): they diverge at the first step (α = 0 is the one value where they agree).",
            _LECTURE_EPS_NOTE),
-))
+)
 
-ADAM_NO_BIAS_CORRECTION = register(make_optimizer_claim(
+ADAM_NO_BIAS_CORRECTION = make_optimizer_claim(
     "seed004-adam-is-rmsprop-plus-momentum", title="Seed 004: Adam is RMSProp plus momentum",
     expected="refuted",
     statement=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\ "
                r"\theta_t = \theta_{t-1} - \gamma\frac{m_t}{\sqrt{v_t} + \epsilon} \;\text{ is }\; "
                r"\texttt{torch.optim.Adam}"),
-    source=SOURCE + "; the lecture's Adam section ('Adam 可以看作 RMSprop 加上动量')",
+    source=FAMILY.source + "; the lecture's Adam section ('Adam 可以看作 RMSprop 加上动量')",
     cases=lecture_adam_cases, rule_for=lambda case: sym.adam(bias_correction=False),
     symbolic=lambda: SymbolicResult([
         *sym.divergence_steps(sym.adam(bias_correction=False), sym.adam(),
                               {sym.direction: 1, sym.weight_decay: 0, sym.beta1: sp.Rational(9, 10),
                                sym.beta2: sp.Rational(999, 1000)}, "adam-no-bias-correction"),
         sym.adam_bias_correction()]),
-    hypotheses=(HYPOTHESES[0], r"\gamma > 0,\ \beta_1, \beta_2 \in [0, 1),\ \epsilon > 0,\ \lambda = 0"),
+    hypotheses=(FAMILY.hypotheses[0], r"\gamma > 0,\ \beta_1, \beta_2 \in [0, 1),\ \epsilon > 0,\ \lambda = 0"),
     notes=("RMSProp's second moment plus an EMA momentum is Adam without the bias corrections 1/(1−β₁ᵗ) and "
            "1/√(1−β₂ᵗ): its first step is (1−β₁)/√(1−β₂) ≈ 3.2 times torch's at the default betas, so they diverge "
            "at step 1 (β₁ = β₂ = 0 is the one setting where they agree).",
            "torch.optim.RMSprop(momentum=μ) is a third reading (heavy-ball momentum on g/√v) and differs as well."),
-))
+)

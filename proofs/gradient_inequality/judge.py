@@ -1,6 +1,6 @@
 r"""The judgement of C3 on computed quantities, behind :mod:`proofs.mlp_gradient_inequality`.
 
-:func:`judge` takes the :class:`~proofs._mlp_gradient_terms.GradientTerms` of a case (from either
+:func:`judge` takes the :class:`~proofs.gradient_inequality.terms.GradientTerms` of a case (from either
 route) and a :class:`Form` of the statement (summed or per layer, which matrix norm, the "1", a
 factor on the left side), judges every example (and layer) with the tolerance
 ``DEPTH·eps·scale·condition`` and returns the worst comparison with its details.
@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from proofs._mlp_gradient_terms import GradientTerms, Norm, spectral
+from proofs.gradient_inequality import FAMILY
+from proofs.gradient_inequality.terms import GradientTerms, Norm, spectral
 from verify import Comparison, Tolerance, compare_leq
 
 #: depth factor c of the tolerance c·eps·max(lhs, rhs)·condition: sums of <= 16 terms through
 #: <= 4 layers, an SVD, squares and a sum over <= 4 layers (measured at the equality cases:
 #: |ratio - 1| <= 10 eps when nothing cancels)
-DEPTH = 512.0
+DEPTH = FAMILY.depth
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,8 @@ import mpmath
 import numpy as np
 import torch
 
-from proofs import _figures
-from proofs import _softmax_ce_symbolic as sym
+from proofs.softmax_ce import FAMILY, figures
+from proofs.softmax_ce import symbolic as sym
 from verify import (
     CaseResult,
     CheckContext,
@@ -40,7 +40,6 @@ from verify import (
     extreme_eigenvalue,
     hvp_double_backward,
     hvp_operator,
-    register,
     softmax_batches,
     softmax_regression_loss,
     stable_softmax,
@@ -48,16 +47,8 @@ from verify import (
     to_torch,
 )
 
-SOURCE = "seed 000, section 'softmax是凸函数' (softmax cross-entropy Hessian); CLAIMS.md C1"
-#: depth factor c of the tolerance c·eps·scale for Hessians of a few hundred flops per entry
-DEPTH = 64.0
 #: eigenvalues come out of Lanczos/eigvalsh, whose backward error is O(n·eps·‖H‖)
 EIG_DEPTH = 256.0
-HYPOTHESES = (
-    r"W \in \mathbb{R}^{k\times d},\ k \ge 2;\ X \in \mathbb{R}^{m\times d};\ y_i \in \{0,\dots,k-1\}",
-    r"a_i = \operatorname{softmax}(W x_i);\ L(W) = -\tfrac1m \sum_i \log a_{i,y_i}",
-    r"\operatorname{vec} \text{ is row-major (torch's } W.\mathrm{reshape}(-1))",
-)
 
 HessianFormula = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -133,13 +124,13 @@ def make_hessian_claim(formula: HessianFormula, *, claim_id: str, statement: str
     """A claim "``formula(W, X)`` is the Hessian of the mean softmax cross-entropy".
 
     The formula is compared entrywise with the dense autograd Hessian, with
-    tolerance ``DEPTH·eps·max x²``; a counterexample is re-checked against the
+    tolerance ``FAMILY.depth·eps·max x²``; a counterexample is re-checked against the
     Hessian built from double-backward products in float64.
     """
 
     def judge(case: SoftmaxBatch, ctx: CheckContext, oracle: Callable[..., torch.Tensor]) -> CaseResult:
         W, X, y = _tensors(case, ctx)
-        tol = Tolerance(ctx.dtype, DEPTH)
+        tol = Tolerance(ctx.dtype, FAMILY.depth)
         expected_h = oracle(W, X, y)
         obtained = formula(W, X)
         comparison = compare_tensors(obtained, expected_h, hessian_scale(X), tol)
@@ -148,9 +139,9 @@ def make_hessian_claim(formula: HessianFormula, *, claim_id: str, statement: str
                                                   "worst_entry": divmod(int(worst), W.numel())},
                           tol.describe())
 
-    return Claim(
-        id=claim_id, title=title, statement=statement, source=SOURCE, expected=expected,
-        hypotheses=HYPOTHESES, symbolic=symbolic, cases=softmax_batches,
+    return FAMILY.claim(
+        id=claim_id, title=title, statement=statement, source=FAMILY.source, expected=expected,
+        hypotheses=FAMILY.hypotheses, symbolic=symbolic, cases=softmax_batches,
         check=lambda case, ctx: judge(case, ctx, oracle_hessian),
         recheck=lambda case, ctx: judge(case, ctx, _recheck_hessian),
         decode_case=SoftmaxBatch.from_json, notes=notes,
@@ -228,7 +219,7 @@ def _block_psd_recheck(case: SymmetricBlockMatrix, ctx: CheckContext) -> CaseRes
                       "mpmath 40 digits; " + tol.describe())
 
 
-HESSIAN = register(make_hessian_claim(
+HESSIAN = make_hessian_claim(
     closed_form_hessian, claim_id="softmax-ce-hessian", title="Softmax cross-entropy Hessian",
     statement=(r"\nabla^2_{\operatorname{vec} W} L = \frac1m \sum_{i=1}^m "
                r"\left(\operatorname{diag}(a_i) - a_i a_i^\top\right) \otimes x_i x_i^\top,"
@@ -237,42 +228,42 @@ HESSIAN = register(make_hessian_claim(
     notes=("The numeric formula is the symbolic entry form lambdified by verify.bridge, "
            "broadcast over examples; the oracle is torch.func.hessian of the mean loss.",
            "Column-major vec would give x xᵀ ⊗ A instead."),
-))
+)
 
-CONVEX = register(Claim(
+CONVEX = FAMILY.claim(
     id="softmax-ce-convex", title="Softmax cross-entropy is convex in W, never strictly",
     statement=(r"\nabla^2 L(W) \succeq 0 \ \text{for all } W \quad\text{and}\quad "
                r"\nabla^2 L(W)\,(\mathbf{1}\otimes c) = 0 \ \text{for all } c \in \mathbb{R}^d"),
-    source=SOURCE, hypotheses=HYPOTHESES,
+    source=FAMILY.source, hypotheses=FAMILY.hypotheses,
     symbolic=lambda: SymbolicResult([sym.entry_form()[0], sym.kronecker_form(), sym.variance_form(),
                                      sym.null_direction()]),
     cases=softmax_batches, check=_convex_check,
     recheck=lambda case, ctx: _convex_check(case, ctx, dense=True),
-    relation="inequality", decode_case=SoftmaxBatch.from_json, figures=_figures.softmax_spectrum_figures,
+    relation="inequality", decode_case=SoftmaxBatch.from_json, figures=figures.softmax_spectrum_figures,
     notes=("It is the cross-entropy of softmax that is convex in W, not 'softmax' (the seed's wording).",
            "λ_min by Lanczos (eigsh, which='SA') on forward-over-reverse HVPs; re-checked with the dense "
            "Hessian and numpy eigvalsh.",
            "Because H(1⊗c) = 0 the Hessian is always singular: a second-order test never certifies a "
            "minimum of this loss (C7), although convexity makes every stationary point global."),
-))
+)
 
-SMOOTHNESS = register(Claim(
+SMOOTHNESS = FAMILY.claim(
     id="softmax-ce-smoothness", title="Softmax cross-entropy is ½λ_max(XᵀX/m)-smooth",
     statement=(r"\lambda_{\max}\!\left(\nabla^2 L(W)\right) \le M = \tfrac12\,"
                r"\lambda_{\max}\!\left(\tfrac1m X^\top X\right),\ \text{tight at } k=2,\ W=0"),
-    source=SOURCE, hypotheses=HYPOTHESES,
+    source=FAMILY.source, hypotheses=FAMILY.hypotheses,
     symbolic=lambda: SymbolicResult([sym.entry_form()[0], sym.kronecker_form(), sym.two_class_curvature()]),
     cases=softmax_batches, check=_smooth_check,
     recheck=lambda case, ctx: _smooth_check(case, ctx, dense=True),
-    relation="inequality", decode_case=SoftmaxBatch.from_json, figures=_figures.softmax_spectrum_figures,
+    relation="inequality", decode_case=SoftmaxBatch.from_json, figures=figures.softmax_spectrum_figures,
     notes=("λ_max(A) ≤ ½ with equality only when a has two entries ½ (k = 2, tied logits); "
            "the tightest ratio λ_max/M is reported and reaches 1 at k = 2, W = 0.",),
-))
+)
 
-DIAGONAL_BLOCKS = register(Claim(
+DIAGONAL_BLOCKS = FAMILY.claim(
     id="seed000-diagonal-blocks-imply-psd", title="Seed 000: PSD diagonal blocks make the Hessian PSD",
     statement=(r"H = H^\top,\ H_{jj} \succeq 0 \ \forall j \;\Longrightarrow\; H \succeq 0"),
-    source=SOURCE + "; the seed argues convexity from the diagonal blocks only",
+    source=FAMILY.source + "; the seed argues convexity from the diagonal blocks only",
     expected="refuted",
     hypotheses=(r"H \text{ symmetric, partitioned into blocks } H_{jl}",),
     symbolic=lambda: SymbolicResult([sym.psd_counterexample()]),
@@ -280,9 +271,9 @@ DIAGONAL_BLOCKS = register(Claim(
     relation="inequality", decode_case=SymmetricBlockMatrix.from_json,
     notes=("The conclusion (convexity) is true, but for another reason: the full Hessian is a sum of "
            "Kronecker products of PSD matrices (softmax-ce-convex).",),
-))
+)
 
-BLOCK_DIAGONAL = register(make_hessian_claim(
+BLOCK_DIAGONAL = make_hessian_claim(
     seed_block_diagonal, claim_id="seed000-hessian-is-block-diagonal", expected="refuted",
     title="Seed 000: the Hessian is block diagonal",
     statement=(r"\nabla^2_{\operatorname{vec} W} L = \operatorname{blockdiag}_j\!\left("
@@ -290,4 +281,4 @@ BLOCK_DIAGONAL = register(make_hessian_claim(
     symbolic=lambda: SymbolicResult([sym.off_diagonal_block_counterexample()]),
     notes=("The seed's diagonal blocks are right; the off-diagonal blocks −(1/m)Σ a_ij a_il x xᵀ are "
            "missing.",),
-))
+)

@@ -21,12 +21,13 @@ import numpy as np
 import sympy as sp
 import torch
 
-from proofs import _optimizer_symbolic as sym
-from proofs._optimizer_cases import OptimizerCase
+from proofs.optimizers import FAMILY
+from proofs.optimizers import symbolic as sym
+from proofs.optimizers.cases import OptimizerCase
 from verify import CheckContext, Comparison, Tolerance, compare_close, to_torch
 
 #: depth factor c per step: a step is about a dozen flops, each rounding once
-DEPTH_PER_STEP = 16.0
+DEPTH_PER_STEP = FAMILY.depth  # the family's tolerance depth is per optimizer step
 #: mpmath digits of the independent re-check
 RECHECK_DPS = 50
 #: relative size of the finite-difference perturbation that measures error amplification

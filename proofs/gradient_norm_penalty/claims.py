@@ -28,34 +28,24 @@ from collections.abc import Callable
 
 import torch
 
-from proofs import _gnp_numeric as nm
-from proofs import _gnp_symbolic as sym
+from proofs.gradient_norm_penalty import FAMILY
+from proofs.gradient_norm_penalty import numeric as nm
+from proofs.gradient_norm_penalty import symbolic as sym
 from verify import (
     CaseResult,
     CheckContext,
-    Claim,
     Comparison,
     SymbolicResult,
     Tolerance,
     compare_close,
     compare_leq,
     gradient,
-    register,
 )
 
-SOURCE = ("seed 002, section '3 Paper method' (Zhao, Zhang, Hu, ICML 2022, arXiv 2202.03599, "
-          "'Penalizing Gradient Norm for Efficiently Improving Generalization in Deep Learning'); CLAIMS.md C5")
-#: depth factor c of the tolerance c·ε·scale: a second-order quantity of a small MLP
-DEPTH = 256.0
 #: the exact-gradient check compares two second-order routes (jvp of grad vs double backward) after a
 #: division by ‖g‖: at 2000 cases a tiny-scale width-1 net (‖g‖ ~ 1e-10) showed 2.2e-13 relative
 #: disagreement, 4× the 256·eps allowance; the re-check agreed it was round-off
 GRAD_DEPTH = 1024.0
-HYPOTHESES = (
-    r"L_S(\theta) = \tfrac1{2m}\sum_i \|f(x_i;\theta) - t_i\|^2,\ f \text{ an MLP with a } C^4 "
-    r"\text{ activation (tanh, sigmoid, softplus, gelu, identity)}",
-    r"g = \nabla L_S(\theta) \ne 0 \text{ (beyond round-off)},\ \hat g = g/\|g\|_2,\ \lambda \ge 0",
-)
 
 
 def _scales(f: nm.Fn, theta: torch.Tensor, g: torch.Tensor, ghat: torch.Tensor,
@@ -138,7 +128,7 @@ def _fd_check(case: nm.GNPCase, ctx: CheckContext, kind: str = "loss", dense: bo
     roundoff = kappa_rel * float(g.abs().max()) + hscale * float(theta_ref.abs().max())
     if kind == "penalized":
         roundoff += case.lam * hscale * kappa_rel
-    tol = Tolerance(ctx.dtype, DEPTH)
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
     grad_fn = _fd_grad_fn(f, case.lam, kind)
     base = grad_fn(theta)
     scale = float(hv.abs().max())
@@ -193,7 +183,7 @@ def _fd_recheck(case: nm.GNPCase, ctx: CheckContext) -> CaseResult:
     _, ghat = nm.unit_gradient(f, theta)
     err = nm.mp_fd_error(case.mlp, theta, ghat, d["r"], d["scheme"])
     bound = d["r"] / 2 * d["M3"] if d["scheme"] == "forward" else d["r"] ** 2 / 6 * d["M4"]
-    tol = Tolerance("float64", DEPTH)
+    tol = Tolerance("float64", FAMILY.depth)
     return CaseResult(compare_leq(err, bound, result.comparison.scale, tol), case.tags,
                       {**d, "recheck": "mpmath, 60 digits"}, tol.describe())
 
@@ -210,7 +200,7 @@ def _plateau_recheck(case: nm.GNPCase, ctx: CheckContext) -> CaseResult:
     hv = nm.hvp_dense(f, theta, ghat)
     hpv = nm.penalized_hvp(f, theta, case.lam, ghat)
     hscale, kappa_rel = _scales(f, theta, g, ghat, hv, case.mlp)
-    tol = Tolerance("float64", DEPTH)
+    tol = Tolerance("float64", FAMILY.depth)
     plateau = float((hpv - hv).abs().max())
     comparison = compare_leq(plateau, 0.0, float(hv.abs().max()), tol,
                              noise=hscale + case.lam * hscale * kappa_rel)
@@ -239,7 +229,7 @@ def _sam_check(case: nm.GNPCase, ctx: CheckContext, lam_factor: float = 1.0, det
         e = rho * g_t / g_t.norm()
         (sam,) = torch.autograd.grad(f(leaf + (e.detach() if detach else e)), leaf)
     hscale, kappa_rel = _scales(f, theta, g, ghat, nm.hvp(f, theta, ghat), case.mlp)
-    tol = Tolerance(ctx.dtype, DEPTH)
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
     diff = (mixed - sam).abs()
     i = int(diff.argmax())
     scale = float(sam.abs().max()) + abs(1 - alpha) * float(g.abs().max())
@@ -256,11 +246,11 @@ def _sam_recheck(case: nm.GNPCase, ctx: CheckContext) -> CaseResult:
 
 _DECODE: Callable[..., nm.GNPCase] = nm.GNPCase.from_json
 
-GRADIENT = register(Claim(
+GRADIENT = FAMILY.claim(
     id="gradient-norm-penalty-gradient", title="Exact gradient of the gradient-norm penalty",
     statement=r"g \ne 0 \;\Longrightarrow\; \nabla_\theta\bigl(L_S + \lambda\|\nabla L_S\|_2\bigr) = "
               r"g + \lambda \frac{H g}{\|g\|_2}",
-    source=SOURCE, hypotheses=HYPOTHESES,
+    source=FAMILY.source, hypotheses=FAMILY.hypotheses,
     symbolic=lambda: SymbolicResult([sym.norm_gradient("exp-poly"), sym.norm_gradient("cubic-net"),
                                      sym.squared_norm_gradient()]),
     cases=nm.gnp_cases, check=_gradient_check, recheck=lambda c, ctx: _gradient_check(c, ctx, dense=True),
@@ -270,13 +260,13 @@ GRADIENT = register(Claim(
            "the tolerance through H.",
            "The squared penalty λ‖∇L_S‖² has gradient g + 2λHg (proved symbolically).",
            "The paper's p-norm is taken with p = 2, as in the seed."),
-))
+)
 
-FD_ORDER = register(Claim(
+FD_ORDER = FAMILY.claim(
     id="gradient-norm-penalty-fd-order", title="Finite-difference Hessian-vector product: O(r) and O(r²)",
     statement=r"\Bigl\|\tfrac{\nabla L_S(\theta+r\hat g)-\nabla L_S(\theta)}{r} - H\hat g\Bigr\| \le C_1 r,\quad "
               r"\Bigl\|\tfrac{\nabla L_S(\theta+r\hat g)-\nabla L_S(\theta-r\hat g)}{2r} - H\hat g\Bigr\| \le C_2 r^2",
-    source=SOURCE, hypotheses=(*HYPOTHESES,
+    source=FAMILY.source, hypotheses=(*FAMILY.hypotheses,
                                r"C_1 = \tfrac12\sup_{[\theta,\theta+r\hat g]}\|D^3L_S[\hat g,\hat g]\|,\ "
                                r"C_2 = \tfrac16\sup_{[\theta-r\hat g,\theta+r\hat g]}\|D^4L_S[\hat g,\hat g,\hat g]\|",
                                r"r \text{ above round-off: } r \gtrsim c\,\varepsilon\,R/\|H\hat g\|"),
@@ -294,39 +284,39 @@ FD_ORDER = register(Claim(
            "(1 + erf cancels near z = −8), a smooth error that the FD of the gradient sees and the analytic "
            "second derivative does not; it is an artefact of the implementation, not of the math."),
     figures=lambda ctx: nm.fd_order_figures(ctx),
-))
+)
 
-SAM = register(Claim(
+SAM = FAMILY.claim(
     id="gnp-alpha-one-is-sam", title="α = 1 (λ = r = ρ) gives SAM's first-order direction",
     statement=r"\alpha = \tfrac{\lambda}{r} = 1,\ r = \rho:\ (1-\alpha)g + \alpha\nabla L_S(\theta + r\hat g) = "
               r"\nabla_\theta L_S(\theta + \rho\,\mathrm{sg}[\hat g])",
-    source=SOURCE, hypotheses=(*HYPOTHESES, r"\mathrm{sg}: \hat g \text{ held constant (no } "
+    source=FAMILY.source, hypotheses=(*FAMILY.hypotheses, r"\mathrm{sg}: \hat g \text{ held constant (no } "
                                             r"\partial\hat g/\partial\theta \text{ term)}"),
     symbolic=lambda: SymbolicResult([sym.mixing_identity(), sym.alpha_one_is_sam(), sym.mixing_error()]),
     cases=lambda: nm.gnp_cases(lams=(1.0,)), check=_sam_check, recheck=_sam_recheck, decode_case=_DECODE,
     notes=("Oracle: torch autograd of L_S(θ + ρ·ĝ.detach()), the way SAM is implemented.",
            "Any α ≥ 0 is valid mathematically: the seed's 0 ≤ α ≤ 1 is a convention. The mixing formula "
            "approximates ∇L with error O(λr) (proved symbolically on a quartic)."),
-))
+)
 
-HALF = register(Claim(
+HALF = FAMILY.claim(
     id="seed002-half-factor", title="Seed 002: ∇‖g‖ = ½Hg/‖g‖", expected="refuted",
     statement=r"\nabla_\theta\|\nabla L_S\|_2 = \tfrac12 \frac{H g}{\|g\|_2}",
-    source=SOURCE + "; the seed's derivation keeps the ½ of the square root's derivative",
-    hypotheses=HYPOTHESES, symbolic=lambda: SymbolicResult([sym.norm_gradient("exp-poly", factor=0.5)]),
+    source=FAMILY.source + "; the seed's derivation keeps the ½ of the square root's derivative",
+    hypotheses=FAMILY.hypotheses, symbolic=lambda: SymbolicResult([sym.norm_gradient("exp-poly", factor=0.5)]),
     cases=nm.gnp_cases, check=lambda c, ctx: _gradient_check(c, ctx, factor=0.5),
     recheck=lambda c, ctx: _gradient_check(c, ctx, factor=0.5, dense=True), decode_case=_DECODE,
     notes=("d‖g‖ = gᵀ dg/‖g‖: the ½ of d√s = ds/(2√s) cancels the 2 of d(gᵀg) = 2gᵀdg. The seed's final "
            "formula (without ½) is right; the intermediate line is not.",),
-))
+)
 
-PENALIZED_FD = register(Claim(
+PENALIZED_FD = FAMILY.claim(
     id="seed002-fd-uses-penalized-loss", title="Seed 002: the FD formula with ∇L of the penalized loss",
     expected="refuted",
     statement=r"H\hat g = \frac{\nabla L(\theta + r\hat g) - \nabla L(\theta)}{r} + O(r),\ "
               r"L = L_S + \lambda\|\nabla L_S\|_2",
-    source=SOURCE + "; the seed's FD line differentiates L where L_S is meant",
-    hypotheses=(*HYPOTHESES, r"\lambda > 0"),
+    source=FAMILY.source + "; the seed's FD line differentiates L where L_S is meant",
+    hypotheses=(*FAMILY.hypotheses, r"\lambda > 0"),
     symbolic=lambda: SymbolicResult([sym.penalized_fd_limit()]),
     cases=lambda: nm.gnp_cases(activations=nm.FD_SMOOTH, lams=(1.0, 0.5, 0.1)),
     check=lambda c, ctx: _fd_check(c, ctx, kind="penalized", stop_at_violation=True),
@@ -337,4 +327,4 @@ PENALIZED_FD = register(Claim(
            "with ∇L in place of ∇L_S; the re-check computes the plateau itself, ‖∇²L ĝ − Hĝ‖_∞, by "
            "forward-mode autograd (no finite differences), so FD round-off cannot be the counterexample.",),
     figures=lambda ctx: nm.penalized_fd_figures(ctx),
-))
+)

@@ -2,7 +2,7 @@ r"""C3's per-example quantities by the independent route: explicit loops in mpma
 
 The re-check of :mod:`proofs.mlp_gradient_inequality`: forward and backward passes written out by
 hand at ``MP_DIGITS`` digits (no torch, no autograd), returning the same
-:class:`~proofs._mlp_gradient_terms.GradientTerms` as the torch route so that both are judged alike.
+:class:`~proofs.gradient_inequality.terms.GradientTerms` as the torch route so that both are judged alike.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import mpmath
 import numpy as np
 
-from proofs._mlp_gradient_terms import GradientTerms, Pow2
+from proofs.gradient_inequality.terms import GradientTerms, Pow2
 from verify import MLPHeadCase
 
 #: working precision of the re-check

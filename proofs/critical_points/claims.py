@@ -24,10 +24,10 @@ import numpy as np
 import sympy as sp
 import torch
 
+from proofs.critical_points import FAMILY
 from verify import (
     CaseResult,
     CheckContext,
-    Claim,
     SymbolicResult,
     SymbolicStep,
     Tolerance,
@@ -37,15 +37,7 @@ from verify import (
     gradient,
     matrices,
     prove_identity,
-    register,
 )
-
-SOURCE = "seed 004 (lecture notes: Taylor expansion with the Hessian, classification of critical points); CLAIMS.md C7"
-DEPTH = 256.0
-HYPOTHESES = (
-    r"L \in C^3 \text{ near } \theta^*,\ \nabla L(\theta^*) = 0,\ H = \nabla^2 L(\theta^*) \text{ non-singular}",
-)
-
 
 # --------------------------------------------------------------------------- cases
 
@@ -156,7 +148,7 @@ def _classification_check(case: Any, ctx: CheckContext, exact: bool = False) -> 
     H = dense_hessian(f, theta).detach()
     eig, vecs = torch.linalg.eigh(H)
     eig_np = eig.cpu().numpy()
-    tol = Tolerance(ctx.dtype, DEPTH)
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
     spread = float(np.abs(eig_np).max())
     kind = classify(eig_np, 1e3 * tol.rtol * spread)
     grad_norm = float(gradient(f, theta).norm())
@@ -273,16 +265,16 @@ def _semidefinite_check(case: SemidefiniteCase, ctx: CheckContext, exact: bool =
     H = dense_hessian(f, torch.zeros_like(point)).detach()
     assert float(torch.linalg.eigvalsh(H)[0]) >= 0  # the hypothesis: H ⪰ 0 at the stationary point
     value = float(f(point) - f(torch.zeros_like(point)))
-    tol = Tolerance(ctx.dtype, DEPTH)
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
     return CaseResult(compare_leq(-value, 0.0, abs(value), tol), ("semidefinite",),
                       {"L(eps,0) - L(0)": value, "hessian_at_0": H.tolist()}, tol.describe())
 
 
-CLASSIFICATION = register(Claim(
+CLASSIFICATION = FAMILY.claim(
     id="critical-point-classification", title="Critical points classified by the Hessian",
     statement=(r"\nabla L(\theta^*) = 0:\ H \succ 0 \Rightarrow \text{strict local min};\ H \prec 0 \Rightarrow "
                r"\text{strict local max};\ H \text{ indefinite} \Rightarrow \text{saddle}"),
-    source=SOURCE, hypotheses=HYPOTHESES,
+    source=FAMILY.source, hypotheses=FAMILY.hypotheses,
     symbolic=lambda: SymbolicResult([second_order_term()]),
     cases=critical_point_cases, check=_classification_check,
     recheck=lambda case, ctx: _classification_check(case, ctx, exact=True),
@@ -294,13 +286,13 @@ CLASSIFICATION = register(Claim(
            "(tests/proofs/test_critical_points.py shows it).",
            "The softmax cross-entropy Hessian is always singular (C1: H(1⊗c) = 0), so this test never "
            "certifies its minima, although convexity makes them global."),
-))
+)
 
-SEMIDEFINITE = register(Claim(
+SEMIDEFINITE = FAMILY.claim(
     id="semidefinite-hessian-decides", title="Seed 004: a PSD Hessian at a stationary point means a minimum",
     expected="refuted",
     statement=r"\nabla L(\theta^*) = 0,\ \nabla^2 L(\theta^*) \succeq 0 \;\Longrightarrow\; \theta^* \text{ local min}",
-    source=SOURCE + "; the lecture's case list does not separate the singular case",
+    source=FAMILY.source + "; the lecture's case list does not separate the singular case",
     hypotheses=(r"L(x,y) = s\,a\,x^k + b\,y^2,\ k \in \{3,4\},\ \nabla^2 L(0) = \operatorname{diag}(0, 2b)",),
     symbolic=lambda: SymbolicResult([same_hessian_different_points()]),
     cases=_semidefinite_cases, check=_semidefinite_check,
@@ -308,4 +300,4 @@ SEMIDEFINITE = register(Claim(
     decode_case=lambda data: SemidefiniteCase(int(data["k"]), int(data["sign"]), float(data["a"]),
                                               float(data["b"]), float(data["eps"])),
     notes=("x⁴ + y² (minimum), x³ + y² and −x⁴ + y² (not extrema) share H = diag(0, 2) at 0.",),
-))
+)

@@ -20,7 +20,7 @@ and for ridge (:math:`J = \tfrac12\|X\theta-y\|^2`, :math:`\Omega=\|\theta\|^2`)
 Claims: ``penalty-constraint-equivalence``, ``penalty-path-monotone``, ``max-norm-projection`` (hold);
 ``seed003-max-norm-on-columns``, ``penalty-constraint-without-convexity``,
 ``penalty-constraint-multiplier-convention`` (refuted). Cases, solvers and figures live in
-:mod:`proofs._penalty_numeric`, the derivations in :mod:`proofs._penalty_symbolic`.
+:mod:`proofs.penalty_constraint.numeric`, the derivations in :mod:`proofs.penalty_constraint.symbolic`.
 """
 
 from __future__ import annotations
@@ -34,13 +34,13 @@ import numpy as np
 import sympy as sp
 import torch
 
-from proofs import _penalty_figures as fig
-from proofs import _penalty_numeric as num
-from proofs import _penalty_symbolic as sym
+from proofs.penalty_constraint import FAMILY
+from proofs.penalty_constraint import figures as fig
+from proofs.penalty_constraint import numeric as num
+from proofs.penalty_constraint import symbolic as sym
 from verify import (
     CaseResult,
     CheckContext,
-    Claim,
     Comparison,
     SymbolicResult,
     Tolerance,
@@ -48,27 +48,22 @@ from verify import (
     compare_close,
     compare_leq,
     gradient,
-    register,
     softmax_regression_loss,
 )
 
 EPS64 = float(np.finfo(np.float64).eps)
 
-SOURCE = ("seed 003 ('作为约束的范数惩罚', Deep Learning book §7.2; max-norm: Srebro & Shraibman 2005); "
-          "CLAIMS.md C4")
 CONVEX = (r"J, \Omega \text{ convex};\ \Omega = \|\theta\|^2;\ \exists\theta: \Omega(\theta) < k \ (\text{Slater})",
           r"\text{ridge: } J = w\|X\theta - y\|^2,\ w \in \{\tfrac12, 1, \tfrac1n, \tfrac1{2n}\};\ "
           r"\text{softmax regression: } J = \text{mean cross-entropy of } W")
 
-#: depth factor of the eps part of the tolerance (a few small solves and sums)
-DEPTH = 256.0
 #: torch.renorm divides by ‖w‖ + RENORM_OFFSET
 RENORM_OFFSET = 1e-7
 
 
 def _solver_tol() -> Tolerance:
-    """The solver's accuracy as a Tolerance: rtol = SOLVER_RTOL + DEPTH·eps (float64)."""
-    return Tolerance("float64", DEPTH + num.SOLVER_RTOL / EPS64)
+    """The solver's accuracy as a Tolerance: rtol = SOLVER_RTOL + FAMILY.depth·eps (float64)."""
+    return Tolerance("float64", FAMILY.depth + num.SOLVER_RTOL / EPS64)
 
 
 def _worst(named: list[tuple[str, Comparison]]) -> tuple[str, Comparison]:
@@ -126,7 +121,7 @@ def equivalence_check(case: Any, ctx: CheckContext, factor: float | None = None,
     ``factor`` replaces 1/w in the ridge formula and ``mult_factor`` scales the claimed multiplier
     (wrong variants, for tests).
     """
-    tol, stol = Tolerance(ctx.dtype, DEPTH), _solver_tol()
+    tol, stol = Tolerance(ctx.dtype, FAMILY.depth), _solver_tol()
     prob = num.problem_of(case)
     theta, k, dist = _penalized(case, factor)
     tags = tuple(case.tags)
@@ -191,7 +186,7 @@ def convention_recheck(case: num.RidgeCase, ctx: CheckContext) -> CaseResult:
 
 def path_check(case: num.PathCase, ctx: CheckContext, flip: str = "") -> CaseResult:
     """Ω(θ_α₂) ≤ Ω(θ_α₁) and J(θ_α₁) ≤ J(θ_α₂); ``flip`` ∈ {'omega', 'J'} reverses one (tests)."""
-    tol = Tolerance(ctx.dtype, DEPTH)
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
     prob, thetas, bounds = num.problem_of(case.problem), [], []
     for a in (case.alpha1, case.alpha2):
         problem = replace(case.problem, alpha=a)
@@ -231,7 +226,7 @@ def nonconvex_check(case: tuple[float, ...], ctx: CheckContext, precise: bool = 
     R = max(R, abs(b) + 6.0, abs(d) + 6.0, r + 1.0)
     t_glob, p_glob = num.global_min_1d(P, -R, R, points)
     scale = a + c + alpha * k
-    tol = Tolerance("float64" if precise else ctx.dtype, DEPTH)
+    tol = Tolerance("float64" if precise else ctx.dtype, FAMILY.depth)
     if precise:
         with mpmath.workdps(40):
             mp_alpha = mpmath.mpf(alpha)
@@ -263,7 +258,7 @@ def _incoming_norms(lin: torch.nn.Linear, ctx: CheckContext) -> np.ndarray:
 def max_norm_check(case: num.MaxNormCase, ctx: CheckContext, always_scale: bool = False,
                    renorm_dim: int = 0) -> CaseResult:
     """P(w) per row: feasible, optimal (certificate), = SLSQP's projection, = torch.renorm rows ± offset."""
-    tol, stol, c = Tolerance(ctx.dtype, DEPTH), _solver_tol(), case.c
+    tol, stol, c = Tolerance(ctx.dtype, FAMILY.depth), _solver_tol(), case.c
     W = np.asarray(case.W, dtype=np.float64)
     lin = _linear(W, ctx)
     with torch.no_grad():
@@ -294,7 +289,7 @@ def max_norm_check(case: num.MaxNormCase, ctx: CheckContext, always_scale: bool 
 
 def columns_check(case: num.MaxNormCase, ctx: CheckContext) -> CaseResult:
     """torch.renorm over columns (dim 1), then every unit's incoming-weight norm ≤ c (claimed)."""
-    tol, c = Tolerance(ctx.dtype, DEPTH), case.c
+    tol, c = Tolerance(ctx.dtype, FAMILY.depth), case.c
     lin = _linear(np.asarray(case.W), ctx)
     with torch.no_grad():
         lin.weight.copy_(torch.renorm(lin.weight, 2, 1, c))
@@ -323,12 +318,12 @@ def columns_recheck(case: num.MaxNormCase, ctx: CheckContext) -> CaseResult:
 
 
 
-EQUIVALENCE = register(Claim(
+EQUIVALENCE = FAMILY.claim(
     id="penalty-constraint-equivalence", title="Norm penalty ⇔ norm constraint (convex J, Ω)",
     statement=(r"\theta_\alpha = \arg\min_\theta J + \alpha\Omega,\ k = \Omega(\theta_\alpha) \;\Longrightarrow\; "
                r"\theta_\alpha = \arg\min_{\Omega(\theta)\le k} J(\theta) \text{ with KKT multiplier } \alpha;\ "
                r"\text{ridge: } \theta_\alpha = (X^\top X + \tfrac{\alpha}{w} I)^{-1}X^\top y"),
-    source=SOURCE, hypotheses=CONVEX,
+    source=FAMILY.source, hypotheses=CONVEX,
     symbolic=lambda: SymbolicResult(sym.equivalence_steps()),
     cases=num.equivalence_cases, check=equivalence_check,
     recheck=lambda case, ctx: equivalence_check(case, ctx, method="trust-constr"),
@@ -343,13 +338,13 @@ EQUIVALENCE = register(Claim(
            "closed form is (XᵀX + (α/w)I)⁻¹Xᵀy for J = w‖Xθ − y‖².",
            "α = 0 cases: k = k_factor·Ω(X⁺y) ≥ Ω(θ₀), the constraint is inactive (or just touching) and α* = 0; "
            "for rank-deficient X and k_factor > 1 the minimizer is not unique and only values are compared."),
-))
+)
 
-PATH = register(Claim(
+PATH = FAMILY.claim(
     id="penalty-path-monotone", title="Along the penalty path Ω decreases and J increases",
     statement=(r"\alpha_1 \le \alpha_2 \;\Longrightarrow\; \Omega(\theta_{\alpha_1}) \ge \Omega(\theta_{\alpha_2}),\ "
                r"J(\theta_{\alpha_1}) \le J(\theta_{\alpha_2}),\ \theta_\alpha \in \arg\min J + \alpha\Omega"),
-    source=SOURCE, hypotheses=(r"\theta_\alpha \text{ a global minimizer of } J + \alpha\Omega "
+    source=FAMILY.source, hypotheses=(r"\theta_\alpha \text{ a global minimizer of } J + \alpha\Omega "
                                r"(\text{checked on convex ridge and softmax regression})",),
     symbolic=lambda: SymbolicResult(sym.path_steps()),
     cases=num.path_cases, check=path_check, relation="inequality", decode_case=num.path_from_json,
@@ -357,40 +352,40 @@ PATH = register(Claim(
     notes=("Ridge minimizers from the closed form (solve error ≤ cond·eps, in the tolerance's noise); softmax "
            "minimizers by Newton's method, whose certified distance ‖∇F‖/(2α) is subtracted from the margin.",
            "On MLPs the penalized minimizers are only local: the figure shows such a path as evidence only."),
-))
+)
 
-MAX_NORM = register(Claim(
+MAX_NORM = FAMILY.claim(
     id="max-norm-projection", title="Max-norm: w·min(1, c/‖w‖) is the projection; torch.renorm on rows",
     statement=(r"P(w) = w \min\!\big(1, \tfrac{c}{\|w\|}\big) = \arg\min_{\|v\|\le c}\|v - w\|,\ "
                r"\texttt{torch.renorm}(W, 2, 0, c)_j = P(W_{j,:}) \pm \tfrac{c\,10^{-7}}{\|W_{j,:}\|}"),
-    source=SOURCE, hypotheses=(r"W \in \mathbb{R}^{\text{out}\times\text{in}} \text{ of } \texttt{nn.Linear};\ "
+    source=FAMILY.source, hypotheses=(r"W \in \mathbb{R}^{\text{out}\times\text{in}} \text{ of } \texttt{nn.Linear};\ "
                                r"c > 0",),
     cases=num.max_norm_cases, check=max_norm_check, relation="inequality", decode_case=num.MaxNormCase.from_json,
     notes=("Optimality certificate: sup over the ball of ⟨w − P, z − P⟩ = c‖w − P‖ − ⟨w − P, P⟩ ≤ 0 (exact, eps); "
            f"SLSQP's projection judged at {num.SOLVER_RTOL:g}; each unit's own multiplier (‖w‖/c − 1)/2 recorded.",
            "A unit's incoming weights are read off autograd (row j of ∂(Wx)/∂x), independent of the layout "
            "assumption: they are the rows of nn.Linear.weight."),
-))
+)
 
-COLUMNS = register(Claim(
+COLUMNS = FAMILY.claim(
     id="seed003-max-norm-on-columns", title="Seed 003: per-column max-norm on nn.Linear bounds each unit",
     expected="refuted",
     statement=(r"\tilde W = \texttt{torch.renorm}(W, 2, 1, c)\ (\text{each column}) \;\Longrightarrow\; "
                r"\Big\|\tfrac{\partial (\tilde W x)_j}{\partial x}\Big\| \le c \ \forall j"),
-    source=SOURCE + "; the seed: '约束神经网络层的权重矩阵每列的范数'", hypotheses=MAX_NORM.hypotheses,
+    source=FAMILY.source + "; the seed: '约束神经网络层的权重矩阵每列的范数'", hypotheses=MAX_NORM.hypotheses,
     cases=lambda: num.max_norm_cases(binding=True), check=columns_check, recheck=columns_recheck, relation="inequality",
     decode_case=num.MaxNormCase.from_json,
     notes=("In the book's convention (h = Wᵀx) a unit's weights are a column; torch's nn.Linear computes "
            "x Wᵀ, so a unit's incoming weights are a row and the column constraint bounds outgoing weights. "
            "The re-check redoes the column scaling in mpmath (50 digits) without torch's 1e-7 offset.",),
-))
+)
 
-NONCONVEX = register(Claim(
+NONCONVEX = FAMILY.claim(
     id="penalty-constraint-without-convexity", title="Penalty ⇔ constraint without convexity",
     expected="refuted",
     statement=(r"t^* \in \arg\min_{t^2 \le k} J(t),\ \alpha^* \text{ its KKT multiplier} \;\Longrightarrow\; "
                r"t^* \in \arg\min_t J(t) + \alpha^* t^2"),
-    source=SOURCE + "; the seed drops the convexity hypothesis",
+    source=FAMILY.source + "; the seed drops the convexity hypothesis",
     hypotheses=(r"J(t) = -a e^{-(t-b)^2} - c\,e^{-(t-d)^2/w} \text{ (non-convex)},\ \Omega = t^2",),
     cases=num.nonconvex_cases, check=nonconvex_check,
     recheck=lambda case, ctx: nonconvex_check(case, ctx, precise=True), relation="inequality",
@@ -400,14 +395,14 @@ NONCONVEX = register(Claim(
            "active. The re-check evaluates both objective values in mpmath at 40 digits on a 10× finer grid.",
            "C4 example: a = 2, b = 3, c = 1, d = 0.5, w = 0.1, k = 6.25: t* = 2.5, α* ≈ 0.3115, J + α*t² is 0.389 "
            "at t* but −0.928 at t ≈ 0.486."),
-))
+)
 
-CONVENTION = register(Claim(
+CONVENTION = FAMILY.claim(
     id="penalty-constraint-multiplier-convention",
     title="Seed 003 convention slip: ½-convention θ(α) has multiplier α for J = ‖Xθ − y‖²", expected="refuted",
     statement=(r"\theta = (X^\top X + 2\alpha I)^{-1}X^\top y,\ k = \|\theta\|^2 \;\Longrightarrow\; \theta = "
                r"\arg\min_{\|\theta\|^2 \le k} \|X\theta - y\|^2 \text{ with multiplier } \alpha"),
-    source=SOURCE + "; mixing the ½-convention closed form with J = ‖Xθ − y‖²",
+    source=FAMILY.source + "; mixing the ½-convention closed form with J = ‖Xθ − y‖²",
     hypotheses=(r"X^\top y \ne 0,\ \alpha > 0",),
     symbolic=lambda: SymbolicResult([sym.multiplier_convention(1), sym.multiplier_convention(2)]),
     cases=lambda: num.ridge_problems(conventions=("full",), inactive=False), check=convention_check,
@@ -415,4 +410,4 @@ CONVENTION = register(Claim(
     notes=("θ is the constrained solution, but its multiplier is 2α: stationarity 2Xᵀ(Xθ − y) + 2μθ = 0 holds "
            "with μ = 2α (proved symbolically; μ = α is refuted by an exact rational point). The re-check computes "
            "the multiplier in exact rationals.",),
-))
+)

@@ -48,10 +48,11 @@ from typing import Any
 
 import numpy as np
 
-from proofs import _mlp_gradient_symbolic as sym
-from proofs._mlp_gradient_judge import DEPTH, Form, judge
-from proofs._mlp_gradient_mp import MP_DIGITS, gradient_terms_mp
-from proofs._mlp_gradient_terms import (
+from proofs.gradient_inequality import FAMILY
+from proofs.gradient_inequality import symbolic as sym
+from proofs.gradient_inequality.judge import Form, judge
+from proofs.gradient_inequality.multiprecision import MP_DIGITS, gradient_terms_mp
+from proofs.gradient_inequality.terms import (
     GradientTerms,
     Norm,
     Pow2,
@@ -69,25 +70,15 @@ from verify import (
     SymbolicResult,
     Tolerance,
     mlp_head_cases,
-    register,
 )
 
 #: the claims and their factory, and (from the private modules) the quantities and judgement they use
 __all__ = [
-    "DEPTH", "DOUBLED", "FROBENIUS", "HYPOTHESES", "MP_DIGITS", "NO_BIAS_KEEPS_ONE", "PER_LAYER", "SOURCE", "SUMMED",
+    "DOUBLED", "FROBENIUS", "MP_DIGITS", "NO_BIAS_KEEPS_ONE", "PER_LAYER", "SUMMED",
     "Form", "GradientTerms", "Norm", "Pow2", "case_functions", "frobenius", "gradient_terms", "gradient_terms_mp",
     "judge", "make_claim", "ratio_distribution", "resolution_floor", "spectral",
 ]
 
-SOURCE = ("seed 001, inequality (1) ('输入梯度惩罚与参数梯度惩罚的一个不等式'); Dherin, Munn & Barrett, "
-          "'The Geometric Occam's Razor Implicit in Deep Learning' (2022); CLAIMS.md C3")
-HYPOTHESES = (
-    r"h^{(1)} = x;\ z^{(t+1)} = W^{(t)}h^{(t)} + b^{(t)};\ h^{(t+1)} = g(z^{(t+1)}),\ t = 1..l",
-    r"f = F(h^{(l+1)}) \text{ any differentiable scalar function};\ "
-    r"\delta^{(t)} = \partial f/\partial z^{(t+1)};\ J^{(t)} = \partial h^{(t)}/\partial x,\ J^{(1)} = I",
-    r"\text{biases present};\ g \text{ differentiable at the point (ReLU: almost everywhere)}",
-    r"W^{(t)} \ne 0,\ J^{(t)} \ne 0 \text{ (else the multiplied per-layer form)}",
-)
 
 
 def _judge_case(case: MLPHeadCase, ctx: CheckContext, form: Form, route: str) -> CaseResult:
@@ -99,7 +90,7 @@ def _judge_case(case: MLPHeadCase, ctx: CheckContext, form: Form, route: str) ->
     details = {"widths": list(case.mlp.widths), "activation": case.mlp.activation, "head": case.head,
                "ratio": comparison.ratio, **details}
     return CaseResult(comparison, case.tags, details,
-                      how + Tolerance(dtype, DEPTH).describe() + " × details.condition (round-off bound, ≥ 1)")
+                      how + Tolerance(dtype, FAMILY.depth).describe() + " × details.condition (round-off bound, ≥ 1)")
 
 
 def make_claim(form: Form, *, claim_id: str, statement: str, expected: str = "holds", bias: bool = True,
@@ -110,9 +101,10 @@ def make_claim(form: Form, *, claim_id: str, statement: str, expected: str = "ho
     The check uses torch (vmap over the batch); the re-check of a counterexample the
     mpmath route, judged the same way.
     """
-    return Claim(
-        id=claim_id, title=title, statement=statement, source=SOURCE, expected=expected,
-        hypotheses=HYPOTHESES if bias else HYPOTHESES[:2] + (r"\text{no biases}",) + HYPOTHESES[3:],
+    return FAMILY.claim(
+        id=claim_id, title=title, statement=statement, source=FAMILY.source, expected=expected,
+        hypotheses=(FAMILY.hypotheses if bias
+                    else FAMILY.hypotheses[:2] + (r"\text{no biases}",) + FAMILY.hypotheses[3:]),
         symbolic=symbolic, cases=cases or (lambda: mlp_head_cases(bias=bias)),
         check=lambda case, ctx: _judge_case(case, ctx, form, "torch"),
         recheck=lambda case, ctx: _judge_case(case, ctx, form, "mpmath"),
@@ -172,16 +164,16 @@ _ZERO = ("Layers with W⁽ᵗ⁾ = 0 or J⁽ᵗ⁾ = 0 are left out of the sum (
          "ReLU is differentiable only almost everywhere; torch takes relu'(0) = 0, and the chain-rule "
          "identities (hence the bound) hold for that choice as for any other value of g'(0).")
 
-SUMMED = register(make_claim(
+SUMMED = make_claim(
     Form(), claim_id="mlp-gradient-inequality", title="Input-gradient vs parameter-gradient inequality for MLPs",
     statement=_LHS + r" \le \|\nabla_\theta f\|^2",
     symbolic=lambda: SymbolicResult(sym.steps("summed")),
     notes=(*_EQUALITY, *_ZERO,
            "The seed writes ‖∇_x h⁽ᵗ⁾‖ without naming the matrix norm: it must be the spectral norm "
            "(or any larger one, e.g. Frobenius: mlp-gradient-inequality-frobenius)."),
-))
+)
 
-PER_LAYER = register(make_claim(
+PER_LAYER = make_claim(
     Form(per_layer=True), claim_id="mlp-gradient-inequality-per-layer",
     title="Input-gradient vs parameter-gradient inequality, layer by layer",
     statement=(r"\|\nabla_x f\|^2\left(1 + \|h^{(t)}\|^2\right) \le \|W^{(t)}\|_2^2\,\|J^{(t)}\|_2^2\,"
@@ -189,9 +181,9 @@ PER_LAYER = register(make_claim(
     symbolic=lambda: SymbolicResult(sym.steps("per-layer")),
     notes=(*_EQUALITY, "Each case is judged on its worst example and worst layer t; the ratio is that layer's "
            "lhs/rhs (the multiplied form divided by its right side).", _ZERO[1]),
-))
+)
 
-FROBENIUS = register(make_claim(
+FROBENIUS = make_claim(
     Form(w_norm=frobenius, j_norm=frobenius), claim_id="mlp-gradient-inequality-frobenius",
     title="Input-gradient vs parameter-gradient inequality with Frobenius norms (looser)",
     statement=(r"\|\nabla_x f\|^2 \sum_{t=1}^{l} \frac{1 + \|h^{(t)}\|^2}{\|W^{(t)}\|_F^2\,\|J^{(t)}\|_F^2}"
@@ -199,21 +191,21 @@ FROBENIUS = register(make_claim(
     symbolic=lambda: SymbolicResult(sym.steps("frobenius")),
     notes=("Valid because ‖A‖₂ ≤ ‖A‖_F (frobenius-bound); looser, with equality only where every W⁽ᵗ⁾ and "
            "J⁽ᵗ⁾ has rank one, e.g. widths all 1.", *_ZERO),
-))
+)
 
-NO_BIAS_KEEPS_ONE = register(make_claim(
+NO_BIAS_KEEPS_ONE = make_claim(
     Form(), claim_id="mlp-gradient-inequality-no-bias-keeps-one", expected="refuted", bias=False,
     title="Seed 001: the inequality for networks without biases, '1 +' kept",
     statement=_LHS + r" \le \|\nabla_\theta f\|^2,\quad \theta = (W^{(1)}, \dots, W^{(l)}) \text{ (no biases)}",
     symbolic=lambda: SymbolicResult([sym.no_bias_counterexample()]),
     notes=("Without biases ‖∇_{W⁽ᵗ⁾} f‖² = ‖δ⁽ᵗ⁾‖²‖h⁽ᵗ⁾‖²: the '1 +' must go (then the bound holds).",),
-))
+)
 
-DOUBLED = register(make_claim(
+DOUBLED = make_claim(
     Form(factor=2.0), claim_id="mlp-gradient-inequality-doubled", expected="refuted",
     title="C3 with twice the left side",
     statement=r"2\," + _LHS + r" \le \|\nabla_\theta f\|^2",
     symbolic=lambda: SymbolicResult([sym.doubled_counterexample()]),
     notes=("Random wide networks sit far below the bound (median ratio well under 1/2), so only the "
            "generated equality cases refute this.",),
-))
+)

@@ -5,7 +5,7 @@ state as SymPy expressions in the old ones, the gradient :math:`g`, torch's step
 :math:`t = 1, 2, \dots` and the hyper-parameters (symbols named after torch's options, so that a
 case's options fill them by name). Unrolling a rule over symbols :math:`g_1, \dots, g_T`
 gives the recurrence over a whole gradient sequence; the derivations below prove facts about
-those unrolled forms, and :mod:`proofs._optimizer_numeric` lambdifies the one-step rule
+those unrolled forms, and :mod:`proofs.optimizers.numeric` lambdifies the one-step rule
 (:func:`verify.to_torch`) and steps it side by side with ``torch.optim``.
 
 Boolean options that change the structure of the update (``nesterov``, a zero ``momentum`` in

@@ -30,13 +30,12 @@ import mpmath
 import numpy as np
 import torch
 
-from proofs import _descent_symbolic as sym
-from proofs import _figures
+from proofs.descent import FAMILY, figures
+from proofs.descent import symbolic as sym
 from verify import (
     ACTIVATIONS,
     CaseResult,
     CheckContext,
-    Claim,
     Comparison,
     MLPCase,
     MLPSpec,
@@ -53,27 +52,17 @@ from verify import (
     matrices,
     mlp_cases,
     mlp_forward,
-    register,
     softmax_batches,
     softmax_regression_loss,
     unflatten,
     vectors,
 )
 
-SOURCE = "seed 000, section 'L̂(A+αΔA)的一个上界的证明' (descent bound for SGD); CLAIMS.md C2"
-#: depth factor of the tolerance: a loss is a few hundred flops deep
-DEPTH = 256.0
 #: the fixed grid of α/α_max checked in every case (plus the drawn fraction)
 ALPHA_GRID = (1.0, 0.75, 0.5, 0.25, 0.1, 0.01)
 #: points on the segment where the MLP curvature is sampled (directional), and where λ_max is taken
 SEGMENT_POINTS, LAMBDA_POINTS = 33, 5
 RECHECK_SEGMENT_POINTS = 257
-HYPOTHESES = (
-    r"L \in C^2 \text{ near the segment } S = \{\theta - s\alpha g : s \in [0,1]\},"
-    r"\ g = \nabla L(\theta),\ \alpha \ge 0",
-    r"g^\top \nabla^2 L(\xi)\, g \le M \|g\|^2 \ \forall \xi \in S "
-    r"\ (\text{implied by } \nabla^2 L \preceq M I \text{ on } S)",
-)
 
 
 @dataclass(frozen=True)
@@ -257,7 +246,7 @@ def _descent_check(case: DescentCase, ctx: CheckContext, dense: bool = False, m_
     problem = case.problem
     f, theta = loss_and_point(problem, ctx)
     g = gradient(f, theta).detach()
-    tol = Tolerance(ctx.dtype, DEPTH)
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
     family = type(problem).__name__
     if float(g @ g) == 0.0:
         return CaseResult(compare_leq(0.0, 0.0, 0.0, tol), (family, "zero-gradient"), {"reason": "g = 0"},
@@ -305,22 +294,22 @@ def _quadratic_lambda_max(problem: Quadratic, theta: torch.Tensor, g: torch.Tens
     return out
 
 
-DESCENT = register(Claim(
+DESCENT = FAMILY.claim(
     id="descent-lemma", title="Descent lemma for gradient descent",
     statement=(r"g^\top\nabla^2 L(\xi)g \le M\|g\|^2\ \forall \xi\in[\theta,\theta-\alpha g] \;\Longrightarrow\; "
                r"L(\theta-\alpha g) \le L(\theta) - \alpha\left(1-\tfrac{\alpha M}{2}\right)\|g\|^2"),
-    source=SOURCE, hypotheses=HYPOTHESES,
+    source=FAMILY.source, hypotheses=FAMILY.hypotheses,
     symbolic=lambda: SymbolicResult([sym.taylor_remainder(), sym.curvature_bound(), sym.step_size_condition(),
                                      sym.optimal_step(), sym.quadratic_equality()]),
     cases=descent_cases, check=_descent_check, recheck=lambda case, ctx: _descent_check(case, ctx, dense=True),
-    relation="inequality", decode_case=DescentCase.from_json, figures=_figures.descent_margin_figures,
+    relation="inequality", decode_case=DescentCase.from_json, figures=figures.descent_margin_figures,
     notes=("Softmax regression uses the global M of C1 with α ∈ (0, 2/M]; MLP regressions (C² activations, "
            "targets cos(i)) fix α_max first and measure M on the whole segment; quadratics use the directional "
            "M = gᵀQg/‖g‖², where the lemma is an equality (slack ≈ 0), and M = λ_max(Q), where the slack is "
            "checked to equal α²(λ_max‖g‖² − gᵀQg)/2.",
            "The decrease (not the inequality) needs 0 < α < 2/M; α = 1/M decreases L by ‖g‖²/(2M).",
            "Stochastic gradients only satisfy the bound in expectation, with E‖g̃‖² in the quadratic term."),
-))
+)
 
 
 # --------------------------------------------------------------------------- the seed's mistakes
@@ -353,7 +342,7 @@ def _ascent_check(case: DescentCase, ctx: CheckContext, exact: bool = False) -> 
     Q = np.asarray(problem.Q)
     lam = float(np.linalg.eigvalsh(Q)[-1])
     alpha = case.alpha_frac / lam if lam > 0 else case.alpha_frac
-    tol = Tolerance(ctx.dtype, DEPTH)
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
     if exact:
         L0, L1, G = _exact_step(problem, alpha, +1)
         return CaseResult(compare_leq(float(L1 - L0), 0.0, alpha * float(G), Tolerance("float64", 1.0)),
@@ -372,7 +361,7 @@ def _beyond_check(case: DescentCase, ctx: CheckContext, exact: bool = False) -> 
     lam = float(np.linalg.eigvalsh(np.asarray(problem.Q))[-1])
     frac = 0.01 + 0.98 * case.alpha_frac
     alpha = (2.0 + 2.0 * frac) / lam if lam > 0 else 1.0
-    tol = Tolerance(ctx.dtype, DEPTH)
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
     if exact:
         L0, L1, G = _exact_step(problem, alpha, -1)
         return CaseResult(compare_leq(float(L1 - L0), 0.0, alpha * float(G), Tolerance("float64", 1.0)),
@@ -411,44 +400,44 @@ def _start_point_check(case: tuple[float, float], ctx: CheckContext, precise: bo
     M0 = float(1.0 / torch.cosh(t) ** 2)
     g = float(torch.tanh(t))
     alpha = frac * 2.0 / M0
-    tol = Tolerance(ctx.dtype, DEPTH)
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
     L0, L1 = float(f(t)), float(f(t - alpha * g))
     comparison = compare_leq(L1 - L0, -alpha * (1 - alpha * M0 / 2) * g * g, alpha * g * g * (1 + alpha * M0 / 2),
                              tol, noise=abs(L0) + abs(L1))
     return CaseResult(comparison, ("log-cosh",), {"t": t0, "alpha": alpha, "M0": M0}, tol.describe())
 
 
-ASCENT = register(Claim(
+ASCENT = FAMILY.claim(
     id="seed000-ascent-update", title="Seed 000: the update A + α∇L decreases L", expected="refuted",
     statement=r"0 < \alpha \le \tfrac1M \;\Longrightarrow\; L(\theta + \alpha\nabla L(\theta)) \le L(\theta)",
-    source=SOURCE + "; the seed writes A^{t+1} ← A^t + α∇_A L̂", hypotheses=HYPOTHESES[:1],
+    source=FAMILY.source + "; the seed writes A^{t+1} ← A^t + α∇_A L̂", hypotheses=FAMILY.hypotheses[:1],
     cases=_quadratic_step_case, check=_ascent_check, recheck=lambda c, ctx: _ascent_check(c, ctx, exact=True),
     relation="inequality", decode_case=DescentCase.from_json,
     notes=("Gradient descent subtracts the gradient: θ − α∇L. The re-check recomputes the counterexample in "
            "exact rational arithmetic.",),
-))
+)
 
-START_POINT = register(Claim(
+START_POINT = FAMILY.claim(
     id="seed000-taylor-at-start-point", title="Seed 000: the bound with the curvature at the start point",
     expected="refuted",
     statement=(r"M_0 = \lambda_{\max}(\nabla^2 L(\theta)) > 0,\ \alpha \in (0, 2/M_0] \;\Longrightarrow\; "
                r"L(\theta-\alpha g) \le L(\theta) - \alpha\left(1-\tfrac{\alpha M_0}{2}\right)\|g\|^2"),
-    source=SOURCE + "; the seed expands with ∇²L̂ at A instead of a point on the segment",
+    source=FAMILY.source + "; the seed expands with ∇²L̂ at A instead of a point on the segment",
     hypotheses=(r"L(t) = \log\cosh t,\ g = L'(t)",),
     cases=_log_cosh_case, check=_start_point_check, recheck=lambda c, ctx: _start_point_check(c, ctx, precise=True),
     relation="inequality",
     decode_case=lambda data: (float(data[0]), float(data[1])),
     notes=("The curvature must be bounded on the whole segment: log cosh has L'' = sech² t, largest at 0, so a "
            "step from t = 2 toward 0 sees more curvature than M₀. Re-checked with mpmath at 50 digits.",),
-))
+)
 
-BEYOND = register(Claim(
+BEYOND = FAMILY.claim(
     id="descent-lemma-beyond-2-over-M", title="Gradient descent decreases L for α ∈ (2/M, 4/M)", expected="refuted",
     statement=r"\nabla^2 L \preceq M I,\ \alpha \in \left(\tfrac2M, \tfrac4M\right) \;\Longrightarrow\; "
               r"L(\theta - \alpha g) \le L(\theta)",
-    source=SOURCE + "; the seed states the bound without the condition 0 < α < 2/M",
+    source=FAMILY.source + "; the seed states the bound without the condition 0 < α < 2/M",
     hypotheses=(r"L = \tfrac12\theta^\top Q\theta,\ Q \succeq 0,\ M = \lambda_{\max}(Q)",),
     cases=_quadratic_step_case, check=_beyond_check, recheck=lambda c, ctx: _beyond_check(c, ctx, exact=True),
     relation="inequality", decode_case=DescentCase.from_json,
     notes=("On L = ½Mt², L(t − αMt) = ½Mt²(1 − αM)² > L(t) once αM > 2. Re-checked in exact rationals.",),
-))
+)

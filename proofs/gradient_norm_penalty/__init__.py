@@ -1,0 +1,26 @@
+"""The gradient-norm penalty and its finite-difference gradient (C5), and seed 002's two mistakes.
+
+The family record and the claims table read by the registry (importing this package registers nothing).
+"""
+
+from verify import Family
+
+#: what the claims of this family share (defined before the import below: its modules read it)
+FAMILY = Family(
+    key="gradient_norm_penalty",
+    title="Gradient-norm penalty: gradient, finite differences, SAM",
+    source="seed 002, section '3 Paper method' (Zhao, Zhang, Hu, ICML 2022, arXiv 2202.03599, "
+          "'Penalizing Gradient Norm for Efficiently Improving Generalization in Deep Learning'); CLAIMS.md C5",
+    hypotheses=(
+        r"L_S(\theta) = \tfrac1{2m}\sum_i \|f(x_i;\theta) - t_i\|^2,\ f \text{ an MLP with a } C^4 "
+        r"\text{ activation (tanh, sigmoid, softplus, gelu, identity)}",
+        r"g = \nabla L_S(\theta) \ne 0 \text{ (beyond round-off)},\ \hat g = g/\|g\|_2,\ \lambda \ge 0",
+    ),
+    depth=256.0,
+)
+
+from proofs.gradient_norm_penalty.claims import FD_ORDER, GRADIENT, HALF, PENALIZED_FD, SAM  # noqa: E402
+
+CLAIMS = (GRADIENT, FD_ORDER, SAM, HALF, PENALIZED_FD)
+
+__all__ = ["CLAIMS", "FAMILY"]
