@@ -37,13 +37,13 @@ def _git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=ROOT, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def run_check(tree: Path, seed: int, examples: int, out: Path) -> None:
-    """``verify check --json`` of every built-in claim, with ``tree``'s code first on the path."""
+def run_check(tree: Path, seed: int, examples: int, out: Path, claims: list[str] | None = None) -> None:
+    """``verify check --json`` of the built-in claims (all, or ``claims``), with ``tree``'s code first on the path."""
     env = {**os.environ, "PYTHONPATH": str(tree), "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1"}
     code = ("import sys, verify, proofs; from verify.cli import main; "
             f"assert verify.__file__.startswith({str(tree)!r}), verify.__file__; sys.exit(main(sys.argv[1:]))")
-    cmd = [sys.executable, "-c", code, "check", "--seed", str(seed), "--examples", str(examples),
+    cmd = [sys.executable, "-c", code, "check", *(claims or []), "--seed", str(seed), "--examples", str(examples),
            "--device", "cpu", "--threads", "1", "--quiet", "--json", str(out)]
     result = subprocess.run(cmd, cwd=tree, env=env, capture_output=True, text=True)
     if not out.exists():
@@ -74,10 +74,11 @@ def differences(a: Any, b: Any, path: str = "") -> Iterator[str]:
         yield path
 
 
-def compare(old: Path, new: Path, ignored: set[str]) -> dict[str, list[str]]:
-    """Claim id -> differing paths, over the verdicts of two ``--json`` files."""
-    before = {v["claim"]: _strip(v, ignored) for v in json.loads(old.read_text())["verdicts"]}
-    after = {v["claim"]: _strip(v, ignored) for v in json.loads(new.read_text())["verdicts"]}
+def compare(old: Path, new: Path, ignored: set[str], claims: list[str] | None = None) -> dict[str, list[str]]:
+    """Claim id -> differing paths, over the verdicts of two ``--json`` files (only ``claims`` if given)."""
+    wanted = (lambda c: c in claims) if claims else (lambda c: True)
+    before = {v["claim"]: _strip(v, ignored) for v in json.loads(old.read_text())["verdicts"] if wanted(v["claim"])}
+    after = {v["claim"]: _strip(v, ignored) for v in json.loads(new.read_text())["verdicts"] if wanted(v["claim"])}
     out: dict[str, list[str]] = {}
     for claim in sorted(set(before) | set(after)):
         if claim not in before or claim not in after:
@@ -124,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--examples", type=int, default=100)
     parser.add_argument("--ignore", nargs="*", default=[], metavar="FIELD",
                         help="more JSON keys to leave out of the comparison (e.g. source)")
+    parser.add_argument("--claims", nargs="+", default=None, metavar="ID",
+                        help="compare only these claims (the baseline still runs all of them once, then is cached)")
     parser.add_argument("--repeat", action="store_true", help="also run this tree twice and compare the two runs")
     args = parser.parse_args(argv)
     commit = _git("rev-parse", args.baseline)
@@ -135,12 +138,12 @@ def main(argv: list[str] | None = None) -> int:
         for seed in args.seeds:
             old = baseline_json(commit, seed, args.examples)
             new = Path(tmp) / f"seed{seed}.json"
-            run_check(ROOT, seed, args.examples, new)
-            same &= report(f"seed {seed}: baseline vs this tree", compare(old, new, ignored))
+            run_check(ROOT, seed, args.examples, new, args.claims)
+            same &= report(f"seed {seed}: baseline vs this tree", compare(old, new, ignored, args.claims))
             if args.repeat:
                 again = Path(tmp) / f"seed{seed}-again.json"
-                run_check(ROOT, seed, args.examples, again)
-                same &= report(f"seed {seed}: this tree vs this tree", compare(new, again, ignored))
+                run_check(ROOT, seed, args.examples, again, args.claims)
+                same &= report(f"seed {seed}: this tree vs this tree", compare(new, again, ignored, args.claims))
     return 0 if same else 1
 
 

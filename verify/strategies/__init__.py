@@ -9,6 +9,7 @@ them, and shrink toward small sizes and small-integer entries.
 """
 
 from verify.strategies.arrays import SCALE_LADDER, STRUCTURES, matrices, scales, unit_arrays, vectors
+from verify.strategies.case_types import Case, case_type, case_types
 from verify.strategies.cases import (
     MLP_ACTIVATIONS,
     TAG_DEFINITIONS,
@@ -29,11 +30,14 @@ __all__ = [
     "STRUCTURES",
     "TAGS",
     "TAG_DEFINITIONS",
+    "Case",
     "MLPCase",
     "MLPHeadCase",
     "SoftmaxBatch",
     "SymmetricBlockMatrix",
     "case_from_json",
+    "case_type",
+    "case_types",
     "logits",
     "matrices",
     "mlp_cases",

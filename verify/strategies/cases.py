@@ -67,6 +67,7 @@ from verify.strategies._serialize import (
     int_tuple,
     str_tuple,
 )
+from verify.strategies.case_types import case_from_json, case_type
 
 __all__ = [
     "MLP_ACTIVATIONS",
@@ -499,18 +500,5 @@ class SymmetricBlockMatrix(_Case):
         )
 
 
-_CASE_TYPES: dict[str, type[MLPCase] | type[SoftmaxBatch] | type[SymmetricBlockMatrix]] = {
-    cls._TYPE: cls for cls in (MLPCase, SoftmaxBatch, SymmetricBlockMatrix)
-}
-
-
-def case_from_json(data: Mapping[str, Any]) -> MLPCase | SoftmaxBatch | SymmetricBlockMatrix:
-    """Rebuild any case from its ``to_json()`` dict, dispatching on ``data["type"]``.
-
-    Raises:
-        InvalidInputError: the type is unknown or the dict is malformed.
-    """
-    kind = data.get("type") if isinstance(data, Mapping) else None
-    if kind not in _CASE_TYPES:
-        raise InvalidInputError(f"Got type={kind!r}, but valid case types are {sorted(_CASE_TYPES)}.")
-    return _CASE_TYPES[kind].from_json(data)
+for _builtin in (MLPCase, SoftmaxBatch, SymmetricBlockMatrix):
+    case_type(_builtin)
