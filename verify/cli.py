@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shlex
 import sys
 import tempfile
 import time
@@ -149,6 +148,8 @@ def _run_claims(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[lis
 
 
 def _counterexample_text(verdict: Any, name: str) -> str:
+    from verify.claims import replay_line
+
     cx = verdict.counterexample
     c = cx.get("comparison") or {}
     case = json.dumps(cx.get("case"), separators=(",", ":"))
@@ -158,19 +159,10 @@ def _counterexample_text(verdict: Any, name: str) -> str:
         value = c.get(key)
         return f"{value:.6g}" if isinstance(value, float) else str(value)
 
-    name = shlex.quote(name)
     return (f"    counterexample: {case}\n"
             f"    lhs = {num('lhs')}, rhs = {num('rhs')}, violation {num('abs_err')} = {num('rel_err')} of the "
             f"scale {num('scale')} (tolerance {num('atol')})\n"
-            f"    replay it: verify check {name} --seed {verdict.seed}{_more_options(verdict)} --json out.json && "
-            f"verify check {name} --replay out.json\n")
-
-
-def _more_options(verdict: Any) -> str:
-    """The options besides the seed that reproduce a search: example count and dtype, when not the defaults."""
-    examples = (verdict.numeric or {}).get("examples_requested")
-    more = f" --examples {examples}" if examples and examples != 100 else ""
-    return more + (f" --dtype {verdict.dtype}" if verdict.dtype != "float64" else "")
+            f"    replay it: {replay_line(verdict, name)}\n")
 
 
 def _summary_line(verdicts: list[Any], total: int, out: TextIO) -> bool:

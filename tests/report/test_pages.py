@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.report.conftest import DATA, pick
-from verify.claims import ReportCard, Verdict
+from verify.claims import ReportCard, Verdict, verdict_ref
 from verify.report import (
     render_card_html,
     render_card_markdown,
@@ -23,7 +23,7 @@ from verify.report import (
     render_index_html,
     render_index_markdown,
 )
-from verify.report._commands import card_check_command, check_commands, claim_ref
+from verify.report._commands import card_check_command, check_commands
 from verify.report._page import fmt_num
 
 
@@ -65,7 +65,7 @@ def test_commands_use_the_quoted_ref_seed_and_examples(ref):
 
 def test_commands_fall_back_to_the_id_and_omit_what_is_unknown():
     v = _refuted(numeric={"relation": "inequality", "examples": 3})
-    assert getattr(v, "ref", "") == "" and claim_ref(v) == "c"
+    assert getattr(v, "ref", "") == "" and verdict_ref(v) == "c"
     assert check_commands(v) == ("verify check c --seed 7 --json out.json", "verify check c --replay out.json")
     old = Verdict.from_json({k: x for k, x in v.to_json().items() if k != "ref"})  # JSON from before refs
     assert check_commands(old)[0] == "verify check c --seed 7 --json out.json"

@@ -22,6 +22,7 @@ from verify.claims.registry import (
     register,
     resolve_claims,
 )
+from verify.claims.replay import replay_commands, replay_line, run_options, verdict_ref
 from verify.claims.tolerance import EPS, Comparison, Tolerance, compare_close, compare_leq
 from verify.claims.verdict import SCHEMA_VERSION, Verdict, dump_verdicts, load_verdicts, to_plain
 
@@ -53,7 +54,11 @@ __all__ = [
     "load_builtin_claims",
     "load_verdicts",
     "register",
+    "replay_commands",
+    "replay_line",
     "resolve_claims",
+    "run_options",
     "to_plain",
+    "verdict_ref",
     "versions",
 ]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from verify.claims.model import Expectation, VerdictKind
+from verify.claims.replay import replay_line
 from verify.errors import InvalidInputError
 
 __all__ = ["SCHEMA_VERSION", "Verdict", "dump_verdicts", "load_verdicts", "to_plain"]
@@ -124,12 +124,7 @@ class Verdict:
         if cx:
             case = json.dumps(cx.get("case"), separators=(",", ":"))
             lines.append(f"    case      = {case if len(case) <= 800 else case[:800] + ' …'}")
-            who = shlex.quote(name or self.ref or self.claim)
-            examples = numeric.get("examples_requested")
-            more = f" --examples {examples}" if examples else ""
-            more += f" --dtype {self.dtype}" if self.dtype != "float64" else ""
-            lines.append(f"  replay    : verify check {who} --seed {self.seed}{more} --json out.json && "
-                         f"verify check {who} --replay out.json")
+            lines.append(f"  replay    : {replay_line(self, name)}")
         lines.append(f"  run       : seed {self.seed}, {self.dtype} on {self.device}, {self.elapsed_s:.1f} s")
         return "\n".join(lines)
 

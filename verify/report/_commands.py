@@ -1,10 +1,9 @@
 """The shell commands a page prints to re-run a claim or a report-card check, exactly.
 
-A claim is named by its *reference* (``Verdict.ref``: the built-in id, or
-``path/to/file.py::NAME`` for a user's claim), falling back to the id for verdicts
-written before references existed. Every value that came from a verdict is passed
-through :func:`shlex.quote`, so a name with spaces or shell metacharacters stays one
-argument; the pages escape the text again for HTML.
+A claim's commands come from :func:`verify.claims.replay_commands`, the builder the CLI and
+``Verdict.explain`` use too (one test renders all three for the same verdict). Every value that came
+from a verdict is passed through :func:`shlex.quote`, so a name with spaces or shell metacharacters
+stays one argument; the pages escape the text again for HTML.
 """
 
 from __future__ import annotations
@@ -14,49 +13,16 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from verify.claims import ReportCard, Verdict
+from verify.claims import ReportCard, Verdict, replay_commands
 
-__all__ = ["card_check_command", "check_commands", "claim_ref"]
+__all__ = ["card_check_command", "check_commands"]
 
 _DEFAULT_FACTORS = (0.1, 1.0, 10.0)
 
 
-def claim_ref(v: Verdict) -> str:
-    """What to pass to ``verify check``: the verdict's reference, else its claim id."""
-    ref = getattr(v, "ref", "")
-    return ref if isinstance(ref, str) and ref.strip() else str(v.claim)
-
-
-def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _run_options(v: Verdict) -> str:
-    num = v.numeric if isinstance(v.numeric, Mapping) else {}
-    parts = [f"--seed {shlex.quote(str(v.seed))}"]
-    examples = _int(num.get("examples_requested"))
-    if examples is not None and examples > 0:
-        parts.append(f"--examples {examples}")
-    if str(v.dtype) != "float64":
-        parts.append(f"--dtype {shlex.quote(str(v.dtype))}")
-    if str(v.device) not in ("cpu", ""):
-        parts.append(f"--device {shlex.quote(str(v.device))}")
-    if _int(v.torch_threads) not in (None, 1):
-        parts.append(f"--threads {v.torch_threads}")
-    return " ".join(parts)
-
-
 def check_commands(v: Verdict) -> tuple[str, str]:
-    r"""``(run, replay)``: re-run the claim as it was run and save the JSON, then replay its counterexample.
-
-    >>> v = Verdict(claim="c", verdict="refuted", expected="holds", seed=3, ref="my claims.py::c",
-    ...             numeric={"examples_requested": 50})
-    >>> print("\n".join(check_commands(v)))
-    verify check 'my claims.py::c' --seed 3 --examples 50 --json out.json
-    verify check 'my claims.py::c' --replay out.json
-    """
-    ref = shlex.quote(claim_ref(v))
-    return (f"verify check {ref} {_run_options(v)} --json out.json", f"verify check {ref} --replay out.json")
+    """``(run, replay)`` of a claim page: :func:`verify.claims.replay_commands`, the CLI's and ``explain``'s too."""
+    return replay_commands(v)
 
 
 def _float_text(x: Any) -> str:
