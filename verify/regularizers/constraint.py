@@ -45,7 +45,7 @@ from verify.claims import Figure, Series, Tolerance, VerdictKind, compare_leq
 from verify.errors import UserCodeError
 from verify.numeric import fd_gradient, fd_step
 from verify.regularizers.context import Context, blocked, make_verdict
-from verify.regularizers.model import Regularizer, autograd_grad
+from verify.regularizers.model import Regularizer, Task, autograd_grad
 from verify.regularizers.smoothness import one_sided_jump
 
 __all__ = ["check_constraint"]
@@ -103,7 +103,6 @@ def check_constraint(ctx: Context) -> Any:
     assert ctx.reg is not None
     task = ctx.convex_task()
     reg = Regularizer(ctx.fn, task, ctx.seed, kind=ctx.reg.kind)
-    J = task.loss
     lams = sorted(ctx.lams)
     numeric: dict[str, Any] = {"task": task.describe() + " (check 5 always uses this convex task)", "dtype": "float64",
                                "lams": lams, "hypotheses": HYPOTHESES}
@@ -118,7 +117,7 @@ def check_constraint(ctx: Context) -> Any:
     try:
         convex = _convexity(reg, task.theta0, ctx)
         numeric["convexity_midpoint_test"] = convex
-        path = _path(J, reg, task, lams, ctx, polish=convex["status"] != "violated")
+        path = _path(task.loss, reg, task, lams, ctx, polish=convex["status"] != "violated")
     except UserCodeError as exc:
         return verdict(VerdictKind.INCONCLUSIVE, f"Does not apply: R could not be evaluated on the convex task "
                        f"({exc}).")
@@ -126,55 +125,71 @@ def check_constraint(ctx: Context) -> Any:
     numeric["figures"] = [Figure("Constraint level k(λ) = R(θ_λ) of the penalized optimum", [
         Series("k(λ) = R(θ_λ)", lams, [p["k"] for p in path])], x_label="λ", y_label="k(λ)", x_log=True,
         caption="C4(c): non-increasing in λ on a convex problem.").to_json()]
+    u = ctx.u
+    tau = [100 * math.sqrt(u) * (abs(p["J"]) + p["lam"] * abs(p["k"]) + 1e-12) for p in path]
+    found = _path_problem(ctx, path, convex, tau)
+    if found is None:
+        found = _against_oracle(ctx, reg, task, lams, path, tau, numeric)
+    return verdict(*found)
+
+
+def _path_problem(ctx: Context, path: list[dict[str, Any]], convex: dict[str, Any],
+                  tau: list[float]) -> tuple[VerdictKind, str, dict | None] | None:
+    """Why the penalized path does not support C4 (R not convex, a wrong gradient, an optimum not found,
+    k(λ) not monotone), as ``(kind, message, counterexample)``; None when it does."""
     if convex["status"] == "violated":
-        return verdict(VerdictKind.INCONCLUSIVE,
-                       f"Does not apply: C4(b) needs a convex R, and R is not convex: R((a+b)/2) = "
-                       f"{convex['R_mid']:.6g} > (R(a)+R(b))/2 = {0.5 * (convex['R_a'] + convex['R_b']):.6g} for a "
-                       f"seeded pair (spread {convex['spread']}). k(λ) is reported as evidence only.")
+        return (VerdictKind.INCONCLUSIVE,
+                f"Does not apply: C4(b) needs a convex R, and R is not convex: R((a+b)/2) = "
+                f"{convex['R_mid']:.6g} > (R(a)+R(b))/2 = {0.5 * (convex['R_a'] + convex['R_b']):.6g} for a "
+                f"seeded pair (spread {convex['spread']}). k(λ) is reported as evidence only.", None)
     bad_fd = [p for p in path if not p.get("fd_kkt", {"ok": True})["ok"]
               and p["fd_kkt"]["residual"] > 10 * p["kkt_residual"]]
     if bad_fd:
         p = bad_fd[0]
-        return verdict(VerdictKind.REFUTED,
-                       f"θ_λ is not a minimizer of J + λR at λ = {p['lam']:g}: with ∇R from central finite differences "
-                       f"(independent of autograd) ‖∇J + λ∇R‖ = {p['fd_kkt']['residual']:.3g} > bound "
-                       f"{p['fd_kkt']['bound']:.3g}, although the optimizer, using autograd's gradient, reports "
-                       f"{p['kkt_residual']:.3g}: autograd's gradient of R is wrong (see the gradient check), so the "
-                       "penalty actually optimized is not λR.", {"lam": p["lam"], "fd_kkt": p["fd_kkt"]})
+        return (VerdictKind.REFUTED,
+                f"θ_λ is not a minimizer of J + λR at λ = {p['lam']:g}: with ∇R from central finite differences "
+                f"(independent of autograd) ‖∇J + λ∇R‖ = {p['fd_kkt']['residual']:.3g} > bound "
+                f"{p['fd_kkt']['bound']:.3g}, although the optimizer, using autograd's gradient, reports "
+                f"{p['kkt_residual']:.3g}: autograd's gradient of R is wrong (see the gradient check), so the "
+                "penalty actually optimized is not λR.", {"lam": p["lam"], "fd_kkt": p["fd_kkt"]})
     bad_kkt = [p for p in path if not p["kkt_ok"]]
     if bad_kkt:
         p = bad_kkt[0]
-        return verdict(VerdictKind.INCONCLUSIVE,
-                       f"The penalized optimum was not found to tolerance at λ = {p['lam']:g}: KKT residual "
-                       f"{p['kkt_residual']:.3g} > {kkt_rel(ctx.value_dtype):.2g}·{p['kkt_scale']:.3g} "
-                       f"(L-BFGS: {p['solver']}); or J + λR has no minimizer (a penalty unbounded below along a "
-                       "direction where J is flat, e.g. a linear R).")
-    u = ctx.u
-    tau = [100 * math.sqrt(u) * (abs(p["J"]) + p["lam"] * abs(p["k"]) + 1e-12) for p in path]
+        return (VerdictKind.INCONCLUSIVE,
+                f"The penalized optimum was not found to tolerance at λ = {p['lam']:g}: KKT residual "
+                f"{p['kkt_residual']:.3g} > {kkt_rel(ctx.value_dtype):.2g}·{p['kkt_scale']:.3g} "
+                f"(L-BFGS: {p['solver']}); or J + λR has no minimizer (a penalty unbounded below along a "
+                "direction where J is flat, e.g. a linear R).", None)
     for i in range(len(path) - 1):
         a, b = path[i], path[i + 1]
         if b["k"] > a["k"] + tau[i] or b["J"] < a["J"] - tau[i]:
-            return verdict(VerdictKind.INCONCLUSIVE,
-                           f"k(λ) is not monotone: λ {a['lam']:g} → {b['lam']:g} changes k from {a['k']:.10g} to "
-                           f"{b['k']:.10g} and J from {a['J']:.10g} to {b['J']:.10g}. For global minimizers that "
-                           "cannot happen (C4(c)), so L-BFGS stopped at a local minimum: R is probably not convex at "
-                           "a scale the sampled midpoint test does not see. The gradient and KKT checks passed, so "
-                           "this is not a counterexample to the equivalence.",
-                           {"lams": [a["lam"], b["lam"]], "k": [a["k"], b["k"]]})
+            return (VerdictKind.INCONCLUSIVE,
+                    f"k(λ) is not monotone: λ {a['lam']:g} → {b['lam']:g} changes k from {a['k']:.10g} to "
+                    f"{b['k']:.10g} and J from {a['J']:.10g} to {b['J']:.10g}. For global minimizers that "
+                    "cannot happen (C4(c)), so L-BFGS stopped at a local minimum: R is probably not convex at "
+                    "a scale the sampled midpoint test does not see. The gradient and KKT checks passed, so "
+                    "this is not a counterexample to the equivalence.",
+                    {"lams": [a["lam"], b["lam"]], "k": [a["k"], b["k"]]})
+    return None
+
+
+def _against_oracle(ctx: Context, reg: Regularizer, task: Task, lams: list[float], path: list[dict[str, Any]],
+                    tau: list[float], numeric: dict[str, Any]) -> tuple[VerdictKind, str, dict | None]:
+    """C4(a) at the λ of the grid closest to ``ctx.lam``: SLSQP on min J s.t. R ≤ k(λ) finds no better J."""
     at = min(range(len(path)), key=lambda i: abs(math.log(path[i]["lam"]) - math.log(ctx.lam)) if ctx.lam > 0 else 0)
     try:
-        oracle = _oracle(J, reg, task, path[at])
+        oracle = _oracle(task.loss, reg, task, path[at])
     except UserCodeError as exc:
-        return verdict(VerdictKind.INCONCLUSIVE, f"The constrained oracle (SLSQP) could not evaluate R: {exc}.")
+        return VerdictKind.INCONCLUSIVE, f"The constrained oracle (SLSQP) could not evaluate R: {exc}.", None
     numeric["oracle"] = oracle
     p = path[at]
     if oracle["R"] <= p["k"] + tau[at] and oracle["J"] < p["J"] - tau[at]:
-        return verdict(VerdictKind.REFUTED,
-                       f"C4(a) fails at λ = {p['lam']:g}: SLSQP (finite-difference gradients) finds θ with R = "
-                       f"{oracle['R']:.10g} ≤ k = {p['k']:.10g} and J = {oracle['J']:.10g} < J(θ_λ) = {p['J']:.10g} "
-                       f"(by more than τ = {tau[at]:.2g}): the penalized 'optimum' is not optimal for the constraint "
-                       "— its gradient (used by L-BFGS) is probably wrong.",
-                       {"lam": p["lam"], "k": p["k"], "J_penalized": p["J"], "J_constrained": oracle["J"]})
+        return (VerdictKind.REFUTED,
+                f"C4(a) fails at λ = {p['lam']:g}: SLSQP (finite-difference gradients) finds θ with R = "
+                f"{oracle['R']:.10g} ≤ k = {p['k']:.10g} and J = {oracle['J']:.10g} < J(θ_λ) = {p['J']:.10g} "
+                f"(by more than τ = {tau[at]:.2g}): the penalized 'optimum' is not optimal for the constraint "
+                "— its gradient (used by L-BFGS) is probably wrong.",
+                {"lam": p["lam"], "k": p["k"], "J_penalized": p["J"], "J_constrained": oracle["J"]})
     kinked = any(p.get("subgradient") for p in path)
     ks = ", ".join(format(q["k"], ".4g") for q in path)
     msg = (f"On the convex task, λ ∈ {lams}: KKT residuals ≤ {max(q['kkt_residual'] for q in path):.2g} "
@@ -184,7 +199,7 @@ def check_constraint(ctx: Context) -> Any:
     if kinked:
         msg += (" R is kinked, so the criterion is the KKT condition with the subgradient (−∇J ∈ λ∂R, residual "
                 "above), not a gradient multiplier.")
-    return verdict(VerdictKind.VERIFIED, msg)
+    return VerdictKind.VERIFIED, msg, None
 
 
 def _multiplier_text(oracle: dict[str, Any], lam: float, n: int) -> str:

@@ -196,7 +196,6 @@ def check_curvature_effect(ctx: Context) -> Any:
     up = sum(rates) > 0
     equal = _relative(matched["without_R"]["sharpness"], matched["with_R"]["sharpness"])
     effect = sharpness_effect(up, equal)
-    same_sign = all(r > 0 for r in rates) or all(r < 0 for r in rates)
     facts = ctx.facts
     facts.sharpness_without, facts.sharpness_with = without["sharpness"], with_r["sharpness"]
     facts.raises_sharpness, facts.sharpness_effect, facts.trained_sharper = up, effect, trained_up
@@ -209,17 +208,33 @@ def check_curvature_effect(ctx: Context) -> Any:
         "sharpness_rate_along_minus_grad_R": {"theta0": rates[0], "trained_without_R": rates[1],
                                               "trained_with_R": rates[2], "eps": 1e-3},
         "sharpness_change": with_r["sharpness"] - without["sharpness"],
-        "figures": [Figure("Training loss L with and without the regularizer", [
-            Series("without R", list(range(len(curve_base))), curve_base),
-            Series(f"with λR (λ = {ctx.lam:g})", list(range(len(curve_reg))), curve_reg)],
-            x_label="gradient-descent step", y_label="L (loss only)", y_log=True).to_json(),
-            Figure("Sharpness against training loss", [
-                Series("without R", [r[1] for r in paths[0]], [r[2] for r in paths[0]]),
-                Series(f"with λR (λ = {ctx.lam:g})", [r[1] for r in paths[1]], [r[2] for r in paths[1]])],
-                x_label="training loss L (falls to the left)", y_label="λ_max(∇²L)", x_log=True,
-                caption=(f"Checkpoints every {CHECKPOINT} steps. At equal training loss the comparison is not "
-                         "confounded by how far each run got.")).to_json()],
+        "figures": _figures(ctx.lam, curve_base, curve_reg, paths),
     }
+    msg = _message(up, equal, rates, alpha, matched, without, with_r)
+    if ctx.facts.stochastic:
+        msg += " (R is stochastic: one fixed realization of its noise was used at every step.)"
+    return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, msg, title=TITLE, statement=STATEMENT, numeric=numeric,
+                        started=started)
+
+
+def _figures(lam: float, curve_base: list[float], curve_reg: list[float], paths: list[Any]) -> list[dict[str, Any]]:
+    """The training-loss curves, and the sharpness against the training loss, without and with λR."""
+    return [Figure("Training loss L with and without the regularizer", [
+        Series("without R", list(range(len(curve_base))), curve_base),
+        Series(f"with λR (λ = {lam:g})", list(range(len(curve_reg))), curve_reg)],
+        x_label="gradient-descent step", y_label="L (loss only)", y_log=True).to_json(),
+        Figure("Sharpness against training loss", [
+            Series("without R", [r[1] for r in paths[0]], [r[2] for r in paths[0]]),
+            Series(f"with λR (λ = {lam:g})", [r[1] for r in paths[1]], [r[2] for r in paths[1]])],
+            x_label="training loss L (falls to the left)", y_label="λ_max(∇²L)", x_log=True,
+            caption=(f"Checkpoints every {CHECKPOINT} steps. At equal training loss the comparison is not "
+                     "confounded by how far each run got.")).to_json()]
+
+
+def _message(up: bool, equal: float, rates: list[float], alpha: float, matched: dict[str, Any],
+             without: dict[str, Any], with_r: dict[str, Any]) -> str:
+    """The ``verified`` message: the effect, the local rates, and the trained models compared."""
+    same_sign = all(r > 0 for r in rates) or all(r < 0 for r in rates)
     local = ", ".join(f"{r:+.3g}" for r in rates)
     msg = (f"{effect_sentence(up, equal, matched['loss_level'])} Local rates d/dt λ_max(∇²L) along −∇R/‖∇R‖ = "
            f"{local} (at θ0, trained without R, trained with R; mean {sum(rates) / 3:+.3g}"
@@ -235,7 +250,4 @@ def check_curvature_effect(ctx: Context) -> Any:
            f"{_change(without['loss'], with_r['loss'])}.")
     if up:
         msg += " Minimizing this regularizer rewards curvature: locally it makes the model sharper, not flatter."
-    if ctx.facts.stochastic:
-        msg += " (R is stochastic: one fixed realization of its noise was used at every step.)"
-    return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, msg, title=TITLE, statement=STATEMENT, numeric=numeric,
-                        started=started)
+    return msg

@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from verify.claims import Figure, Mark, Series, VerdictKind, compare_leq
+from verify.claims import Figure, Mark, Series, Tolerance, VerdictKind, compare_leq
 from verify.errors import UserCodeError
 from verify.numeric import hvp_double_backward
 from verify.regularizers.context import Context, blocked, make_verdict
@@ -56,6 +56,38 @@ def _segment_curvature(F: Any, theta: torch.Tensor, g: torch.Tensor, alpha: floa
     return worst
 
 
+def _lemma_steps(F: Any, theta: torch.Tensor, alpha: float, M: float, tol: Tolerance,
+                 rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Gradient descent with step α from ``theta``, each step judged against the descent lemma (a row per step
+    appended to ``rows``); returns the tightest step, with the segment's curvature if it violates the lemma
+    (the run stops there)."""
+    worst: dict[str, Any] | None = None
+    for step in range(STEPS):
+        f0, g = autograd_grad(F, theta)
+        gg = float(g @ g)
+        f1 = float(F(theta - alpha * g).detach())
+        rhs = float(f0) - alpha * (1 - alpha * M / 2) * gg
+        cmp = compare_leq(f1, rhs, alpha * gg, tol, noise=abs(float(f0)))
+        rows.append({"step": step, "F": float(f0), "F_next": f1, "bound": rhs, "slack": cmp.slack,
+                     "status": cmp.status})
+        if worst is None or cmp.slack < worst["slack"]:
+            worst = {"step": step, "slack": cmp.slack, "status": cmp.status, "F": float(f0), "F_next": f1,
+                     "bound": rhs, "grad_norm_sq": gg}
+            if cmp.violated:
+                worst["segment_curvature"] = _segment_curvature(F, theta, g, alpha)
+                break
+        theta = theta - alpha * g
+    return worst
+
+
+def _rise_text(curve_25: list[float], rises: list[int]) -> str:
+    """What F did with α = 2.5/M, beyond the lemma's guarantee (``rises``: the steps where it rose)."""
+    return (f"with α = 2.5/M the guarantee no longer applies and F rose at {len(rises)} of {STEPS} steps "
+            f"(first at step {rises[0]}; F: {curve_25[0]:.6g} → {curve_25[-1]:.6g})" if rises else
+            f"with α = 2.5/M the guarantee no longer applies; here F still decreased at every one of {STEPS} "
+            f"steps ({curve_25[0]:.6g} → {curve_25[-1]:.6g}): 2/M is a sufficient, not a necessary, limit")
+
+
 def check_descent(ctx: Context) -> Any:
     started = time.perf_counter()
     stop = blocked(ctx, CHECK, TITLE, STATEMENT, "double")
@@ -69,25 +101,9 @@ def check_descent(ctx: Context) -> Any:
     F = ctx.objective()
     tol = ctx.tol
     alpha = 1.0 / M
-    theta = ctx.task.theta0.clone()
-    worst: dict[str, Any] | None = None
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
-        for step in range(STEPS):
-            f0, g = autograd_grad(F, theta)
-            gg = float(g @ g)
-            f1 = float(F(theta - alpha * g).detach())
-            rhs = float(f0) - alpha * (1 - alpha * M / 2) * gg
-            cmp = compare_leq(f1, rhs, alpha * gg, tol, noise=abs(float(f0)))
-            rows.append({"step": step, "F": float(f0), "F_next": f1, "bound": rhs, "slack": cmp.slack,
-                         "status": cmp.status})
-            if worst is None or cmp.slack < worst["slack"]:
-                worst = {"step": step, "slack": cmp.slack, "status": cmp.status, "F": float(f0), "F_next": f1,
-                         "bound": rhs, "grad_norm_sq": gg}
-                if cmp.violated:
-                    worst["segment_curvature"] = _segment_curvature(F, theta, g, alpha)
-                    break
-            theta = theta - alpha * g
+        worst = _lemma_steps(F, ctx.task.theta0.clone(), alpha, M, tol, rows)
         curve_1, _ = _run(F, ctx.task.theta0.clone(), alpha, STEPS)
         curve_25, _ = _run(F, ctx.task.theta0.clone(), 2.5 * alpha, STEPS)
         margin_fig = _margin_figure(F, ctx.task.theta0.clone(), M)
@@ -95,10 +111,7 @@ def check_descent(ctx: Context) -> Any:
         return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"Evaluating L + λR failed: {exc}", title=TITLE,
                             statement=STATEMENT, numeric={"steps": rows}, started=started)
     rises = [i for i in range(len(curve_25) - 1) if curve_25[i + 1] > curve_25[i]]
-    rise_text = (f"with α = 2.5/M the guarantee no longer applies and F rose at {len(rises)} of {STEPS} steps "
-                 f"(first at step {rises[0]}; F: {curve_25[0]:.6g} → {curve_25[-1]:.6g})" if rises else
-                 f"with α = 2.5/M the guarantee no longer applies; here F still decreased at every one of {STEPS} "
-                 f"steps ({curve_25[0]:.6g} → {curve_25[-1]:.6g}): 2/M is a sufficient, not a necessary, limit")
+    rise_text = _rise_text(curve_25, rises)
     numeric: dict[str, Any] = {
         "M": M, "alpha": alpha, "steps_checked": len(rows), "min_slack": worst["slack"] if worst else None,
         "tightest_step": worst, "tolerance": f"{tol.describe()} with scale α‖g‖² and noise |F(θ)|",

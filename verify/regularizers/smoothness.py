@@ -152,24 +152,43 @@ def _kinks(ctx: Context) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
     return None, probes
 
 
+def _spectra(ctx: Context, rows: list[dict[str, Any]]) -> None:
+    """Lanczos extremes of the Hessians of R, L + λR and L at θ0 and two random points, a row per point
+    appended to ``rows``."""
+    reg, task = ctx.reg, ctx.task
+    assert reg is not None
+    F = ctx.objective()
+    for p, theta in enumerate(ctx.points(3)):
+        row: dict[str, Any] = {"point": p}
+        for key, f in (("R", reg), ("L+lamR", F), ("L", task.loss)):
+            hi, lo = extreme_eigenvalues(hvp_operator(f, theta, route="double_backward"), task.n,
+                                         dtype=ctx.dtype, device=ctx.device, tol=LANCZOS_TOL, seed=ctx.seed)
+            row[key] = {"lambda_max": hi.value, "lambda_min": lo.value, "method": hi.method,
+                        "matvecs": hi.matvecs + lo.matvecs}
+        rows.append(row)
+
+
+def _kink_message(kink: dict[str, Any], M: float, curv: str) -> str:
+    """The ``refuted`` message: where the one-sided derivatives differ, and M away from the kink."""
+    fine = kink["fine"]
+    zero = kink["nearest_zero_coordinate"]
+    near = ("" if kink["where"] == "theta = 0"
+            else f" (parameter closest to 0: {zero['name']} = {zero['value']:.3g})")
+    return (f"Not smooth: one-sided derivatives differ by {fine['jump']:.6g} (left {fine['left']:.6g}, right "
+            f"{fine['right']:.6g}) at {kink['where']}, and the difference does not shrink with the step "
+            f"(h = {kink['h']:.2g}: {kink['coarse']['jump']:.6g}; h/8: {fine['jump']:.6g}), so R has a kink "
+            f"there{near}. Its Hessian is unbounded near the kink: no global "
+            f"M exists. Away from kinks M ≈ {M:.4g} (step 2/M ≈ {2 / M:.4g}). {curv}.")
+
+
 def check_smoothness(ctx: Context) -> Any:
     started = time.perf_counter()
     stop = blocked(ctx, CHECK, TITLE, STATEMENT, "double")
     if stop is not None:
         return stop
-    reg, task = ctx.reg, ctx.task
-    assert reg is not None
-    F = ctx.objective()
     rows: list[dict[str, Any]] = []
     try:
-        for p, theta in enumerate(ctx.points(3)):
-            row: dict[str, Any] = {"point": p}
-            for key, f in (("R", reg), ("L+lamR", F), ("L", task.loss)):
-                hi, lo = extreme_eigenvalues(hvp_operator(f, theta, route="double_backward"), task.n,
-                                             dtype=ctx.dtype, device=ctx.device, tol=LANCZOS_TOL, seed=ctx.seed)
-                row[key] = {"lambda_max": hi.value, "lambda_min": lo.value, "method": hi.method,
-                            "matvecs": hi.matvecs + lo.matvecs}
-            rows.append(row)
+        _spectra(ctx, rows)
         kink, probes = _kinks(ctx)
         routes = _hvp_crosscheck(ctx)
     except (UserCodeError, NumericError) as exc:
@@ -202,19 +221,10 @@ def check_smoothness(ctx: Context) -> Any:
         return make_verdict(ctx, CHECK, VerdictKind.REFUTED, msg, title=TITLE, statement=STATEMENT,
                             numeric=numeric, counterexample={"hvp_routes": bad[0]}, started=started)
     if kink is not None:
-        fine = kink["fine"]
-        zero = kink["nearest_zero_coordinate"]
-        near = ("" if kink["where"] == "theta = 0"
-                else f" (parameter closest to 0: {zero['name']} = {zero['value']:.3g})")
-        msg = (f"Not smooth: one-sided derivatives differ by {fine['jump']:.6g} (left {fine['left']:.6g}, right "
-               f"{fine['right']:.6g}) at {kink['where']}, and the difference does not shrink with the step "
-               f"(h = {kink['h']:.2g}: {kink['coarse']['jump']:.6g}; h/8: {fine['jump']:.6g}), so R has a kink "
-               f"there{near}. Its Hessian is unbounded near the kink: no global "
-               f"M exists. Away from kinks M ≈ {M:.4g} (step 2/M ≈ {2 / M:.4g}). {curv}.")
-        counter = {"where": kink["where"], "one_sided_derivatives": fine, "coarse": kink["coarse"],
+        counter = {"where": kink["where"], "one_sided_derivatives": kink["fine"], "coarse": kink["coarse"],
                    "nearest_zero_coordinate": kink["nearest_zero_coordinate"]}
-        return make_verdict(ctx, CHECK, VerdictKind.REFUTED, msg, title=TITLE, statement=STATEMENT,
-                            numeric=numeric, counterexample=counter, started=started)
+        return make_verdict(ctx, CHECK, VerdictKind.REFUTED, _kink_message(kink, M, curv), title=TITLE,
+                            statement=STATEMENT, numeric=numeric, counterexample=counter, started=started)
     msg = (f"No kink found at the probed points and along two random lines ({len(probes)} one-sided probes; "
            f"a kink elsewhere is not excluded). M ≈ {M:.4g} (largest curvature of L + λR, "
            f"λ = {ctx.lam:g}), safe step size 2/M ≈ {2 / M:.4g}. {curv}.")
