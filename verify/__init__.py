@@ -91,6 +91,7 @@ _EXPORTS: dict[str, str] = {
     "Case": "verify.strategies",
     "case_type": "verify.strategies",
     "case_types": "verify.strategies",
+    "decode_case_json": "verify.strategies",
     "logits": "verify.strategies",
     "matrices": "verify.strategies",
     "scales": "verify.strategies",

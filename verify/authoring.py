@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from verify.claims import EPS, CaseResult, CheckContext, Claim, Comparison, SymbolicResult, Tolerance, compare_leq
@@ -114,34 +114,6 @@ def _scale_fn(scale: float | Callable[..., Any] | None, claim_id: str) -> Callab
     return lambda case, ctx: value
 
 
-def _decode(data: Any) -> Any:
-    """Rebuild a case from its JSON.
-
-    verify's case types come back by their ``type`` tag; a rectangular list of numbers
-    becomes a float64 numpy array (what :func:`verify.logits`, :func:`verify.vectors` and
-    :func:`verify.matrices` generate); dicts and ragged lists are decoded entry by entry;
-    ``"nan"``/``"inf"``/``"-inf"`` strings become floats again.
-    """
-    if isinstance(data, Mapping):
-        if "type" in data:
-            from verify.strategies import case_from_json
-
-            return case_from_json(data)
-        return {k: _decode(v) for k, v in data.items()}
-    if isinstance(data, list):
-        import numpy as np
-
-        items = [_decode(v) for v in data]
-        try:
-            array = np.asarray(items, dtype=np.float64)
-        except (TypeError, ValueError):
-            return items
-        return array
-    if data in ("nan", "inf", "-inf"):
-        return float(data)
-    return data
-
-
 def _cases_factory(cases: Any, claim_id: str) -> Callable[[], Any]:
     from hypothesis.strategies import SearchStrategy
 
@@ -207,7 +179,7 @@ def inequality(
 
     return Claim(id=id, statement=statement, source=source, expected=expected, hypotheses=tuple(hypotheses),
                  symbolic=symbolic, cases=_cases_factory(cases, id), check=check, relation="inequality",
-                 decode_case=decode_case or _decode, title=title or id)
+                 decode_case=decode_case or _default_decoder(), title=title or id)
 
 
 def identity(
@@ -258,4 +230,10 @@ def identity(
 
     return Claim(id=id, statement=statement, source=source, expected=expected, hypotheses=tuple(hypotheses),
                  symbolic=symbolic, cases=_cases_factory(cases, id), check=check, relation="equality",
-                 decode_case=decode_case or _decode, title=title or id)
+                 decode_case=decode_case or _default_decoder(), title=title or id)
+
+
+def _default_decoder() -> Callable[[Any], Any]:
+    from verify.strategies import decode_case_json  # numpy and Hypothesis: imported when a claim is built
+
+    return decode_case_json

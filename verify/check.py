@@ -402,8 +402,10 @@ def replay(claim: Claim, case_json: dict[str, Any], *, device: str = "cpu", dtyp
         InvalidInputError: if the claim cannot decode cases.
     """
     from verify.numeric import dtype_name, resolve_device, resolve_dtype
+    from verify.strategies import decode_case_json
 
-    if claim.decode_case is None or claim.check is None:
-        raise InvalidInputError(f"Claim {claim.id!r} cannot replay cases: it has no decode_case/check.")
+    if claim.check is None:
+        raise InvalidInputError(f"Claim {claim.id!r} cannot replay cases: it has no numeric check.")
     ctx = CheckContext(device=str(resolve_device(device)), dtype=dtype_name(resolve_dtype(dtype)))
-    return claim.check(claim.decode_case(case_json), ctx)
+    decode = claim.decode_case or decode_case_json  # registered case types by "type", number lists as arrays
+    return claim.check(decode(case_json), ctx)

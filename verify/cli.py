@@ -30,8 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         "check it against torch autograd on generated cases, and report a verdict."))
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p_list = sub.add_parser("list", help="list the built-in claims")
+    p_list = sub.add_parser("list", help="list the built-in claims (or those of --library)")
     p_list.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _library_option(p_list)
 
     p_check = sub.add_parser("check", help="check claims (default: every built-in claim)")
     _claim_run_options(p_check)
@@ -73,8 +74,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _library_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--library", action="append", default=[], metavar="PKG",
+                   help="a claim library: a family package exporting CLAIMS, or a package of them (dotted name or "
+                        "folder); its claims are listed/checked instead of the built-in ones; repeatable")
+
+
 def _claim_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="claim id, FILE.py::NAME or package.module:NAME")
+    _library_option(p)
     p.add_argument("--examples", type=_positive_int, default=100, help="generated cases per claim (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the case search (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
@@ -87,11 +95,11 @@ def _claim_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
-    from verify.claims import all_claims
+    from verify.claims import resolve_claims
 
-    claims = all_claims()
+    claims = resolve_claims([], args.library)
     if args.json:
-        rows = [{"claim": c.id, "title": c.title, "expected": c.expected.value, "source": c.source,
+        rows = [{"claim": c.id, "family": c.family, "title": c.title, "expected": c.expected.value, "source": c.source,
                  "statement": c.statement, "symbolic": c.symbolic is not None, "numeric": c.check is not None}
                 for c in claims]
         out.write(json.dumps(rows, indent=2) + "\n")
@@ -120,7 +128,7 @@ def _run_claims(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[lis
     from verify.check import run_claims
     from verify.claims import resolve_claims
 
-    claims = resolve_claims(args.names)
+    claims = resolve_claims(args.names, args.library)
     given = {c.id: n for c, n in zip(claims, args.names)} if args.names else {}
     total = len(claims)
     started: dict[str, float] = {}
@@ -265,7 +273,7 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     stored = load_verdicts(Path(args.replay).read_text(encoding="utf-8"))
     by_id = {v.claim: v for v in stored}
     if args.names:
-        pairs = [(claim, by_id.get(claim.id)) for claim in resolve_claims(args.names)]
+        pairs = [(claim, by_id.get(claim.id)) for claim in resolve_claims(args.names, args.library)]
     else:
         pairs = [(get_claim(v.ref or v.claim), v) for v in stored if v.counterexample]
     missing = [claim.id for claim, v in pairs if v is None or not v.counterexample]

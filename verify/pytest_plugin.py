@@ -2,8 +2,10 @@
 
 Kept light: loading it imports neither torch nor sympy. It adds
 
-* options ``--verify-examples``, ``--verify-seed``, ``--verify-device``, ``--verify-dtype``
-  and ``--verify-report DIR`` (write the proof report of every verdict of the run);
+* options ``--verify-examples``, ``--verify-seed``, ``--verify-device``, ``--verify-dtype``,
+  ``--verify-report DIR`` (write the proof report of every verdict of the run) and
+  ``--verify-library PKG`` (collect one test per claim of a claim library: a family package
+  exporting ``CLAIMS``, or a package of them, by dotted name or folder);
 * the ``verify_check`` fixture: ``verify_check(claim_or_name)`` runs a claim with those
   options, records its verdict and fails the test with a readable account (what was
   expected, the worst numbers, the counterexample and how to replay it) when the verdict
@@ -26,7 +28,7 @@ from typing import Any
 
 import pytest
 
-__all__ = ["record_verdict"]
+__all__ = ["ClaimItem", "record_verdict"]
 
 _VERDICTS_KEY = pytest.StashKey[list]()
 _PROPERTY = "verify_verdict"
@@ -41,6 +43,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--verify-dtype", default="float64", choices=["float64", "float32"])
     group.addoption("--verify-report", default=None, metavar="DIR",
                     help="write the proof report (HTML, Markdown, verdicts.json) of the run's verdicts to DIR")
+    group.addoption("--verify-library", action="append", default=[], metavar="PKG",
+                    help="collect one test per claim of this claim library (a family package exporting CLAIMS, or a "
+                         "package of them; dotted name or folder); repeatable")
 
 
 def _validate_options(config: pytest.Config) -> None:
@@ -103,20 +108,56 @@ def verify_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """
 
     def run(claim: Any, **defaults: Any) -> Any:
-        from verify.check import run_claim
         from verify.claims import Claim, get_claim
 
         name = claim if isinstance(claim, str) else None
         claim_obj = get_claim(claim) if isinstance(claim, str) else claim
         if not isinstance(claim_obj, Claim):
             raise TypeError(f"verify_check() takes a verify.Claim or a claim name, got {type(claim).__name__}.")
-        verdict = run_claim(claim_obj, **{**defaults, **_options(request.config)})
-        record_verdict(request.config, verdict, node=request.node)
-        if not verdict.matches_expectation:
-            pytest.fail(verdict.explain(name), pytrace=False)
-        return verdict
+        return _run_and_record(request.node, claim_obj, name, defaults)
 
     return run
+
+
+def _run_and_record(item: pytest.Item, claim: Any, name: str | None, defaults: dict[str, Any]) -> Any:
+    from verify.check import run_claim
+
+    verdict = run_claim(claim, **{**defaults, **_options(item.config)})
+    record_verdict(item.config, verdict, node=item)
+    if not verdict.matches_expectation:
+        pytest.fail(verdict.explain(name), pytrace=False)
+    return verdict
+
+
+class ClaimItem(pytest.Item):
+    """One claim of a ``--verify-library`` library, run as a test (passes iff its verdict matches)."""
+
+    def __init__(self, *, claim: Any, library: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.claim, self.library = claim, library
+        self.add_marker(pytest.mark.verify_claim(claim.id))
+
+    def runtest(self) -> None:
+        from verify.claims import claim_ref
+
+        _run_and_record(self, self.claim, claim_ref(self.claim), {})
+
+    def reportinfo(self) -> tuple[Any, int | None, str]:
+        return self.path, None, f"verify claim {self.claim.id} (library {self.library})"
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    from verify.errors import VerifyError
+
+    for library in config.getoption("--verify-library"):
+        from verify.claims import library_claims
+
+        try:
+            claims = library_claims(library)
+        except VerifyError as exc:
+            raise pytest.UsageError(f"--verify-library {library}: {exc}") from None
+        items += [ClaimItem.from_parent(session, name=f"verify[{claim.id}]", claim=claim, library=library)
+                  for claim in claims]
 
 
 def record_verdict(config: pytest.Config, verdict: Any, node: pytest.Item | None = None) -> None:

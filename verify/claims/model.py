@@ -171,7 +171,8 @@ class Claim:
             counterexample before the verdict may be ``refuted`` (another autograd
             route, higher precision). Defaults to ``check`` in float64.
         relation: ``equality`` or ``inequality`` (what the evidence reports).
-        decode_case: ``dict -> case`` for replaying a JSON counterexample.
+        decode_case: ``json -> case`` for replaying a JSON counterexample (default:
+            :func:`verify.decode_case_json`: registered case types by ``type``, number lists as arrays).
         notes: remarks carried into the evidence.
         title: a short human title.
         figures: ``(ctx) -> list[Figure]`` computed once after the numeric search

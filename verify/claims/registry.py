@@ -24,6 +24,8 @@ __all__ = [
 ]
 
 _REGISTRY: dict[str, Claim] = {}
+#: claims of libraries named in this process (``--library``): their ids resolve, but they are not built-in
+_LIBRARY: dict[str, Claim] = {}
 #: id(claim) -> the name it was resolved by (``FILE.py::NAME`` / ``pkg.mod:NAME``), for replay hints
 _REFS: dict[int, str] = {}
 _BUILTIN_PACKAGE = "proofs"
@@ -38,13 +40,17 @@ def register(claim: Claim) -> Claim:
     """
     if not isinstance(claim, Claim):
         raise ClaimDefinitionError(f"register() takes a verify.Claim, got {type(claim).__name__}.")
-    other = _REGISTRY.get(claim.id)
+    _check_free(claim)
+    _REGISTRY[claim.id] = claim
+    return claim
+
+
+def _check_free(claim: Claim) -> None:
+    other = _REGISTRY.get(claim.id) or _LIBRARY.get(claim.id)
     if other is not None and other is not claim:
         raise ClaimDefinitionError(
             f"Two claims have the id {claim.id!r}; give one of them another id."
         )
-    _REGISTRY[claim.id] = claim
-    return claim
 
 
 def load_builtin_claims() -> None:
@@ -77,8 +83,10 @@ def library_claims(name: str) -> list[Claim]:
             "and a library package holds such packages (see the guide 'Adding a claim family').")
     if name != _BUILTIN_PACKAGE:
         separator = "::" if "/" in name or Path(name).is_dir() else ":"
+        load_builtin_claims()
         for claim in claims:
-            register(claim)
+            _check_free(claim)
+            _LIBRARY[claim.id] = claim
             _REFS.setdefault(id(claim), f"{name}{separator}{claim.id}")  # finds it again without --library
     return claims
 
@@ -123,7 +131,7 @@ def _import_library(name: str) -> ModuleType:
 
 
 def all_claims() -> list[Claim]:
-    """Every built-in (and registered) claim, sorted by id."""
+    """Every built-in claim (and any added with :func:`register`), sorted by id; not those of ``--library``."""
     load_builtin_claims()
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
 
@@ -160,9 +168,9 @@ def get_claim(name: str) -> Claim:
         _REFS[id(claim)] = name
         return claim
     load_builtin_claims()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=5, cutoff=0.5)
+    if name in _REGISTRY or name in _LIBRARY:
+        return _REGISTRY.get(name) or _LIBRARY[name]
+    close = difflib.get_close_matches(name, [*_REGISTRY, *_LIBRARY], n=5, cutoff=0.5)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
     raise UnknownClaimError(
         f"Unknown claim {name!r}.{hint} Run `verify list` to see every claim id."

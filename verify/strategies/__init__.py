@@ -9,7 +9,7 @@ them, and shrink toward small sizes and small-integer entries.
 """
 
 from verify.strategies.arrays import SCALE_LADDER, STRUCTURES, matrices, scales, unit_arrays, vectors
-from verify.strategies.case_types import Case, case_type, case_types
+from verify.strategies.case_types import Case, case_type, case_types, decode_case_json
 from verify.strategies.cases import (
     MLP_ACTIVATIONS,
     TAG_DEFINITIONS,
@@ -38,6 +38,7 @@ __all__ = [
     "case_from_json",
     "case_type",
     "case_types",
+    "decode_case_json",
     "logits",
     "matrices",
     "mlp_cases",

@@ -29,7 +29,7 @@ import numpy as np
 from verify.errors import InvalidInputError
 from verify.strategies._case_base import TAGS, _Case, _is_large, _is_rank_one, _is_tiny
 
-__all__ = ["Case", "case_from_json", "case_type", "case_types"]
+__all__ = ["Case", "case_from_json", "case_type", "case_types", "decode_case_json"]
 
 _CASE_TYPES: dict[str, type] = {}
 C = TypeVar("C", bound=type)
@@ -75,6 +75,30 @@ def case_from_json(data: Mapping[str, Any]) -> Any:
             f"Got type={kind!r}, but valid case types are {sorted(_CASE_TYPES)}. A family's own case type is "
             "registered when its module is imported: name its claim (or its library) in the same run.")
     return _CASE_TYPES[kind].from_json(data)
+
+
+def decode_case_json(data: Any) -> Any:
+    """Rebuild a case from its JSON: the default ``decode_case`` of every claim.
+
+    verify's case types come back by their ``type`` tag; a rectangular list of numbers
+    becomes a float64 numpy array (what :func:`verify.logits`, :func:`verify.vectors` and
+    :func:`verify.matrices` generate); dicts and ragged lists are decoded entry by entry;
+    ``"nan"``/``"inf"``/``"-inf"`` strings become floats again.
+    """
+    if isinstance(data, Mapping):
+        if "type" in data:
+            return case_from_json(data)
+        return {k: decode_case_json(v) for k, v in data.items()}
+    if isinstance(data, list):
+        items = [decode_case_json(v) for v in data]
+        try:
+            array = np.asarray(items, dtype=np.float64)
+        except (TypeError, ValueError):
+            return items
+        return array
+    if data in ("nan", "inf", "-inf"):
+        return float(data)
+    return data
 
 
 def _is_array_field(field: dataclasses.Field) -> bool:
