@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 import torch
 
-from proofs.softmax_ce.claims import closed_form_hessian, per_example_hessians
+from proofs.softmax_ce.numeric import closed_form_hessian, per_example_hessians
 from verify import softmax_cross_entropy, stable_softmax
 
 

@@ -50,7 +50,15 @@ import numpy as np
 
 from proofs.gradient_inequality import FAMILY
 from proofs.gradient_inequality import symbolic as sym
-from proofs.gradient_inequality.judge import Form, judge
+from proofs.gradient_inequality.judge import (
+    Form,
+    Numerator,
+    h_sq_only,
+    judge,
+    mpmath_recheck,
+    one_plus_h_sq,
+    torch_check,
+)
 from proofs.gradient_inequality.multiprecision import MP_DIGITS, gradient_terms_mp
 from proofs.gradient_inequality.terms import (
     GradientTerms,
@@ -63,34 +71,20 @@ from proofs.gradient_inequality.terms import (
     spectral,
 )
 from verify import (
-    CaseResult,
     CheckContext,
     Claim,
     MLPHeadCase,
     SymbolicResult,
-    Tolerance,
     mlp_head_cases,
 )
 
 #: the claims and their factory, and (from the private modules) the quantities and judgement they use
 __all__ = [
     "DOUBLED", "FROBENIUS", "MP_DIGITS", "NO_BIAS_KEEPS_ONE", "PER_LAYER", "SUMMED",
-    "Form", "GradientTerms", "Norm", "Pow2", "case_functions", "frobenius", "gradient_terms", "gradient_terms_mp",
-    "judge", "make_claim", "ratio_distribution", "resolution_floor", "spectral",
+    "Form", "GradientTerms", "Norm", "Numerator", "Pow2", "case_functions", "doubled_one_plus_h_sq", "frobenius",
+    "gradient_terms", "gradient_terms_mp", "h_sq_only", "judge", "make_claim", "mpmath_recheck", "one_plus_h_sq",
+    "ratio_distribution", "resolution_floor", "spectral", "torch_check",
 ]
-
-
-
-def _judge_case(case: MLPHeadCase, ctx: CheckContext, form: Form, route: str) -> CaseResult:
-    if route == "mpmath":
-        terms, dtype, how = gradient_terms_mp(case), "float64", f"mpmath {MP_DIGITS} digits; "
-    else:
-        terms, dtype, how = gradient_terms(case, ctx.dtype, ctx.device), ctx.dtype, ""
-    comparison, details = judge(terms, dtype, form)
-    details = {"widths": list(case.mlp.widths), "activation": case.mlp.activation, "head": case.head,
-               "ratio": comparison.ratio, **details}
-    return CaseResult(comparison, case.tags, details,
-                      how + Tolerance(dtype, FAMILY.depth).describe() + " × details.condition (round-off bound, ≥ 1)")
 
 
 def make_claim(form: Form, *, claim_id: str, statement: str, expected: str = "holds", bias: bool = True,
@@ -98,16 +92,16 @@ def make_claim(form: Form, *, claim_id: str, statement: str, expected: str = "ho
                notes: tuple[str, ...] = (), cases: Callable[[], Any] | None = None) -> Claim:
     """A claim "C3 in ``form`` holds" over :func:`verify.mlp_head_cases` (biases on or off).
 
-    The check uses torch (vmap over the batch); the re-check of a counterexample the
-    mpmath route, judged the same way.
+    The check uses torch (vmap over the batch, :func:`~proofs.gradient_inequality.judge.torch_check`);
+    the re-check of a counterexample the mpmath route, judged the same way
+    (:func:`~proofs.gradient_inequality.judge.mpmath_recheck`).
     """
     return FAMILY.claim(
-        id=claim_id, title=title, statement=statement, source=FAMILY.source, expected=expected,
+        id=claim_id, title=title, statement=statement, expected=expected,
         hypotheses=(FAMILY.hypotheses if bias
                     else FAMILY.hypotheses[:2] + (r"\text{no biases}",) + FAMILY.hypotheses[3:]),
         symbolic=symbolic, cases=cases or (lambda: mlp_head_cases(bias=bias)),
-        check=lambda case, ctx: _judge_case(case, ctx, form, "torch"),
-        recheck=lambda case, ctx: _judge_case(case, ctx, form, "mpmath"),
+        check=torch_check(form), recheck=mpmath_recheck(form),
         relation="inequality", decode_case=MLPHeadCase.from_json, notes=notes,
     )
 
@@ -201,8 +195,13 @@ NO_BIAS_KEEPS_ONE = make_claim(
     notes=("Without biases ‖∇_{W⁽ᵗ⁾} f‖² = ‖δ⁽ᵗ⁾‖²‖h⁽ᵗ⁾‖²: the '1 +' must go (then the bound holds).",),
 )
 
+def doubled_one_plus_h_sq(h_sq: np.ndarray) -> np.ndarray:
+    """2(1 + ‖h⁽ᵗ⁾‖²): twice C3's left side, the mistaken statement of ``mlp-gradient-inequality-doubled``."""
+    return 2.0 * (1.0 + h_sq)
+
+
 DOUBLED = make_claim(
-    Form(factor=2.0), claim_id="mlp-gradient-inequality-doubled", expected="refuted",
+    Form(numerator=doubled_one_plus_h_sq), claim_id="mlp-gradient-inequality-doubled", expected="refuted",
     title="C3 with twice the left side",
     statement=r"2\," + _LHS + r" \le \|\nabla_\theta f\|^2",
     symbolic=lambda: SymbolicResult([sym.doubled_counterexample()]),

@@ -1,6 +1,6 @@
 r"""C3's per-example quantities by the independent route: explicit loops in mpmath.
 
-The re-check of :mod:`proofs.mlp_gradient_inequality`: forward and backward passes written out by
+The re-check of :mod:`proofs.gradient_inequality`: forward and backward passes written out by
 hand at ``MP_DIGITS`` digits (no torch, no autograd), returning the same
 :class:`~proofs.gradient_inequality.terms.GradientTerms` as the torch route so that both are judged alike.
 """

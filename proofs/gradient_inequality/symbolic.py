@@ -197,8 +197,9 @@ def parameter_gradient() -> SymbolicStep:
                              lambda n: n.grad(_all_params(n)), _backprop_gradient)
 
 
-def _layer_norms_target(net: Network, one: int = 1) -> sp.Matrix:
-    return sp.Matrix([_norm_sq(net.deltas[t]) * (one + _norm_sq(net.hs[t])) for t in range(net.depth)])
+def _layer_norms_target(net: Network) -> sp.Matrix:
+    """‖δ⁽ᵗ⁾‖²(1 + ‖h⁽ᵗ⁾‖²) per layer: backprop's norm of each layer's gradient (biases present)."""
+    return sp.Matrix([_norm_sq(net.deltas[t]) * (1 + _norm_sq(net.hs[t])) for t in range(net.depth)])
 
 
 @functools.lru_cache(maxsize=1)
@@ -267,9 +268,9 @@ def frobenius_bound(rows: int = 2, cols: int = 3) -> SymbolicStep:
                                      r" \ge 0 \;\Rightarrow\; \|Av\| \le \|A\|_2\|v\| \le \|A\|_F\|v\|"))
 
 
-def _multiplied_first_layer(net: Network, one: int = 1) -> tuple[sp.Matrix, sp.Matrix]:
+def _multiplied_first_layer(net: Network) -> tuple[sp.Matrix, sp.Matrix]:
     """Widths (1, 1): ‖∇_x f‖²(1 + x²) and W²·J²·‖∇_{W,b} f‖² (J⁽¹⁾ = 1)."""
-    lhs = sp.Matrix([_norm_sq(net.grad(list(net.x))) * (one + _norm_sq(net.x))])
+    lhs = sp.Matrix([_norm_sq(net.grad(list(net.x))) * (1 + _norm_sq(net.x))])
     rhs = sp.Matrix([net.Ws[0][0, 0] ** 2 * net.layer_grad_sq(0)])
     return lhs, rhs
 

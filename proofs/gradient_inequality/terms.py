@@ -1,4 +1,4 @@
-r"""C3's per-example quantities by torch, behind :mod:`proofs.mlp_gradient_inequality`.
+r"""C3's per-example quantities by torch, behind :mod:`proofs.gradient_inequality`.
 
 :func:`gradient_terms` computes, for every example of a case (``vmap`` over the batch, or a
 per-example loop for the benchmark's baseline), :math:`\|\nabla_x f\|`, :math:`\|\nabla_\theta f\|`,

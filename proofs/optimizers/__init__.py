@@ -1,4 +1,5 @@
 """Optimizer update rules (C6): SGD with momentum, AdaGrad, RMSProp and Adam against torch.optim,
+and seed 004's three mistakes about them.
 
 The family record and the claims table read by the registry (importing this package registers nothing).
 """

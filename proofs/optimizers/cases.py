@@ -1,7 +1,8 @@
-r"""Cases and Hypothesis strategies behind :mod:`proofs.optimizer_updates` (C6 of CLAIMS.md).
+r"""Cases and Hypothesis strategies behind :mod:`proofs.optimizers` (C6 of CLAIMS.md).
 
-An :class:`OptimizerCase` is an initial parameter vector, a gradient sequence and every option of one
-torch.optim optimizer (torch's defaults filled in, boundary-case tags computed by :func:`make_case`).
+An :class:`OptimizerCase` (a :class:`verify.Case`) is an initial parameter vector, a gradient sequence
+and every option of one torch.optim optimizer (torch's defaults filled in by :func:`make_case`), with
+its boundary-case tags.
 The strategies draw them: :func:`gradient_sequences` (n = 1..4 coordinates, T = 1..8 steps, per-step
 scales from 1e-12 to 1e8, all-zero steps), one strategy per optimizer over its hyper-parameters
 (boundary values first), and the three restricted ones that the lecture's (seed 004's) rules are
@@ -12,13 +13,12 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import hypothesis.strategies as st
 import numpy as np
 
-from verify import InvalidInputError, step_sizes, vectors
+from verify import Case, InvalidInputError, case_type, step_sizes, vectors
 
 #: the longest gradient sequence drawn (T = 1..MAX_STEPS)
 MAX_STEPS = 8
@@ -37,8 +37,8 @@ DEFAULTS: dict[str, dict[str, Any]] = {
 _CLASSES = ("SGD", "Adagrad", "RMSprop", "Adam", "AdamW")
 
 
-@dataclass(frozen=True)
-class OptimizerCase:
+@case_type
+class OptimizerCase(Case):
     """A parameter vector, a gradient sequence and one optimizer's options.
 
     Attributes:
@@ -48,6 +48,10 @@ class OptimizerCase:
         theta0: (n,) the initial parameters.
         grads: (T, n) the gradient fed at steps 1..T.
         torch_class: the torch.optim class stepped (``Adam`` or ``AdamW`` when decoupled).
+
+    ``tags`` are the boundary cases the options and numbers hit (the optimizer, T = 1 or 8, zero
+    and extreme gradients, the options at their edges). The JSON has no ``"type"`` key (the
+    layout verdicts have always stored): the claims decode it with :meth:`from_json`.
     """
 
     optimizer: str
@@ -55,11 +59,13 @@ class OptimizerCase:
     theta0: np.ndarray
     grads: np.ndarray
     torch_class: str = ""
-    tags: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def steps(self) -> int:
         return int(self.grads.shape[0])
+
+    def _compute_tags(self) -> tuple[str, ...]:
+        return _tags(self.optimizer, self.options, self.theta0, self.grads, self.torch_class)
 
     def to_json(self) -> dict[str, Any]:
         return {"optimizer": self.optimizer, "options": dict(self.options), "theta0": self.theta0.tolist(),
@@ -90,9 +96,7 @@ def make_case(optimizer: str, options: Mapping[str, Any], theta0: np.ndarray, gr
     cls = torch_class or {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}[optimizer]
     if cls not in _CLASSES:
         raise InvalidInputError(f"Got torch_class={cls!r}, but valid values are {list(_CLASSES)}.")
-    theta0 = np.asarray(theta0, dtype=np.float64)
-    grads = np.asarray(grads, dtype=np.float64)
-    return OptimizerCase(optimizer, full, theta0, grads, cls, _tags(optimizer, full, theta0, grads, cls))
+    return OptimizerCase(optimizer, full, theta0, grads, cls)
 
 
 def _tags(optimizer: str, o: Mapping[str, Any], theta0: np.ndarray, grads: np.ndarray, cls: str) -> tuple[str, ...]:

@@ -9,9 +9,10 @@ documentation of ``SGD``, ``Adagrad``, ``RMSprop``, ``Adam`` and ``AdamW``
 (https://pytorch.org/docs/stable/optim.html, the "Algorithm" block of each class), restated as
 C6 in ``CLAIMS.md``.
 
-Method: the update rules are SymPy recurrences (:mod:`proofs.optimizers.symbolic`), one step
-per call, lambdified with :func:`verify.to_torch` and stepped side by side with ``torch.optim``
-itself (``p.grad = g_t; opt.step()``) for T = 1..8 steps on generated parameters, gradient
+Method: the update rules are SymPy recurrences (torch's in :mod:`proofs.optimizers.symbolic`,
+the lecture's in :mod:`proofs.optimizers.lecture`), one step per call, lambdified with
+:func:`verify.to_torch` and stepped side by side with ``torch.optim`` itself (``p.grad = g_t;
+opt.step()``) for T = 1..8 steps on generated parameters, gradient
 sequences (zeros, tiny and large gradients) and hyper-parameters (boundary values included).
 Each step :math:`t` is judged per coordinate with the tolerance
 :math:`c\,t\,\kappa\,A_t\,\varepsilon\, S_t`, where :math:`S_t = |\theta_0| + \sum_{s\le t} \gamma_s U_s`
@@ -28,7 +29,9 @@ torch.optim's other implementation (``foreach=True``; ``AdamW`` ↔
 
 Claims: ``optimizer-sgd-momentum``, ``optimizer-adagrad``, ``optimizer-rmsprop``,
 ``optimizer-adam`` (hold); ``seed004-adagrad-root-mean``, ``seed004-rmsprop-initial-sigma``,
-``seed004-adam-is-rmsprop-plus-momentum`` (refuted).
+``seed004-adam-is-rmsprop-plus-momentum`` (refuted). This module holds their definitions; the
+cases are in :mod:`proofs.optimizers.cases`, the stepping, judgement, check and re-check in
+:mod:`proofs.optimizers.numeric`.
 """
 
 from __future__ import annotations
@@ -36,10 +39,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
 import sympy as sp
 
-from proofs.optimizers import FAMILY
+from proofs.optimizers import FAMILY, lecture
 from proofs.optimizers import symbolic as sym
 from proofs.optimizers.cases import (
     DEFAULTS,
@@ -67,6 +69,8 @@ from proofs.optimizers.numeric import (
     conditioning,
     in_dtype,
     mp_trajectory,
+    rule_check,
+    rule_recheck_mp,
     rule_trajectory,
     step_scale,
     torch_call_text,
@@ -74,8 +78,6 @@ from proofs.optimizers.numeric import (
     torch_trajectory,
 )
 from verify import (
-    CaseResult,
-    CheckContext,
     Claim,
     SymbolicResult,
     SymbolicStep,
@@ -88,65 +90,27 @@ __all__ = [
     "RMSPROP_INITIAL_SIGMA", "SGD", "OptimizerCase", "RuleFor", "TrajectoryComparison",
     "adagrad_cases", "adam_cases", "amplification", "compare_trajectories", "conditioning", "gradient_sequences",
     "in_dtype", "lecture_adagrad_cases", "lecture_adam_cases", "lecture_rmsprop_cases", "make_case",
-    "make_optimizer_claim", "mp_trajectory", "rmsprop_cases", "rule_trajectory", "sgd_cases", "torch_rule",
-    "torch_trajectory",
+    "make_optimizer_claim", "mp_trajectory", "rmsprop_cases", "rule_check", "rule_recheck_mp", "rule_trajectory",
+    "sgd_cases", "step_scale", "torch_call_text", "torch_rule", "torch_trajectory",
 ]
 
 
-
-def _judge(case: OptimizerCase, ctx: CheckContext, rule_for: RuleFor, recheck: bool) -> CaseResult:
-    """Step ``rule_for(case)`` and torch.optim side by side; the re-check uses mpmath and torch's other route."""
-    case = in_dtype(case, "float64" if recheck else ctx.dtype)
-    rule, reference = rule_for(case), torch_rule(case)
-    if recheck:
-        ctx = CheckContext(device=ctx.device, dtype="float64", seed=ctx.seed, examples=ctx.examples)
-        ours = mp_trajectory(rule, case)
-        theirs = torch_trajectory(case, ctx, foreach=True, other_class=True).detach().cpu().numpy()
-    else:
-        ours = rule_trajectory(rule, case, ctx).detach().cpu().numpy()
-        theirs = torch_trajectory(case, ctx).detach().cpu().numpy()
-    scale = step_scale(case, [rule, reference], ctx, ours, theirs)
-    measured: list[np.ndarray] = []
-
-    def amplified() -> np.ndarray:
-        if not measured:
-            rules = dict.fromkeys([rule, reference])
-            measured.append(np.maximum.reduce([amplification(r, case, ctx, scale) for r in rules]))
-        return measured[0]
-
-    result = compare_trajectories(ours, theirs, scale, conditioning(case), amplified, ctx.dtype)
-    how = ("SymPy rule in mpmath (50 digits) vs torch.optim foreach" + (", other class" if
-           case.options.get("decoupled") else "") if recheck else "lambdified SymPy rule vs torch.optim")
-    details = {
-        "rule": rule.name, "torch": torch_call_text(case), "steps": case.steps,
-        "first_divergence_step": result.first_divergence_step, "judged_step": result.step,
-        "coordinate": result.coordinate, "step_errors_rel_to_scale": result.step_errors,
-        "amplification": float(measured[0][result.step, result.coordinate]) if measured else 1.0,
-        "theta_ours": ours[result.step].tolist(), "theta_torch": theirs[result.step].tolist(), "route": how,
-    }
-    return CaseResult(result.comparison, case.tags, details, result.tolerance)
-
-
 def make_optimizer_claim(claim_id: str, *, statement: str, cases: Callable[[], Any], rule_for: RuleFor = torch_rule,
-                         expected: str = "holds", symbolic: Callable[[], SymbolicResult] | None = None,
-                         title: str = "", hypotheses: tuple[str, ...] = FAMILY.hypotheses, notes: tuple[str, ...] = (),
-                         source: str = FAMILY.source) -> Claim:
+                         **fields: Any) -> Claim:
     """A claim "``rule_for(case)`` steps like torch.optim" (the numeric oracle is torch.optim itself).
 
     Args:
         claim_id: the claim's id.
         statement: LaTeX.
         cases: strategy factory of :class:`OptimizerCase`.
-        rule_for: the SymPy rule under test for a case (default: the documented torch rule).
-        expected: ``holds`` or ``refuted``.
-        symbolic: the claim's derivation, if any.
+        rule_for: the SymPy rule under test for a case (default: the documented torch rule; a seed's
+            mistake passes its own).
+        fields: the rest of the claim (``title``, ``expected``, ``symbolic``, ``notes``; ``source`` and
+            ``hypotheses`` default to the family's).
     """
     return FAMILY.claim(
-        id=claim_id, title=title, statement=statement, source=source, expected=expected, hypotheses=hypotheses,
-        symbolic=symbolic, cases=cases,
-        check=lambda case, ctx: _judge(case, ctx, rule_for, recheck=False),
-        recheck=lambda case, ctx: _judge(case, ctx, rule_for, recheck=True),
-        relation="equality", decode_case=OptimizerCase.from_json, notes=notes,
+        id=claim_id, statement=statement, cases=cases, check=rule_check(rule_for), recheck=rule_recheck_mp(rule_for),
+        relation="equality", decode_case=OptimizerCase.from_json, **fields,
     )
 
 
@@ -181,7 +145,8 @@ ADAGRAD = make_optimizer_claim(
     statement=(r"s_0 = \tau,\ s_t = s_{t-1} + g_t'^2,\ \theta_t = \theta_{t-1} - \frac{\gamma}{1 + (t-1)\eta}\,"
                r"\frac{g'_t}{\sqrt{s_t} + \epsilon}"),
     cases=adagrad_cases,
-    symbolic=lambda: SymbolicResult([sym.adagrad_accumulator_unrolled(), sym.lecture_adagrad_scaled_equals_torch(),
+    symbolic=lambda: SymbolicResult([sym.adagrad_accumulator_unrolled(),
+                                     lecture.lecture_adagrad_scaled_equals_torch(),
                                      _torch_agrees("Adagrad")]),
     hypotheses=FAMILY.hypotheses + (r"\gamma \ge 0,\ \eta \ge 0 \ (\text{lr\_decay}),\ \tau \ge 0,\ \epsilon > 0,\ "
                              r"\lambda \ge 0",),
@@ -234,13 +199,13 @@ ADAGRAD_ROOT_MEAN = make_optimizer_claim(
     expected="refuted",
     statement=(r"\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t,\ \sigma_t = \sqrt{\tfrac{1}{t+1}\sum_{k=0}^t "
                r"g_k^2} \;\text{ is }\; \texttt{torch.optim.Adagrad(lr}=\eta\texttt{)}"),
-    source=FAMILY.source + "; the lecture's AdaGrad section (constant η, root-mean σ_t, no ε)",
-    cases=lecture_adagrad_cases, rule_for=lambda case: sym.lecture_adagrad(),
+    source=FAMILY.cite("the lecture's AdaGrad section (constant η, root-mean σ_t, no ε)"),
+    cases=lecture_adagrad_cases, rule_for=lambda case: lecture.lecture_adagrad(),
     symbolic=lambda: SymbolicResult([
-        *sym.divergence_steps(sym.lecture_adagrad(), sym.adagrad(),
+        *lecture.divergence_steps(lecture.lecture_adagrad(), sym.adagrad(),
                               {sym.direction: 1, sym.weight_decay: 0, sym.lr_decay: 0,
                                sym.initial_accumulator_value: 0}, "lecture-adagrad"),
-        sym.lecture_adagrad_ratio(), sym.lecture_adagrad_scaled_equals_torch()]),
+        lecture.lecture_adagrad_ratio(), lecture.lecture_adagrad_scaled_equals_torch()]),
     hypotheses=(FAMILY.hypotheses[0], _NONZERO_FIRST, r"\eta > 0,\ \text{lr\_decay} = 0,\ \tau = 0,\ \lambda = 0"),
     notes=("With a constant η the lecture's step is √(t+1) times torch's (step lecture-adagrad-step-ratio), so the "
            "two agree at the first step and diverge at the second whatever ε is; η_t = η/√(t+1) repairs it "
@@ -253,10 +218,10 @@ RMSPROP_INITIAL_SIGMA = make_optimizer_claim(
     statement=(r"\sigma_0 = |g_0|,\ \sigma_t = \sqrt{\alpha\sigma_{t-1}^2 + (1-\alpha) g_t^2},\ \theta_{t+1} = "
                r"\theta_t - \frac{\eta}{\sigma_t} g_t \;\text{ is }\; \texttt{torch.optim.RMSprop(lr}=\eta,"
                r"\texttt{ alpha}=\alpha\texttt{)}"),
-    source=FAMILY.source + "; the lecture's RMSProp section (σ₀ = |g₀|)",
-    cases=lecture_rmsprop_cases, rule_for=lambda case: sym.lecture_rmsprop(),
-    symbolic=lambda: SymbolicResult(sym.divergence_steps(
-        sym.lecture_rmsprop(), sym.rmsprop(),
+    source=FAMILY.cite("the lecture's RMSProp section (σ₀ = |g₀|)"),
+    cases=lecture_rmsprop_cases, rule_for=lambda case: lecture.lecture_rmsprop(),
+    symbolic=lambda: SymbolicResult(lecture.divergence_steps(
+        lecture.lecture_rmsprop(), sym.rmsprop(),
         {sym.direction: 1, sym.weight_decay: 0, sym.momentum: 0, sym.alpha: sp.Rational(99, 100)},
         "lecture-rmsprop")),
     hypotheses=(FAMILY.hypotheses[0], _NONZERO_FIRST, r"\eta > 0,\ \alpha \in (0, 1),\ \mu = 0,\ \lambda = 0"),
@@ -271,10 +236,10 @@ ADAM_NO_BIAS_CORRECTION = make_optimizer_claim(
     statement=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\ "
                r"\theta_t = \theta_{t-1} - \gamma\frac{m_t}{\sqrt{v_t} + \epsilon} \;\text{ is }\; "
                r"\texttt{torch.optim.Adam}"),
-    source=FAMILY.source + "; the lecture's Adam section ('Adam 可以看作 RMSprop 加上动量')",
-    cases=lecture_adam_cases, rule_for=lambda case: sym.adam(bias_correction=False),
+    source=FAMILY.cite("the lecture's Adam section ('Adam 可以看作 RMSprop 加上动量')"),
+    cases=lecture_adam_cases, rule_for=lambda case: lecture.adam_without_bias_correction(),
     symbolic=lambda: SymbolicResult([
-        *sym.divergence_steps(sym.adam(bias_correction=False), sym.adam(),
+        *lecture.divergence_steps(lecture.adam_without_bias_correction(), sym.adam(),
                               {sym.direction: 1, sym.weight_decay: 0, sym.beta1: sp.Rational(9, 10),
                                sym.beta2: sp.Rational(999, 1000)}, "adam-no-bias-correction"),
         sym.adam_bias_correction()]),

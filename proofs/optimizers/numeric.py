@@ -1,4 +1,4 @@
-r"""The update rules stepped numerically, and the step-by-step judgement, behind :mod:`proofs.optimizer_updates`.
+r"""The update rules stepped numerically, and the step-by-step judgement, behind :mod:`proofs.optimizers`.
 
 Both sides of C6: :func:`torch_trajectory` steps ``torch.optim`` itself (``p.grad = g_t;
 opt.step()``), :func:`rule_trajectory` the lambdified SymPy rule (:func:`verify.to_torch`) and
@@ -24,7 +24,7 @@ import torch
 from proofs.optimizers import FAMILY
 from proofs.optimizers import symbolic as sym
 from proofs.optimizers.cases import OptimizerCase
-from verify import CheckContext, Comparison, Tolerance, compare_close, to_torch
+from verify import CaseResult, CheckContext, Comparison, Tolerance, compare_close, to_torch
 
 #: depth factor c per step: a step is about a dozen flops, each rounding once
 DEPTH_PER_STEP = FAMILY.depth  # the family's tolerance depth is per optimizer step
@@ -34,6 +34,10 @@ RECHECK_DPS = 50
 AMPLIFICATION_STEP = 1e-8
 #: amplification beyond this (≈ 1/AMPLIFICATION_STEP) is not resolved by the finite difference
 MAX_AMPLIFICATION = 1e8
+
+
+#: the rule under test for a case: :func:`torch_rule` (the documented algorithm), or a mistaken one
+RuleFor = Callable[[OptimizerCase], sym.UpdateRule]
 
 
 def torch_rule(case: OptimizerCase) -> sym.UpdateRule:
@@ -278,9 +282,6 @@ def step_scale(case: OptimizerCase, rules: list[sym.UpdateRule], ctx: CheckConte
     return np.where(np.isfinite(out), out, np.inf)
 
 
-RuleFor = Callable[[OptimizerCase], sym.UpdateRule]
-
-
 def in_dtype(case: OptimizerCase, dtype: str) -> OptimizerCase:
     """The case with its float hyper-parameters rounded to ``dtype``, so that both sides use equal values.
 
@@ -300,3 +301,60 @@ def torch_call_text(case: OptimizerCase) -> str:
     """The torch.optim call of the case, for the details: ``Adam(lr=0.001, betas=(0.9, 0.999), ...)``."""
     kwargs = ", ".join(f"{k}={v!r}" for k, v in torch_kwargs(case, case.torch_class).items())
     return f"{case.torch_class}({kwargs})"
+
+
+# --------------------------------------------------------------------------- a claim's check and re-check
+
+
+def _judge(case: OptimizerCase, ctx: CheckContext, rule: sym.UpdateRule, ours: np.ndarray, theirs: np.ndarray,
+           route: str, tags: tuple[str, ...]) -> CaseResult:
+    """Judge the trajectories of ``rule`` (``ours``) and torch.optim (``theirs``) step by step."""
+    reference = torch_rule(case)
+    scale = step_scale(case, [rule, reference], ctx, ours, theirs)
+    measured: list[np.ndarray] = []
+
+    def amplified() -> np.ndarray:
+        if not measured:
+            rules = dict.fromkeys([rule, reference])
+            measured.append(np.maximum.reduce([amplification(r, case, ctx, scale) for r in rules]))
+        return measured[0]
+
+    result = compare_trajectories(ours, theirs, scale, conditioning(case), amplified, ctx.dtype)
+    details = {
+        "rule": rule.name, "torch": torch_call_text(case), "steps": case.steps,
+        "first_divergence_step": result.first_divergence_step, "judged_step": result.step,
+        "coordinate": result.coordinate, "step_errors_rel_to_scale": result.step_errors,
+        "amplification": float(measured[0][result.step, result.coordinate]) if measured else 1.0,
+        "theta_ours": ours[result.step].tolist(), "theta_torch": theirs[result.step].tolist(), "route": route,
+    }
+    return CaseResult(result.comparison, tags, details, result.tolerance)
+
+
+def rule_check(rule_for: RuleFor) -> Callable[[OptimizerCase, CheckContext], CaseResult]:
+    """The check of "``rule_for(case)`` steps like torch.optim": the lambdified rule against torch.optim's
+    default implementation, in ``ctx.dtype`` (the case's options rounded to it, :func:`in_dtype`)."""
+
+    def check(case: OptimizerCase, ctx: CheckContext) -> CaseResult:
+        rounded = in_dtype(case, ctx.dtype)
+        rule = rule_for(rounded)
+        ours = rule_trajectory(rule, rounded, ctx).detach().cpu().numpy()
+        theirs = torch_trajectory(rounded, ctx).detach().cpu().numpy()
+        return _judge(rounded, ctx, rule, ours, theirs, "lambdified SymPy rule vs torch.optim", case.tags)
+
+    return check
+
+
+def rule_recheck_mp(rule_for: RuleFor) -> Callable[[OptimizerCase, CheckContext], CaseResult]:
+    """Its re-check, in float64: the rule in ``RECHECK_DPS``-digit mpmath (:func:`mp_trajectory`) against
+    torch.optim's other implementation (``foreach=True``; AdamW ↔ Adam(decoupled_weight_decay=True))."""
+
+    def recheck(case: OptimizerCase, ctx: CheckContext) -> CaseResult:
+        rule = rule_for(case)
+        ctx = CheckContext(device=ctx.device, dtype="float64", seed=ctx.seed, examples=ctx.examples)
+        ours = mp_trajectory(rule, case)
+        theirs = torch_trajectory(case, ctx, foreach=True, other_class=True).detach().cpu().numpy()
+        route = f"SymPy rule in mpmath ({RECHECK_DPS} digits) vs torch.optim foreach" + (
+            ", other class" if case.options.get("decoupled") else "")
+        return _judge(case, ctx, rule, ours, theirs, route, case.tags)
+
+    return recheck

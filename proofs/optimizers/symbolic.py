@@ -1,4 +1,4 @@
-r"""SymPy update rules of torch.optim's SGD, Adagrad, RMSprop and Adam, and the lecture's variants (C6).
+r"""SymPy update rules of torch.optim's SGD, Adagrad, RMSprop and Adam, and the facts proved about them (C6).
 
 Every rule is one step of a per-coordinate recurrence: the new parameter and the new optimizer
 state as SymPy expressions in the old ones, the gradient :math:`g`, torch's step counter
@@ -10,7 +10,8 @@ those unrolled forms, and :mod:`proofs.optimizers.numeric` lambdifies the one-st
 
 Boolean options that change the structure of the update (``nesterov``, a zero ``momentum`` in
 SGD, ``centered``, ``amsgrad``, decoupled weight decay) select a rule; ``maximize`` is the
-sign :math:`d = \pm 1` in front of the gradient.
+sign :math:`d = \pm 1` in front of the gradient. Seed 004's variants of these rules, and the
+exact steps at which they part from torch's, are in :mod:`proofs.optimizers.lecture`.
 """
 
 from __future__ import annotations
@@ -72,11 +73,9 @@ class UpdateRule:
         """The values of ``params`` taken by name from ``options`` (torch's option names)."""
         return [options[p.name] for p in self.params]
 
-
-def _grad(decay: bool = True) -> sp.Expr:
+def effective_gradient(decay: bool = True) -> sp.Expr:
     """g' = d·g + λθ: torch adds the (coupled) weight decay after negating for ``maximize``."""
     return direction * g + (weight_decay * theta if decay else 0)
-
 
 # --------------------------------------------------------------------------- torch.optim (documented)
 
@@ -88,7 +87,7 @@ def sgd(nesterov: bool = False, heavy_ball: bool = True) -> UpdateRule:
     With ``nesterov`` the step is :math:`\gamma (g'_t + \mu b_t)`; ``heavy_ball=False`` is
     ``momentum == 0``, where torch skips the buffer (and so the dampening) entirely.
     """
-    gp = _grad()
+    gp = effective_gradient()
     if not heavy_ball:
         return UpdateRule("sgd", r"\theta_t = \theta_{t-1} - \gamma (d\,g_t + \lambda\theta_{t-1})",
                           (), (), (lr, weight_decay, direction), (theta - lr * gp,))
@@ -105,7 +104,7 @@ def sgd(nesterov: bool = False, heavy_ball: bool = True) -> UpdateRule:
 def adagrad() -> UpdateRule:
     r"""torch.optim.Adagrad: :math:`s_t = s_{t-1} + g'^2_t` (:math:`s_0 = \tau`), step
     :math:`\frac{\gamma}{1 + (t-1)\eta} \frac{g'_t}{\sqrt{s_t} + \epsilon}`."""
-    gp = _grad()
+    gp = effective_gradient()
     s_new = s + gp**2
     clr = lr / (1 + (t - 1) * lr_decay)
     return UpdateRule(
@@ -123,7 +122,7 @@ def rmsprop(centered: bool = False) -> UpdateRule:
 
     ``momentum = 0`` needs no separate rule: :math:`b_t = g'_t/(\dots)` is torch's plain step.
     """
-    gp = _grad()
+    gp = effective_gradient()
     v_new = alpha * v + (1 - alpha) * gp**2
     if centered:
         gbar_new = alpha * gbar + (1 - alpha) * gp
@@ -141,72 +140,43 @@ def rmsprop(centered: bool = False) -> UpdateRule:
                       (theta - lr * b_new, v_new, *extra, b_new))
 
 
+def adam_moments(gp: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
+    r"""Adam's moments from the gradient ``gp``: :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g'_t` and
+    :math:`v_t = \beta_2 v_{t-1} + (1-\beta_2) g'^2_t`."""
+    return beta1 * m + (1 - beta1) * gp, beta2 * v + (1 - beta2) * gp**2
+
+
+#: the LaTeX of :func:`adam_moments`, the start of every Adam-like statement
+ADAM_MOMENTS = r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g'_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t'^2,\ "
+
+
 @functools.cache
-def adam(amsgrad: bool = False, decoupled: bool = False, bias_correction: bool = True) -> UpdateRule:
+def adam(amsgrad: bool = False, decoupled: bool = False) -> UpdateRule:
     r"""torch.optim.Adam (and AdamW = decoupled weight decay).
 
     :math:`m_t = \beta_1 m_{t-1} + (1-\beta_1) g'_t`, :math:`v_t = \beta_2 v_{t-1} + (1-\beta_2) g'^2_t`,
     :math:`\theta_t = \theta'_{t-1} - \frac{\gamma}{1-\beta_1^t}\, m_t \big/
     \left(\sqrt{\hat v_t}/\sqrt{1-\beta_2^t} + \epsilon\right)` with :math:`\hat v_t = \max(\hat v_{t-1}, v_t)`
     under amsgrad (else :math:`v_t`); decoupled: :math:`\theta' = (1-\gamma\lambda)\theta`, :math:`g' = dg`.
-    ``bias_correction=False`` is seed 004's "Adam = RMSProp + momentum" (not a torch option).
+    Seed 004's "Adam = RMSProp + momentum" (no bias corrections) is
+    :func:`proofs.optimizers.lecture.adam_without_bias_correction`.
     """
     if decoupled:
-        start, gp = theta * (1 - lr * weight_decay), _grad(decay=False)
+        start, gp = theta * (1 - lr * weight_decay), effective_gradient(decay=False)
     else:
-        start, gp = theta, _grad()
-    m_new = beta1 * m + (1 - beta1) * gp
-    v_new = beta2 * v + (1 - beta2) * gp**2
+        start, gp = theta, effective_gradient()
+    m_new, v_new = adam_moments(gp)
     if amsgrad:
         vmax_new = sp.Max(vmax, v_new)
         state, extra, second = (m, v, vmax), (vmax_new,), vmax_new
     else:
         state, extra, second = (m, v), (), v_new
-    if bias_correction:
-        theta_new = start - lr / (1 - beta1**t) * m_new / (sp.sqrt(second) / sp.sqrt(1 - beta2**t) + eps)
-    else:
-        theta_new = start - lr * m_new / (sp.sqrt(second) + eps)
-    name = "adam" + ("-amsgrad" if amsgrad else "") + ("-decoupled" if decoupled else "") + (
-        "" if bias_correction else "-no-bias-correction")
-    hat = (r"\frac{\gamma}{1-\beta_1^t}\frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}" if bias_correction
-           else r"\gamma\frac{m_t}{\sqrt{v_t} + \epsilon}")
-    statement = (r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g'_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t'^2,\ "
-                 r"\theta_t = \theta_{t-1} - " + hat)
+    theta_new = start - lr / (1 - beta1**t) * m_new / (sp.sqrt(second) / sp.sqrt(1 - beta2**t) + eps)
+    name = "adam" + ("-amsgrad" if amsgrad else "") + ("-decoupled" if decoupled else "")
+    statement = (ADAM_MOMENTS + r"\theta_t = \theta_{t-1} - "
+                 r"\frac{\gamma}{1-\beta_1^t}\frac{m_t}{\sqrt{v_t}/\sqrt{1-\beta_2^t} + \epsilon}")
     return UpdateRule(name, statement, state, (sp.S.Zero,) * len(state),
                       (lr, beta1, beta2, eps, weight_decay, direction), (theta_new, m_new, v_new, *extra))
-
-
-# --------------------------------------------------------------------------- seed 004's variants
-
-
-@functools.cache
-def lecture_adagrad(scaled: bool = False) -> UpdateRule:
-    r"""Seed 004's AdaGrad: :math:`\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t`,
-    :math:`\sigma_t = \sqrt{\frac1{t+1}\sum_{k=0}^t g_k^2}` (lecture indices from 0).
-
-    In torch's step counter (:math:`t_\text{torch} = t + 1`) :math:`\sigma = \sqrt{s/t_\text{torch}}` with
-    :math:`s` the running sum of squares. ``eps`` is torch's :math:`\epsilon` added to the lecture's
-    denominator so that only the mean differs (the lecture has none: ``eps = 0`` is its formula).
-    ``scaled=True`` uses :math:`\eta_t = \eta/\sqrt{t+1}`, which makes it torch's Adagrad.
-    """
-    s_new = s + g**2
-    sigma = sp.sqrt(s_new / t)
-    rate = lr / sp.sqrt(t) if scaled else lr
-    return UpdateRule("lecture-adagrad" + ("-scaled" if scaled else ""),
-                      r"\theta_{t+1} = \theta_t - \frac{\eta" + (r"/\sqrt{t+1}" if scaled else "")
-                      + r"}{\sigma_t + \epsilon} g_t,\ \sigma_t = \sqrt{\tfrac{1}{t+1}\textstyle\sum_{k=0}^t g_k^2}",
-                      (s,), (sp.S.Zero,), (lr, eps), (theta - rate * g / (sigma + eps), s_new))
-
-
-@functools.cache
-def lecture_rmsprop() -> UpdateRule:
-    r"""Seed 004's RMSProp: :math:`\sigma_0 = |g_0|`, :math:`\sigma_t^2 = \alpha\sigma_{t-1}^2 + (1-\alpha) g_t^2`,
-    :math:`\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t` (``eps`` as in :func:`lecture_adagrad`)."""
-    v_new = sp.Piecewise((g**2, sp.Eq(t, 1)), (alpha * v + (1 - alpha) * g**2, True))
-    return UpdateRule("lecture-rmsprop",
-                      r"\sigma_0 = |g_0|,\ \sigma_t^2 = \alpha\sigma_{t-1}^2 + (1-\alpha) g_t^2,\ "
-                      r"\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t + \epsilon} g_t",
-                      (v,), (sp.S.Zero,), (lr, alpha, eps), (theta - lr * g / (sp.sqrt(v_new) + eps), v_new))
 
 
 # --------------------------------------------------------------------------- unrolling
@@ -234,7 +204,6 @@ def unroll(rule: UpdateRule, steps: int, fixed: Mapping[sp.Symbol, Any] | None =
         current = tuple(sp.sympify(e).xreplace(values) for e in rule.step)
         out.append(current)
     return grads, out
-
 
 # --------------------------------------------------------------------------- derivations
 
@@ -339,66 +308,3 @@ def rmsprop_centered_variance(steps: int = 4) -> SymbolicStep:
                   r"v_T - \bar g_T^2 = \sum_{k=1}^T (1-\alpha)\alpha^{T-k}(g_k - \bar g_T)^2"
                   r" + \alpha^T\bar g_T^2 \ge 0",
                   status, f"T=1..{steps}", "; ".join(details), start)
-
-
-@functools.cache
-def lecture_adagrad_scaled_equals_torch() -> SymbolicStep:
-    r"""With :math:`\eta_t = \eta/\sqrt{t+1}` the lecture's AdaGrad is torch's (ε = 0, τ = 0, no lr decay).
-
-    Both rules carry the same state :math:`s_t` (the sum of squares), so equal one-step maps give
-    equal trajectories by induction; proved for general :math:`t` on the step map.
-    """
-    torch_rule = adagrad()
-    lecture = lecture_adagrad(scaled=True)
-    values = {direction: 1, weight_decay: 0, lr_decay: 0, eps: 0}
-    return prove_identity(lecture.step[0].xreplace(values), torch_rule.step[0].xreplace(values),
-                          name="lecture-adagrad-scaled",
-                          statement=(r"\eta_t = \frac{\eta}{\sqrt{t+1}}:\ \theta_t - \frac{\eta_t}{\sigma_t} g_t = "
-                                     r"\theta_t - \frac{\eta\, g_t}{\sqrt{\sum_{k\le t} g_k^2}}\ "
-                                     r"(\text{torch's Adagrad},\ \epsilon = 0)"),
-                          fixed={s: sp.Rational(3, 2), t: 3})
-
-
-@functools.cache
-def lecture_adagrad_ratio() -> SymbolicStep:
-    r"""With a constant η the lecture's step is :math:`\sqrt{t+1}` times torch's (ε = 0); general t.
-
-    Written with :math:`c = s_{t-1} + g_t^2 > 0` (the lecture divides by it), so that the spot checks
-    never divide by zero.
-    """
-    values = {direction: 1, weight_decay: 0, lr_decay: 0, eps: 0}
-    c = sp.Symbol("c", positive=True)
-    ours = (lecture_adagrad().step[0].xreplace(values) - theta).subs(s, c - g**2)
-    theirs = (adagrad().step[0].xreplace(values) - theta).subs(s, c - g**2)
-    return prove_identity(ours / theirs, sp.sqrt(t), name="lecture-adagrad-step-ratio",
-                          statement=r"\frac{\eta g_t/\sigma_t}{\eta g_t/\sqrt{\sum_{k\le t} g_k^2}} = \sqrt{t+1}")
-
-
-#: a positive ε in the exact divergence steps: every spot check is defined (g = 0 included), and
-#: "agree at step 1" is proved for every ε > 0 (SymPy's simplification does not need ε ≠ 0)
-epsilon_positive = sp.Symbol("epsilon", positive=True)
-#: the learning rate of the exact divergence steps, positive like torch's
-gamma_positive = sp.Symbol("gamma", positive=True)
-
-
-def divergence_steps(lecture: UpdateRule, reference: UpdateRule, fixed: Mapping[sp.Symbol, Any], name: str,
-                     steps: int = 2) -> list[SymbolicStep]:
-    """``θ_t`` of a lecture rule vs torch's for t = 1..steps, in exact arithmetic, with ε > 0 symbolic.
-
-    Each step is ``proved`` (agree for all gradients and every ε > 0) or ``refuted`` (an exact
-    rational point where they differ): the first refuted one is the first step at which they diverge.
-    """
-    fixed = {**fixed, eps: epsilon_positive, lr: gamma_positive}
-    _, ours = unroll(lecture, steps, fixed)
-    _, theirs = unroll(reference, steps, fixed)
-    out = []
-    for k in range(1, steps + 1):
-        statement = (rf"\theta_{k}^{{\text{{lecture}}}} = \theta_{k}^{{\text{{torch}}}}"
-                     r"\ (\forall g,\ \epsilon > 0)")
-        # exact spot checks first (cheap); simplify only what they do not refute
-        quick = prove_identity(ours[k][0], theirs[k][0], name=f"{name}-step-{k}", sizes=f"step {k}",
-                               statement=statement, simplifier=lambda e: e)
-        out.append(quick if quick.status == "refuted" else
-                   prove_identity(ours[k][0], theirs[k][0], name=f"{name}-step-{k}", sizes=f"step {k}",
-                                  statement=statement))
-    return out

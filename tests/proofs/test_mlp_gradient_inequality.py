@@ -10,8 +10,8 @@ import sympy as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from proofs.gradient_inequality import symbolic as sym
 from proofs.gradient_inequality import claims as c3
+from proofs.gradient_inequality import symbolic as sym
 from verify import (
     CheckContext,
     MLPCase,
@@ -67,15 +67,20 @@ def test_seed_mistakes_are_refuted_numerically_and_exactly(claim):
 
 def test_correct_no_bias_statement_holds():
     """Without biases the bound holds once the '1 +' goes: the '1 +' is the seed's only mistake."""
-    claim = c3.make_claim(c3.Form(one=0.0), claim_id="no-bias-without-one", statement="no 1+", bias=False)
+    claim = c3.make_claim(c3.Form(numerator=c3.h_sq_only), claim_id="no-bias-without-one", statement="no 1+",
+                          bias=False)
     v = _run(claim)
     assert v.verdict is VerdictKind.VERIFIED, v.message
     assert v.numeric["tightest_ratio"] == pytest.approx(1.0, abs=1e-12)
 
 
+def _one_percent_larger(h_sq):
+    return 1.01 * (1.0 + h_sq)
+
+
 WRONG = {
-    "doubled-per-layer": c3.Form(per_layer=True, factor=2.0),
-    "one-percent-larger-lhs": c3.Form(factor=1.01),
+    "doubled-per-layer": c3.Form(per_layer=True, numerator=c3.doubled_one_plus_h_sq),
+    "one-percent-larger-lhs": c3.Form(numerator=_one_percent_larger),
     "sigma-min-of-W": c3.Form(w_norm=lambda sv: sv.min(axis=-1)),
     "frobenius-of-J-halved": c3.Form(w_norm=c3.frobenius, j_norm=lambda sv: c3.frobenius(sv) / 2),
 }
@@ -114,8 +119,8 @@ def test_naive_sampling_never_sees_the_bound_bite():
     naive = lambda: st.integers(0, 2**32 - 1).map(_gaussian_wide)
     v = _run(c3.make_claim(c3.Form(), claim_id="naive-summed", statement="C3", cases=naive), examples=60)
     assert v.numeric["tightest_ratio"] < 0.75
-    v = _run(c3.make_claim(c3.Form(factor=1.01), claim_id="naive-one-percent", statement="wrong", cases=naive),
-             examples=60)
+    v = _run(c3.make_claim(c3.Form(numerator=_one_percent_larger), claim_id="naive-one-percent", statement="wrong",
+                           cases=naive), examples=60)
     assert v.verdict is VerdictKind.VERIFIED
 
 
@@ -239,7 +244,8 @@ def _layer_norm_sq(net):
 @pytest.mark.parametrize("wrong", ["no-one", "no-slope", "wrong-transpose"])
 def test_symbolic_identity_refutes_a_wrong_target(wrong):
     if wrong == "no-one":  # ‖∇_{W,b} f‖² = ‖δ‖²‖h‖² (the no-bias formula with biases present)
-        step = sym.prove_on_networks("wrong", "", _layer_norm_sq, lambda n: sym._layer_norms_target(n, one=0))
+        no_one = lambda n: sp.Matrix([sym._norm_sq(n.deltas[t]) * sym._norm_sq(n.hs[t]) for t in range(n.depth)])
+        step = sym.prove_on_networks("wrong", "", _layer_norm_sq, no_one)
     elif wrong == "no-slope":  # ∇_x f = W⁽¹⁾ᵀ W⁽²⁾ᵀ ... without the g' factors of the hidden layer
         step = sym.prove_on_networks("wrong", "", lambda n: n.grad(list(n.x)),
                                      lambda n: n.Ws[0].T * n.Ws[1].T * n.deltas[1], widths=[(2, 2, 1)])

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from proofs.optimizers import symbolic as sym
 from proofs.optimizers import claims as c6
+from proofs.optimizers import lecture
+from proofs.optimizers import symbolic as sym
 from verify import CheckContext, InvalidInputError, VerdictKind, dump_verdicts, prove_identity, run_claim
 from verify.check import replay
 
@@ -37,9 +38,9 @@ def test_adam_first_step_is_lr_times_sign_and_matches_torch():
 
 def test_lecture_adagrad_takes_sqrt2_times_torchs_second_step():
     case = c6.make_case("adagrad", {"lr": 1.0, "eps": 0.0}, np.zeros(1), np.array([[1.0], [1.0]]))
-    lecture = c6.rule_trajectory(sym.lecture_adagrad(), case, CTX).numpy()[:, 0]
+    lecture_path = c6.rule_trajectory(lecture.lecture_adagrad(), case, CTX).numpy()[:, 0]
     torch_path = c6.torch_trajectory(case, CTX).numpy()[:, 0]
-    np.testing.assert_allclose(lecture, [0.0, -1.0, -2.0], rtol=1e-15)
+    np.testing.assert_allclose(lecture_path, [0.0, -1.0, -2.0], rtol=1e-15)
     np.testing.assert_allclose(torch_path, [0.0, -1.0, -1.0 - 1 / np.sqrt(2)], rtol=1e-15)
     result = c6.ADAGRAD_ROOT_MEAN.check(case, CTX)
     assert result.comparison.violated and result.details["first_divergence_step"] == 2
@@ -188,17 +189,18 @@ def test_the_correct_rules_pass_the_same_cases():
 def test_symbolic_facts_are_proved():
     steps = [sym.adam_first_step(), sym.adam_first_step(decoupled=True), sym.adam_bias_correction(),
              sym.adam_moments_unrolled(), sym.sgd_buffer_unrolled(), sym.adagrad_accumulator_unrolled(),
-             sym.rmsprop_centered_variance(), sym.lecture_adagrad_scaled_equals_torch(), sym.lecture_adagrad_ratio()]
+             sym.rmsprop_centered_variance(), lecture.lecture_adagrad_scaled_equals_torch(),
+             lecture.lecture_adagrad_ratio()]
     for step in steps:
         assert step.status == "proved", step
 
 
 def test_wrong_symbolic_facts_are_refuted():
-    no_correction = sym.adam(bias_correction=False).step[0].xreplace({sym.m: 0, sym.v: 0, sym.t: 1})
+    no_correction = lecture.adam_without_bias_correction().step[0].xreplace({sym.m: 0, sym.v: 0, sym.t: 1})
     gp = _gp()
     assert prove_identity(no_correction, sym.theta - sym.lr * gp / (sp.Abs(gp) + sym.eps), name="x",
                           statement="").status == "refuted"
-    unscaled = sym.lecture_adagrad().step[0].xreplace({sym.eps: 0})
+    unscaled = lecture.lecture_adagrad().step[0].xreplace({sym.eps: 0})
     torch_step = sym.adagrad().step[0].xreplace({sym.direction: 1, sym.weight_decay: 0, sym.lr_decay: 0, sym.eps: 0})
     c = sp.Symbol("c", positive=True)
     assert prove_identity(unscaled.subs(sym.s, c - sym.g**2), torch_step.subs(sym.s, c - sym.g**2),

@@ -7,8 +7,9 @@ import pytest
 import sympy as sp
 import torch
 
-from proofs.softmax_ce import symbolic as sym
 from proofs.softmax_ce import claims as c1
+from proofs.softmax_ce import numeric as num
+from proofs.softmax_ce import symbolic as sym
 from verify import SoftmaxBatch, prove_identity, run_claim
 from verify.claims import VerdictKind
 
@@ -50,14 +51,14 @@ def test_seed_mistakes_are_refuted_with_counterexamples(claim):
 
 def _wrong(kind):
     def formula(W, X):
-        H = c1.closed_form_hessian(W, X)
+        H = num.closed_form_hessian(W, X)
         k, d = W.shape
         if kind == "sign":
             return -H
         if kind == "factor-2":
             return 2 * H
         if kind == "missing-off-diagonal":
-            return c1.seed_block_diagonal(W, X)
+            return num.seed_block_diagonal(W, X)
         if kind == "transposed-kronecker":
             a = torch.softmax(X @ W.T, dim=-1)
             A = torch.diag_embed(a) - a[:, :, None] * a[:, None, :]
@@ -81,9 +82,9 @@ def test_closed_form_matches_autograd_at_huge_logits():
     W = torch.tensor([[1e3, -2e3], [0.0, 5e2], [-1e3, 1e3]], dtype=torch.float64)
     X = torch.tensor([[3.0, 1.0], [-2.0, 0.5]], dtype=torch.float64)
     y = torch.tensor([0, 2])
-    H = c1.closed_form_hessian(W, X)
+    H = num.closed_form_hessian(W, X)
     assert torch.isfinite(H).all()
-    torch.testing.assert_close(H, c1.oracle_hessian(W, X, y), rtol=0, atol=1e-12)
+    torch.testing.assert_close(H, num.oracle_hessian(W, X, y), rtol=0, atol=1e-12)
 
 
 def test_entry_form_step_refutes_a_wrong_target():
@@ -125,9 +126,12 @@ def test_a_smaller_smoothness_constant_is_refuted():
     """The smoothness check can fail: M = ¼ λ_max(XᵀX/m) is refuted (at the tight case k = 2, W = 0)."""
     from verify import Claim
 
+    def quarter_top_eigenvalue(X):
+        return 0.25 * float(np.linalg.eigvalsh(X.T @ X / X.shape[0])[-1])
+
     claim = Claim(id="wrong-smoothness", statement="M/2", source="test", cases=c1.SMOOTHNESS.cases,
-                  check=lambda case, ctx: c1._smooth_check(case, ctx, factor=0.25),
-                  recheck=lambda case, ctx: c1._smooth_check(case, ctx, dense=True, factor=0.25),
+                  check=lambda case, ctx: num.smoothness_check(case, ctx, bound=quarter_top_eigenvalue),
+                  recheck=lambda case, ctx: num.smoothness_recheck_dense(case, ctx, bound=quarter_top_eigenvalue),
                   relation="inequality")
     v = _run(claim)
     assert v.verdict is VerdictKind.REFUTED
@@ -139,10 +143,11 @@ def test_convexity_check_refutes_a_concave_function():
     from verify import CaseResult, Claim, Tolerance, compare_leq, extreme_eigenvalue, hvp_operator
 
     def check(case, ctx):
-        W, X, y = c1._tensors(case, ctx)
-        op = hvp_operator(lambda w: -c1._loss(X, y, case.k)(w), W.reshape(-1))
+        W, X, y = num.case_tensors(case, ctx)
+        op = hvp_operator(lambda w: -num.mean_loss(X, y, case.k)(w), W.reshape(-1))
         lam_min = extreme_eigenvalue(op, W.numel(), "SA", dtype=ctx.dtype, device=ctx.device).value
-        return CaseResult(compare_leq(-lam_min, 0.0, c1.hessian_scale(X) * case.d, Tolerance(ctx.dtype, c1.EIG_DEPTH)))
+        return CaseResult(compare_leq(-lam_min, 0.0, num.hessian_scale(X) * case.d,
+                                      Tolerance(ctx.dtype, num.EIG_DEPTH)))
 
     v = _run(Claim(id="concave-is-convex", statement="-L convex", source="test", cases=c1.CONVEX.cases,
                    check=check, relation="inequality"))
