@@ -4,7 +4,8 @@ Every step is derived with explicit symbols at small sizes (two to four paramete
 established by :func:`verify.prove_identity` (``simplify`` plus exact spot checks):
 
 * :math:`\nabla\|\nabla L_S\| = Hg/\|g\|` on a loss whose gradient never vanishes
-  (:math:`\partial_a L = e^a + b^2 + c^2 > 0`) and on a one-unit network with the cubic activation :math:`z - z^3/3`;
+  (:math:`\partial_a L = e^a + b^2 + c^2 > 0`) and on a one-unit network with the cubic activation :math:`z - z^3/3`
+  (the claimed formula is an argument, :data:`HG_OVER_NORM`; seed 002's :data:`SEED002_HALF` is refuted);
 * the Taylor expansion of :math:`\nabla L_S(\theta + rv)` on a quartic, where it is exact:
   the forward quotient minus :math:`Hv` is :math:`r(\tfrac12 T_3 + \tfrac r6 T_4)` (an
   :math:`O(r)` remainder), the central one :math:`\tfrac{r^2}{6}T_4`; a quadratic makes both exact;
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import sympy as sp
 
@@ -59,19 +62,38 @@ def _at(expr: sp.Matrix, params: tuple[sp.Symbol, ...], point: sp.Matrix) -> sp.
     return expr.subs(dict(zip(params, point)), simultaneous=True)
 
 
+@dataclass(frozen=True)
+class NormGradientFormula:
+    """A claimed ∇‖∇L_S‖ as a SymPy builder, with the name and the LaTeX of its step.
+
+    Attributes:
+        name: the step's name prefix (``norm-gradient``, ``half-factor``); the loss's key is appended.
+        latex: the right-hand side in LaTeX.
+        build: (H, g, ‖g‖) ↦ the claimed vector.
+    """
+
+    name: str
+    latex: str
+    build: Callable[[sp.Matrix, sp.Matrix, sp.Expr], sp.Matrix]
+
+
+#: ∇‖g‖ = Hg/‖g‖
+HG_OVER_NORM = NormGradientFormula("norm-gradient", r"\frac{H g}{\|g\|_2}", lambda H, g, norm: H * g / norm)
+#: seed 002's ∇‖g‖ = ½Hg/‖g‖
+SEED002_HALF = NormGradientFormula("half-factor", r"\tfrac12\frac{H g}{\|g\|_2}",
+                                   lambda H, g, norm: sp.Rational(1, 2) * H * g / norm)
+
+
 @functools.cache
-def norm_gradient(loss: str = "exp-poly", factor: float = 1.0) -> SymbolicStep:
-    """∇‖∇L_S‖ = factor·Hg/‖g‖ on an explicit loss (factor 1 is right; the seed's ½ is not)."""
+def norm_gradient(loss: str = "exp-poly", formula: NormGradientFormula = HG_OVER_NORM) -> SymbolicStep:
+    """∇‖∇L_S‖ = the claimed ``formula`` on an explicit loss (:data:`HG_OVER_NORM` holds, :data:`SEED002_HALF` not)."""
     params, L = LOSSES[loss]
     g = _grad(L, params)
     norm = sp.sqrt((g.T * g)[0])
     lhs = _grad(norm, params)
-    rhs = sp.nsimplify(factor) * _hess(L, params) * g / norm
-    coefficient = "" if factor == 1 else r"\tfrac12"
-    name = f"norm-gradient-{loss}" if factor == 1 else f"half-factor-{loss}"
-    return prove_identity(lhs, rhs, name=name, sizes=f"n={len(params)} ({loss})",
-                          statement=rf"\nabla\|\nabla L_S\|_2 = {coefficient}\frac{{H g}}{{\|g\|_2}},\ "
-                                    rf"L_S = {sp.latex(L)}")
+    rhs = formula.build(_hess(L, params), g, norm)
+    return prove_identity(lhs, rhs, name=f"{formula.name}-{loss}", sizes=f"n={len(params)} ({loss})",
+                          statement=rf"\nabla\|\nabla L_S\|_2 = {formula.latex},\ L_S = {sp.latex(L)}")
 
 
 @functools.lru_cache(maxsize=1)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 from scipy.optimize import minimize
 
-from proofs.penalty_constraint.numeric import EXAMPLE, bump_dJ, bump_J, global_min_1d
+from proofs.penalty_constraint.solvers import EXAMPLE, bump_dJ, bump_J, global_min_1d
 from verify import Figure, Mark, Series
 
 __all__ = ["mlp_objective", "mlp_path", "nonconvex_figures", "path_figures"]

@@ -1,458 +1,342 @@
-r"""Problems, cases and solvers behind :mod:`proofs.penalty_constraint` (C4 of CLAIMS.md).
+r"""The per-case checks of :mod:`proofs.penalty_constraint` (C4 of CLAIMS.md), and the formulas they test.
 
-Everything here is the *oracle* side, independent of the closed forms under test:
+Formulas (what a claim states; a seed's mistake or a test passes another one to the same check):
 
-* :func:`constrained_solve` — scipy SLSQP on :math:`\min J` s.t. :math:`\Omega \le k`, run on a
-  rescaled problem (θ = √k·u, so the ball is the unit ball) and polished by Newton steps on the
-  KKT system; returns the minimizer and the multiplier SLSQP reports (its sign convention:
-  :math:`\nabla J = \lambda \nabla(k - \Omega)`, λ ≥ 0, i.e. :math:`\nabla J + \lambda\nabla\Omega = 0`).
-* :func:`fista_projected` — accelerated projected gradient descent onto the ball, with the
-  rigorous value bound :math:`J(\theta_T) - J^* \le 2L\|\theta_0-\theta^*\|^2/(T+1)^2`.
-* :func:`newton_penalized` — Newton's method on the strongly convex :math:`J + \alpha\Omega`
-  (softmax regression), with its certified distance :math:`\|\nabla F\|/(2\alpha)`.
-* the non-convex 1-D example and its global (grid) search.
+* :func:`ridge_minimizer` — θ_α = (XᵀX + (α/w)I)⁻¹Xᵀy for J = w‖Xθ − y‖²; the seed's
+  :func:`seed003_half_convention_minimizer` keeps (XᵀX + 2αI)⁻¹Xᵀy whatever w is;
+* :func:`kkt_multiplier` — the constraint's multiplier is α itself;
+* :func:`nonincreasing`, :func:`nondecreasing` — the direction of Ω and J along the penalty path;
+* :func:`max_norm_projection` — P(w) = w·min(1, c/‖w‖); :func:`renorm_rows` is torch's max-norm on the
+  units of ``nn.Linear`` and :func:`seed003_renorm_columns` the seed's per-column one.
+
+Checks, one per claim, each with its re-check: :func:`equivalence_check` (re-check
+:func:`equivalence_recheck`, trust-constr), :func:`convention_check` (:func:`convention_recheck`, exact
+rationals), :func:`path_check`, :func:`nonconvex_check` (:func:`nonconvex_recheck`, mpmath),
+:func:`max_norm_check` and :func:`columns_check` (:func:`columns_recheck`, mpmath). The oracles they
+compare with are in :mod:`proofs.penalty_constraint.solvers`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import Any
 
-import hypothesis.strategies as st
+import mpmath
 import numpy as np
-from scipy.optimize import minimize, minimize_scalar
+import sympy as sp
+import torch
 
-from verify import matrices, vectors
+from proofs.penalty_constraint import FAMILY
+from proofs.penalty_constraint import solvers as sv
+from proofs.penalty_constraint.cases import MaxNormCase, PathCase, RidgeCase, RidgeMinimizer
+from verify import CaseResult, CheckContext, Comparison, Tolerance, as_tensor, compare_close, compare_leq, gradient
 
-#: SLSQP's ``ftol`` and the relative accuracy the solver's minimizer and multiplier are judged with
-SLSQP_FTOL = 1e-14
-SOLVER_RTOL = 1e-6
-#: iterations of accelerated projected gradient descent
-FISTA_STEPS = 200
-#: J = w‖Xθ − y‖² per convention (w = 1/2, 1, 1/n, 1/(2n)); the penalized minimizer is
-#: (XᵀX + (α/w) I)⁻¹Xᵀy and a solver given that J returns multiplier α
-CONVENTIONS = ("half", "full", "mean", "half-mean")
+EPS64 = float(np.finfo(np.float64).eps)
+#: torch.renorm divides by ‖w‖ + RENORM_OFFSET
+RENORM_OFFSET = 1e-7
 
+#: a direction along the penalty path: (values at α₁, α₂; their error bounds) ↦ (lhs, rhs) of the claimed lhs ≤ rhs
+Trend = Callable[[list[float], list[float]], tuple[float, float]]
 
-def j_weight(convention: str, n: int) -> float:
-    """The weight w of J = w‖Xθ − y‖² in each convention."""
-    return {"half": 0.5, "full": 1.0, "mean": 1.0 / n, "half-mean": 0.5 / n}[convention]
 
+# --------------------------------------------------------------------------- formulas
 
-# --------------------------------------------------------------------------- cases
 
-
-@dataclass(frozen=True, eq=False)
-class RidgeCase:
-    """J = w‖Xθ − y‖² (convention), Ω = ‖θ‖²; X: (n, p), y: (n,).
-
-    ``alpha > 0``: the constraint level is k = Ω(θ_α) (active). ``alpha == 0``: the constraint is
-    inactive or just touching, k = k_factor·Ω(θ₀) with θ₀ = X⁺y and k_factor ≥ 1 (α* = 0).
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    alpha: float
-    convention: str = "half"
-    k_factor: float = 1.0
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        n, p = self.X.shape
-        s = np.linalg.svd(self.X, compute_uv=False)
-        out = ["ridge", self.convention]
-        out += ["rank-one"] if np.linalg.matrix_rank(self.X) == 1 and min(n, p) > 1 else []
-        out += ["n<p"] if n < p else []
-        out += ["width-1"] if p == 1 else []
-        out += ["tiny-scale"] if s[0] <= 1e-2 else []
-        out += ["large-scale"] if s[0] >= 1e2 else []
-        out += ["inactive-alpha-0"] if self.alpha == 0 else []
-        out += ["tiny-alpha"] if 0 < self.alpha <= 1e-3 * s[0] ** 2 * j_weight(self.convention, n) else []
-        return tuple(out)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": "RidgeCase", "X": self.X.tolist(), "y": self.y.tolist(), "alpha": self.alpha,
-                "convention": self.convention, "k_factor": self.k_factor}
+def ridge_minimizer(X: np.ndarray, y: np.ndarray, alpha: float, w: float) -> np.ndarray:
+    """θ_α = (XᵀX + (α/w)I)⁻¹Xᵀy, the minimizer of w‖Xθ − y‖² + α‖θ‖²."""
+    fac = 1.0 / w
+    return np.linalg.solve(X.T @ X + fac * alpha * np.eye(X.shape[1]), X.T @ y)
 
 
-@dataclass(frozen=True, eq=False)
-class SoftmaxCase:
-    """J = mean softmax cross-entropy of W: (k, d) on X: (m, d), labels y: (m,); Ω = ‖W‖²."""
+def seed003_half_convention_minimizer(X: np.ndarray, y: np.ndarray, alpha: float, w: float) -> np.ndarray:
+    """Seed 003's (XᵀX + 2αI)⁻¹Xᵀy, the ½-convention closed form, used whatever the weight w of J."""
+    return np.linalg.solve(X.T @ X + 2.0 * alpha * np.eye(X.shape[1]), X.T @ y)
 
-    X: np.ndarray
-    y: np.ndarray
-    k: int
-    alpha: float
 
-    @property
-    def tags(self) -> tuple[str, ...]:
-        m, d = self.X.shape
-        out = ["softmax"] + (["width-1"] if d == 1 else []) + (["single-example"] if m == 1 else [])
-        return tuple(out + (["k-2"] if self.k == 2 else []))
+def kkt_multiplier(alpha: float) -> float:
+    """The multiplier of min J s.t. Ω ≤ Ω(θ_α) claimed for θ_α: the penalty α itself."""
+    return alpha
 
-    def to_json(self) -> dict[str, Any]:
-        return {"type": "SoftmaxCase", "X": self.X.tolist(), "y": [int(v) for v in self.y], "k": self.k,
-                "alpha": self.alpha}
 
+def nonincreasing(values: list[float], errors: list[float]) -> tuple[float, float]:
+    """v(α₂) ≤ v(α₁), both error bounds taken off the left side."""
+    return values[1] - errors[1] - errors[0], values[0]
 
-@dataclass(frozen=True, eq=False)
-class PathCase:
-    """Two penalties α₁ ≤ α₂ on one convex problem (``problem.alpha`` is ignored)."""
 
-    problem: Any
-    alpha1: float
-    alpha2: float
+def nondecreasing(values: list[float], errors: list[float]) -> tuple[float, float]:
+    """v(α₁) ≤ v(α₂), both error bounds taken off the left side."""
+    return values[0] - errors[0] - errors[1], values[1]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"problem": self.problem.to_json(), "alpha1": self.alpha1, "alpha2": self.alpha2}
 
+def max_norm_projection(w: np.ndarray, c: float) -> np.ndarray:
+    """P(w) = w·min(1, c/‖w‖) (w itself when w = 0)."""
+    nw = float(np.linalg.norm(w))
+    return w * (min(1.0, c / nw) if nw > 0 else 1.0)
 
-def problem_from_json(data: dict[str, Any]) -> Any:
-    """Inverse of ``RidgeCase.to_json`` / ``SoftmaxCase.to_json``."""
-    X = np.asarray(data["X"], dtype=np.float64)
-    if data.get("type") == "SoftmaxCase":
-        return SoftmaxCase(X, np.asarray(data["y"], dtype=np.int64), int(data["k"]), float(data["alpha"]))
-    return RidgeCase(X, np.asarray(data["y"], dtype=np.float64), float(data["alpha"]),
-                     str(data.get("convention", "half")), float(data.get("k_factor", 1.0)))
 
+def renorm_rows(weight: torch.Tensor, c: float) -> torch.Tensor:
+    """torch.renorm over dim 0: each row of nn.Linear.weight (a unit's incoming weights) to norm ≤ c."""
+    return torch.renorm(weight, 2, 0, c)
 
-def path_from_json(data: dict[str, Any]) -> PathCase:
-    return PathCase(problem_from_json(data["problem"]), float(data["alpha1"]), float(data["alpha2"]))
 
+def seed003_renorm_columns(weight: torch.Tensor, c: float) -> torch.Tensor:
+    """Seed 003's per-column max-norm: torch.renorm over dim 1 of nn.Linear.weight."""
+    return torch.renorm(weight, 2, 1, c)
 
-_X_SCALES = st.sampled_from([1.0, 1e-3, 1e3, 0.1])
-_LOG_ALPHA = st.one_of(st.sampled_from([0.0, -4.0, 2.0, -2.0]), st.floats(-4.0, 2.0))
-
-
-@st.composite
-def ridge_problems(draw: st.DrawFn, conventions: tuple[str, ...] = CONVENTIONS, inactive: bool = True,
-                   alpha: bool = True) -> RidgeCase:
-    """Ridge problems: n = 1..5, p = 1..4 (n < p included), rank-one X, scales 1e-3..1e3.
 
-    α is drawn relative to the curvature, α/w = 10^e σ_max² with e ∈ [−4, 2]; with ``inactive``,
-    α = 0 and k = k_factor·Ω(θ₀) (k_factor = 1: the constraint just touches, α* = 0).
-    """
-    n = draw(st.sampled_from([1, 2, 3, 4, 5, 2]))
-    p = draw(st.sampled_from([1, 2, 3, 4, 3]))
-    X = draw(matrices(n, p, structure=("generic", "generic", "rank-one"), scale=_X_SCALES, nonzero=True))
-    v = draw(vectors(p, scale=1.0, nonzero=True))
-    e = draw(vectors(n, scale=st.sampled_from([0.0, 1.0, 0.1])))
-    s_max = float(np.linalg.norm(X, 2))
-    y = X @ v / max(s_max, 1e-300) + e  # keeps Xᵀy ≠ 0 (Slater: k > 0) in all but measure-zero draws
-    convention = draw(st.sampled_from(conventions))
-    if inactive and draw(st.integers(0, 4)) == 0:
-        return RidgeCase(X, y, 0.0, convention, draw(st.sampled_from([1.0, 1.5, 4.0])))
-    a = 10.0 ** draw(_LOG_ALPHA) if alpha else 1.0
-    return RidgeCase(X, y, a * s_max**2 * j_weight(convention, n), convention)
+# --------------------------------------------------------------------------- shared
 
 
-@st.composite
-def softmax_problems(draw: st.DrawFn) -> SoftmaxCase:
-    """Softmax regression, k = 2..3 classes, d = 1..3, m = 1..5; α ∈ [1e-2, 10]·½λ_max(XᵀX/m)."""
-    k = draw(st.sampled_from([2, 3]))
-    d = draw(st.sampled_from([1, 2, 3]))
-    m = draw(st.sampled_from([1, 2, 3, 5]))
-    X = draw(matrices(m, d, structure=("generic", "rank-one"), scale=st.sampled_from([1.0, 0.1, 3.0]),
-                      nonzero=True))
-    y = np.array([draw(st.integers(0, k - 1)) for _ in range(m)], dtype=np.int64)
-    curv = 0.5 * float(np.linalg.norm(X, 2)) ** 2 / m
-    return SoftmaxCase(X, y, k, 10.0 ** draw(st.floats(-2.0, 1.0)) * curv)
-
-
-def equivalence_cases() -> st.SearchStrategy[Any]:
-    return st.one_of(ridge_problems(), softmax_problems(), ridge_problems())
-
-
-@st.composite
-def path_cases(draw: st.DrawFn) -> PathCase:
-    """Ridge (any convention) or softmax problems with α₁ ≤ α₂ (equal, nearly equal, far apart)."""
-    problem = draw(st.one_of(ridge_problems(inactive=False), softmax_problems()))
-    ratio = draw(st.one_of(st.sampled_from([1.0, 1.0 + 1e-9, 10.0]), st.floats(1.0, 100.0)))
-    return PathCase(problem, problem.alpha, problem.alpha * ratio)
-
-
-# --------------------------------------------------------------------------- problems as functions
-
-
-@dataclass
-class Problem:
-    """J, ∇J, ∇²J (numpy, float64) of a case, and L, a bound on ‖∇²J‖."""
-
-    J: Callable[[np.ndarray], float]
-    grad: Callable[[np.ndarray], np.ndarray]
-    hess: Callable[[np.ndarray], np.ndarray]
-    L: float
-    dim: int
-
-
-def ridge_problem(case: RidgeCase) -> Problem:
-    X, y = case.X, case.y
-    w = j_weight(case.convention, X.shape[0])
-    H = 2.0 * w * X.T @ X
-    return Problem(lambda t: float(w * np.sum((X @ t - y) ** 2)), lambda t: 2.0 * w * X.T @ (X @ t - y),
-                   lambda t: H, float(np.linalg.norm(H, 2)), X.shape[1])
-
-
-def _softmax_probs(Z: np.ndarray) -> np.ndarray:
-    Z = Z - Z.max(axis=1, keepdims=True)
-    E = np.exp(Z)
-    return E / E.sum(axis=1, keepdims=True)
-
-
-def softmax_problem(case: SoftmaxCase) -> Problem:
-    X, y, k = case.X, case.y, case.k
-    m, d = X.shape
-    Y = np.eye(k)[y]
-
-    def J(t: np.ndarray) -> float:
-        Z = X @ t.reshape(k, d).T
-        zmax = Z.max(axis=1)
-        return float(np.mean(zmax + np.log(np.exp(Z - zmax[:, None]).sum(axis=1)) - Z[np.arange(m), y]))
-
-    def grad(t: np.ndarray) -> np.ndarray:
-        P = _softmax_probs(X @ t.reshape(k, d).T)
-        return ((P - Y).T @ X / m).reshape(-1)
-
-    def hess(t: np.ndarray) -> np.ndarray:
-        P = _softmax_probs(X @ t.reshape(k, d).T)
-        H = np.zeros((k * d, k * d))
-        for i in range(m):
-            S = np.diag(P[i]) - np.outer(P[i], P[i])
-            H += np.kron(S, np.outer(X[i], X[i]))
-        return H / m
-
-    return Problem(J, grad, hess, 0.5 * float(np.linalg.norm(X, 2)) ** 2 / m, k * d)
-
-
-def problem_of(case: Any) -> Problem:
-    return softmax_problem(case) if isinstance(case, SoftmaxCase) else ridge_problem(case)
-
-
-# --------------------------------------------------------------------------- solvers
-
-
-@dataclass
-class ConstrainedSolution:
-    theta: np.ndarray
-    multiplier: float
-    status: int
-    message: str
-    iterations: int
-    polish_steps: int
-
-
-def constrained_solve(prob: Problem, k: float, method: str = "SLSQP") -> ConstrainedSolution:
-    r"""min J(θ) s.t. ‖θ‖² ≤ k by scipy (SLSQP or trust-constr), then Newton on the KKT system.
-
-    Solved in u = θ/√k (unit ball) with J/J_s, J_s = L·k, so the problem is well scaled; the
-    multiplier is mapped back: λ = λ_u·J_s/k. The polish solves ∇J + 2λθ = 0, ‖θ‖² = k by Newton
-    when the constraint is active with λ > 0 (a few steps; stops when the residual stops shrinking).
-    """
-    r = math.sqrt(k)
-    js = max(prob.L * k, 1e-300)
-    f = lambda u: prob.J(r * u) / js  # noqa: E731
-    g = lambda u: r * prob.grad(r * u) / js  # noqa: E731
-    u0 = np.zeros(prob.dim)
-    if method == "SLSQP":
-        con = {"type": "ineq", "fun": lambda u: 1.0 - u @ u, "jac": lambda u: -2.0 * u}
-        res = minimize(f, u0, jac=g, constraints=[con], method="SLSQP",
-                       options={"ftol": SLSQP_FTOL, "maxiter": 1000})
-        res = minimize(f, res.x, jac=g, constraints=[con], method="SLSQP",
-                       options={"ftol": SLSQP_FTOL, "maxiter": 1000})
-        lam_u = float(np.asarray(res.multipliers).reshape(-1)[0])
-    else:
-        from scipy.optimize import NonlinearConstraint
-
-        con = NonlinearConstraint(lambda u: u @ u, -np.inf, 1.0, jac=lambda u: 2.0 * u[None, :],
-                                  hess=lambda u, v: 2.0 * v[0] * np.eye(prob.dim))
-        res = minimize(f, u0, jac=g, hess=lambda u: r * r * prob.hess(r * u) / js, constraints=[con],
-                       method="trust-constr", options={"gtol": 1e-14, "xtol": 1e-15, "maxiter": 3000})
-        lam_u = float(np.asarray(res.v[0]).reshape(-1)[0])
-    theta, lam = r * np.asarray(res.x, dtype=np.float64), max(lam_u, 0.0) * js / k
-    theta, lam, steps = _kkt_polish(prob, theta, lam, k)
-    return ConstrainedSolution(theta, lam, int(getattr(res, "status", 0)), str(res.message),
-                               int(getattr(res, "nit", 0)), steps)
-
-
-def _interior_polish(prob: Problem, theta: np.ndarray, k: float) -> tuple[np.ndarray, int]:
-    """Inactive constraint (or λ ≈ 0): Newton steps on ∇J = 0 (least-squares), kept while feasible and improving."""
-    steps, g = 0, prob.grad(theta)
-    for _ in range(8):
-        cand = theta + np.linalg.lstsq(prob.hess(theta), -g, rcond=None)[0]
-        g_cand = prob.grad(cand)
-        if not (cand @ cand <= k * (1 + 64 * np.finfo(float).eps) and np.linalg.norm(g_cand) < np.linalg.norm(g)):
-            break
-        theta, g, steps = cand, g_cand, steps + 1
-    return theta, steps
-
-
-def _kkt_polish(prob: Problem, theta: np.ndarray, lam: float, k: float) -> tuple[np.ndarray, float, int]:
-    if theta @ theta < k * (1 - 1e-6) or lam <= SOLVER_RTOL * prob.L:
-        theta, steps = _interior_polish(prob, theta, k)
-        return theta, lam, steps
-
-    def residual(t: np.ndarray, m: float) -> np.ndarray:
-        return np.concatenate([prob.grad(t) + 2 * m * t, [(t @ t - k) / 2]])
-
-    res = residual(theta, lam)
-    steps = 0
-    for _ in range(8):
-        n = theta.size
-        K = np.zeros((n + 1, n + 1))
-        K[:n, :n] = prob.hess(theta) + 2 * lam * np.eye(n)
-        K[:n, n] = 2 * theta
-        K[n, :n] = theta
-        try:
-            step = np.linalg.solve(K, -res)
-        except np.linalg.LinAlgError:
-            break
-        t_new, l_new = theta + step[:n], lam + step[n]
-        res_new = residual(t_new, l_new)
-        if not np.linalg.norm(res_new) < np.linalg.norm(res) or l_new < 0:
-            break
-        theta, lam, res, steps = t_new, l_new, res_new, steps + 1
-    return theta, lam, steps
-
-
-def project_ball(theta: np.ndarray, k: float) -> np.ndarray:
-    nrm = math.sqrt(float(theta @ theta))
-    r = math.sqrt(k)
-    return theta if nrm <= r else theta * (r / nrm)
-
-
-def fista_projected(prob: Problem, k: float, steps: int = FISTA_STEPS) -> tuple[np.ndarray, float]:
-    r"""Accelerated projected gradient from θ₀ = 0; returns θ_T and the bound 2L k/(T+1)².
-
-    The bound on J(θ_T) − J* holds for convex L-smooth J (Beck & Teboulle 2009, Thm 4.4), with
-    ‖θ₀ − θ*‖² ≤ k.
-    """
-    theta = np.zeros(prob.dim)
-    z, t = theta.copy(), 1.0
-    step = 1.0 / prob.L
-    for _ in range(steps):
-        new = project_ball(z - step * prob.grad(z), k)
-        t_new = (1 + math.sqrt(1 + 4 * t * t)) / 2
-        z = new + ((t - 1) / t_new) * (new - theta)
-        theta, t = new, t_new
-    return theta, 2.0 * prob.L * k / (steps + 1) ** 2
-
-
-def newton_penalized(prob: Problem, alpha: float, iters: int = 60) -> tuple[np.ndarray, float]:
-    """Minimize F = J + α‖θ‖² (strongly convex, 2α) by damped Newton; returns θ and ‖∇F‖/(2α)."""
-    theta = np.zeros(prob.dim)
-    F = lambda t: prob.J(t) + alpha * float(t @ t)  # noqa: E731
-    gF = lambda t: prob.grad(t) + 2 * alpha * t  # noqa: E731
-    g, stalled = gF(theta), 0
-    for _ in range(iters):
-        if not np.linalg.norm(g) > 0 or stalled >= 2:
-            break
-        step = np.linalg.solve(prob.hess(theta) + 2 * alpha * np.eye(prob.dim), -g)
-        s = 1.0
-        # Armijo backtracking far from the optimum; near it F stops resolving the decrease, so a step
-        # that shrinks the gradient norm is accepted as well (pure Newton, quadratic convergence)
-        while s > 1e-10:
-            cand = theta + s * step
-            g_cand = gF(cand)
-            if F(cand) <= F(theta) + 1e-4 * s * float(g @ step) or np.linalg.norm(g_cand) < np.linalg.norm(g):
-                break
-            s /= 2
-        if np.linalg.norm(g_cand) < np.linalg.norm(g):
-            theta, g, stalled = cand, g_cand, 0
-        else:
-            stalled += 1
-            if F(cand) < F(theta):
-                theta, g = cand, g_cand
-    return theta, float(np.linalg.norm(gF(theta))) / (2 * alpha)
-
-
-# --------------------------------------------------------------------------- the non-convex example
-
-#: (a, b, c, d, w, k): J(t) = −a e^{−(t−b)²} − c e^{−(t−d)²/w}, Ω = t², constraint t² ≤ k
-EXAMPLE = (2.0, 3.0, 1.0, 0.5, 0.1, 6.25)
-GRID_POINTS = 20001
-
-
-def bump_J(params: tuple[float, ...], t: Any, lib: Any = np) -> Any:
-    a, b, c, d, w = params[:5]
-    return -a * lib.exp(-((t - b) ** 2)) - c * lib.exp(-((t - d) ** 2) / w)
-
-
-def bump_dJ(params: tuple[float, ...], t: float) -> float:
-    a, b, c, d, w = params[:5]
-    return 2 * a * (t - b) * math.exp(-((t - b) ** 2)) + 2 * c * (t - d) / w * math.exp(-((t - d) ** 2) / w)
-
-
-def global_min_1d(f: Callable[[np.ndarray], np.ndarray], lo: float, hi: float,
-                  points: int = GRID_POINTS) -> tuple[float, float]:
-    """Global minimum of f on [lo, hi]: a fine grid, then a bounded refinement around the best node."""
-    grid = np.linspace(lo, hi, points)
-    values = f(grid)
-    i = int(np.argmin(values))
-    a, b = grid[max(i - 1, 0)], grid[min(i + 1, points - 1)]
-    best_t, best_v = float(grid[i]), float(values[i])
-    if b > a:
-        res = minimize_scalar(lambda s: float(f(np.array([s]))[0]), bounds=(a, b), method="bounded",
-                              options={"xatol": 1e-13})
-        if float(res.fun) < best_v:
-            best_t, best_v = float(res.x), float(res.fun)
-    for edge in (lo, hi):  # the ends of the interval exactly (active constraints)
-        v = float(f(np.array([edge]))[0])
-        if v < best_v:
-            best_t, best_v = edge, v
-    return best_t, best_v
-
-
-def nonconvex_cases(include_example: bool = True) -> st.SearchStrategy[tuple[float, ...]]:
-    """Two-bump J with the constraint t² ≤ k: random (a, b, c, d, w, k), and the C4 example."""
-    rand = st.tuples(st.floats(0.5, 3.0), st.floats(0.0, 4.0), st.floats(0.2, 2.0), st.floats(-1.0, 2.0),
-                     st.floats(0.05, 1.0), st.floats(0.1, 16.0))
-    return st.one_of(rand, st.just(EXAMPLE)) if include_example else rand
+def _solver_tol() -> Tolerance:
+    """The solver's accuracy as a Tolerance: rtol = SOLVER_RTOL + FAMILY.depth·eps (float64)."""
+    return Tolerance("float64", FAMILY.depth + sv.SOLVER_RTOL / EPS64)
+
+
+def _worst(named: list[tuple[str, Comparison]]) -> tuple[str, Comparison]:
+    violated = [c for c in named if c[1].violated]
+    decided = [c for c in named if c[1].status != "undecidable"]
+    return min(violated or decided or named, key=lambda c: c[1].slack)
+
+
+def _result(named: list[tuple[str, Comparison]], tags: tuple[str, ...], details: dict[str, Any],
+            tol: Tolerance, solver: str = "") -> CaseResult:
+    which, worst = _worst(named)
+    details = {**details, "worst_relation": which, "slacks": {n: c.slack for n, c in named}}
+    described = tol.describe()
+    if solver:
+        described += f"; solver relations: {_solver_tol().describe()} ({solver} + KKT Newton polish)"
+    return CaseResult(worst, tags, details, described)
+
+
+# --------------------------------------------------------------------------- penalty ⇔ constraint
+
+
+def _equivalence(case: Any, ctx: CheckContext, minimizer: RidgeMinimizer, multiplier: Callable[[float], float],
+                 method: str) -> CaseResult:
+    """θ_α (penalized) vs the constrained solver's (``method``) minimizer, value and multiplier, and projected GD."""
+    tol, stol = Tolerance(ctx.dtype, FAMILY.depth), _solver_tol()
+    prob = case.problem()
+    theta, k, dist = case.penalized(minimizer)
+    tags = tuple(case.tags)
+    g0_tol = tol.atol(case.gradient_at_zero_scale())
+    if (k <= 0 or float(np.linalg.norm(prob.grad(np.zeros(prob.dim)))) <= g0_tol
+            or (case.alpha > 0 and np.sqrt(k) <= g0_tol / (2 * case.alpha))):
+        vacuous = Comparison("undecidable", 0.0, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0.0)
+        reason = "∇J(0) = 0 up to round-off, so θ_α = 0 and k = 0: no θ with Ω(θ) < k (Slater fails)"
+        return CaseResult(vacuous, (*tags, "slater-fails"), {"reason": reason}, tol.describe())
+    # 1. θ_α is stationary for J + αΩ (torch autograd, eps-level)
+    t = as_tensor(theta, ctx.dtype, ctx.device)
+    g = gradient(case.torch_objective(ctx), t).detach()
+    grad_scale = prob.L * float(np.linalg.norm(theta)) + float(np.linalg.norm(prob.grad(np.zeros(prob.dim)))) \
+        + 2 * case.alpha * float(np.linalg.norm(theta))
+    named = [("penalized-stationarity", compare_close(float(g.norm()), 0.0, grad_scale, tol))]
+    # 2. the constrained solver
+    sol = sv.constrained_solve(prob, k, method)
+    J_alpha, J_star = prob.J(theta), prob.J(sol.theta)
+    value_scale = prob.L * k + abs(J_alpha)
+    if case.unique_minimizer():
+        err = float(np.linalg.norm(sol.theta - theta))
+        named.append(("constrained-minimizer", compare_close(err, 0.0, np.sqrt(k), stol, abs_err=max(err - dist, 0))))
+    named.append(("constrained-value", compare_close(J_star, J_alpha, value_scale, stol)))
+    claimed = multiplier(case.alpha)
+    named.append(("multiplier", compare_close(sol.multiplier, claimed, prob.L / 2 + case.alpha, stol)))
+    # 3. projected gradient descent: J(θ_α) ≤ J(θ_T) ≤ J(θ_α) + 2Lk/(T+1)²
+    theta_T, bound = sv.fista_projected(prob, k)
+    J_T = prob.J(theta_T)
+    named.append(("pgd-not-below", compare_leq(J_alpha, J_T, value_scale, tol, noise=abs(J_T) + abs(J_alpha))))
+    named.append(("pgd-reaches", compare_leq(J_T - J_alpha, bound, value_scale, tol, noise=abs(J_T) + abs(J_alpha))))
+    details = {"alpha": case.alpha, "k": k, "solver_multiplier": sol.multiplier, "claimed_multiplier": claimed,
+               "solver": method, "solver_status": sol.status, "solver_message": sol.message,
+               "kkt_polish_steps": sol.polish_steps, "minimizer_distance": float(np.linalg.norm(sol.theta - theta)),
+               "pgd_distance": float(np.linalg.norm(theta_T - theta)), "pgd_value_gap": J_T - J_alpha,
+               "pgd_bound": bound, "penalized_distance_bound": dist}
+    solver = f"SLSQP ftol {sv.SLSQP_FTOL:g}" if method == "SLSQP" else "trust-constr gtol 1e-14"
+    return _result(named, tags, details, tol, solver)
+
+
+def equivalence_check(case: Any, ctx: CheckContext, minimizer: RidgeMinimizer = ridge_minimizer,
+                      multiplier: Callable[[float], float] = kkt_multiplier) -> CaseResult:
+    """θ_α from ``minimizer`` (ridge) or Newton (softmax) against SLSQP with multiplier ``multiplier(α)``, and PGD."""
+    return _equivalence(case, ctx, minimizer, multiplier, "SLSQP")
+
+
+def equivalence_recheck(case: Any, ctx: CheckContext) -> CaseResult:
+    """The equivalence again with another constrained solver: scipy's trust-constr."""
+    return _equivalence(case, ctx, ridge_minimizer, kkt_multiplier, "trust-constr")
+
+
+def convention_check(case: RidgeCase, ctx: CheckContext) -> CaseResult:
+    """θ = (XᵀX + 2αI)⁻¹Xᵀy against the solver on min ‖Xθ − y‖² s.t. ‖θ‖² ≤ ‖θ‖²: multiplier α claimed."""
+    full = replace(case, convention="full", k_factor=1.0)
+    return _equivalence(full, ctx, seed003_half_convention_minimizer, kkt_multiplier, "SLSQP")
+
+
+def convention_recheck(case: RidgeCase, ctx: CheckContext) -> CaseResult:
+    """The multiplier of θ in exact rationals: 2Xᵀ(Xθ − y) + 2μθ = 0 gives μ = −θᵀXᵀ(Xθ − y)/‖θ‖²."""
+    X = sp.Matrix(case.X.shape[0], case.X.shape[1], [sp.Rational(float(v)) for v in case.X.ravel()])
+    y = sp.Matrix([sp.Rational(float(v)) for v in case.y])
+    a = sp.Rational(float(case.alpha))
+    theta = (X.T * X + 2 * a * sp.eye(X.shape[1])).LUsolve(X.T * y)
+    mu = -(theta.T * X.T * (X * theta - y))[0] / (theta.T * theta)[0]
+    residual = 2 * X.T * (X * theta - y) + 2 * mu * theta
+    scale = float(np.linalg.norm(case.X, 2)) ** 2 + case.alpha
+    tol = Tolerance("float64", 4.0)
+    return CaseResult(compare_close(float(mu), case.alpha, scale, tol), ("ridge", "exact-rationals"),
+                      {"exact_multiplier": float(mu), "claimed": case.alpha, "ratio": float(mu / a),
+                       "exact_residual_is_zero": all(sp.simplify(r) == 0 for r in residual)}, tol.describe())
+
+
+# --------------------------------------------------------------------------- the penalty path
+
+
+def path_check(case: PathCase, ctx: CheckContext, omega: Trend = nonincreasing, J: Trend = nondecreasing) -> CaseResult:
+    """Ω(θ_α₂) ≤ Ω(θ_α₁) and J(θ_α₁) ≤ J(θ_α₂) (the directions ``omega`` and ``J``) for α₁ ≤ α₂."""
+    tol = Tolerance(ctx.dtype, FAMILY.depth)
+    prob, thetas, bounds = case.problem.problem(), [], []
+    for a in (case.alpha1, case.alpha2):
+        theta, dist = case.problem.with_alpha(a).path_point(ridge_minimizer)
+        thetas.append(theta)
+        bounds.append(dist)
+    om = [float(t @ t) for t in thetas]
+    Js = [prob.J(t) for t in thetas]
+    dO = [2 * np.sqrt(o) * d + d * d for o, d in zip(om, bounds, strict=True)]
+    dJ = [float(np.linalg.norm(prob.grad(t))) * d + prob.L * d * d for t, d in zip(thetas, bounds, strict=True)]
+    j0 = prob.J(np.zeros(prob.dim))
+    named = [("omega-nonincreasing", compare_leq(*omega(om, dO), max(om), tol, noise=sum(om))),
+             ("J-nondecreasing", compare_leq(*J(Js, dJ), j0, tol, noise=sum(abs(v) for v in Js) + j0))]
+    details = {"alpha1": case.alpha1, "alpha2": case.alpha2, "omega": om, "J": Js, "distance_bounds": bounds}
+    return _result(named, tuple(case.problem.tags), details, tol)
+
+
+# --------------------------------------------------------------------------- without convexity
+
+
+def _nonconvex_minima(params: tuple[float, ...], points: int) -> dict[str, Any]:
+    """The constrained global minimizer t* (grid of ``points``), its KKT multiplier α*, and the global minimum of
+    J + α*t² on an interval that holds it."""
+    a, b, c, d, _, k = params
+    r = float(np.sqrt(k))
+    t_star, _ = sv.global_min_1d(lambda t: sv.bump_J(params, t), -r, r, points)
+    active = abs(t_star) == r
+    alpha = max(-sv.bump_dJ(params, t_star) / (2 * t_star), 0.0) if active else 0.0
+    P = lambda t: sv.bump_J(params, t) + alpha * t * t  # noqa: E731
+    p_star = float(P(np.array([t_star]))[0])
+    R = np.sqrt(max(p_star + a + c, 0.0) / alpha) + 1.0 if alpha > 0 else 0.0
+    R = max(R, abs(b) + 6.0, abs(d) + 6.0, r + 1.0)
+    t_glob, p_glob = sv.global_min_1d(P, -R, R, points)
+    return {"t_star": t_star, "active": active, "alpha": alpha, "p_star": p_star, "t_glob": t_glob,
+            "p_glob": p_glob, "R": R, "scale": a + c + alpha * k}
+
+
+def _nonconvex_result(params: tuple[float, ...], m: dict[str, Any], tol: Tolerance, points: int,
+                      digits: int | None) -> CaseResult:
+    p_star, p_glob = m["p_star"], m["p_glob"]
+    comparison = compare_leq(p_star, p_glob, m["scale"], tol, noise=abs(p_star) + abs(p_glob))
+    tags = ("active" if m["active"] else "inactive", "c4-example" if params == sv.EXAMPLE else "random")
+    return CaseResult(comparison, tags, {"t_star": m["t_star"], "alpha_star": m["alpha"], "t_global": m["t_glob"],
+                                         "penalized_at_t_star": p_star, "penalized_global": p_glob,
+                                         "grid_points": points, "search_interval": [-m["R"], m["R"]],
+                                         "mpmath_digits": digits}, tol.describe())
+
+
+def nonconvex_check(case: tuple[float, ...], ctx: CheckContext) -> CaseResult:
+    """The constrained global minimizer t* (grid) with its KKT multiplier vs the global minimum of J + α*t²."""
+    params = tuple(float(v) for v in case)
+    m = _nonconvex_minima(params, sv.GRID_POINTS)
+    return _nonconvex_result(params, m, Tolerance(ctx.dtype, FAMILY.depth), sv.GRID_POINTS, None)
+
+
+def nonconvex_recheck(case: tuple[float, ...], ctx: CheckContext) -> CaseResult:
+    """The same on a 10× finer grid, with both objective values evaluated in mpmath at 40 digits (float64)."""
+    params = tuple(float(v) for v in case)
+    points = sv.GRID_POINTS * 10
+    m = _nonconvex_minima(params, points)
+    with mpmath.workdps(40):
+        mp_alpha = mpmath.mpf(m["alpha"])
+        mpP = lambda t: sv.bump_J(params, mpmath.mpf(t), mpmath) + mp_alpha * mpmath.mpf(t) ** 2  # noqa: E731
+        m["p_star"], m["p_glob"] = float(mpP(m["t_star"])), float(mpP(m["t_glob"]))
+    return _nonconvex_result(params, m, Tolerance("float64", FAMILY.depth), points, 40)
 
 
 # --------------------------------------------------------------------------- max-norm
 
 
-@dataclass(frozen=True, eq=False)
-class MaxNormCase:
-    """An nn.Linear weight W: (out, in) (row j = unit j's incoming weights) and a max-norm c > 0."""
-
-    W: np.ndarray
-    c: float
-
-    @property
-    def tags(self) -> tuple[str, ...]:
-        norms = np.linalg.norm(self.W, axis=1)
-        out = ["width-1"] if 1 in self.W.shape else []
-        out += ["zero-row"] if np.any(norms == 0) else []
-        out += ["row-on-boundary"] if np.any(norms == self.c) else []
-        out += ["rank-one"] if min(self.W.shape) > 1 and np.linalg.matrix_rank(self.W) == 1 else []
-        out += ["all-inside"] if np.all(norms <= self.c) else []
-        return tuple(out)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"type": "MaxNormCase", "W": self.W.tolist(), "c": self.c}
-
-    @classmethod
-    def from_json(cls, data: dict[str, Any]) -> MaxNormCase:
-        return cls(np.asarray(data["W"], dtype=np.float64), float(data["c"]))
+def _linear(W: np.ndarray, ctx: CheckContext) -> torch.nn.Linear:
+    out, inp = W.shape
+    lin = torch.nn.Linear(inp, out, bias=False, dtype=getattr(torch, ctx.dtype), device=ctx.device)
+    with torch.no_grad():
+        lin.weight.copy_(as_tensor(W, ctx.dtype, ctx.device))
+    return lin
 
 
-@st.composite
-def max_norm_cases(draw: st.DrawFn, binding: bool = False) -> MaxNormCase:
-    """out = 1..4 units, in = 1..5 inputs; zero rows, rank-one W, c at, below and above the row norms.
+def _incoming_norms(lin: torch.nn.Linear, ctx: CheckContext) -> np.ndarray:
+    """‖∂y_j/∂x‖ per output unit j, by autograd (a unit's incoming weights, whatever the layout)."""
+    x = torch.zeros(lin.in_features, dtype=lin.weight.dtype, device=ctx.device)
+    jac = torch.autograd.functional.jacobian(lambda v: lin(v), x)
+    return jac.norm(dim=1).detach().cpu().numpy().astype(np.float64)
 
-    ``binding``: only c below the largest row norm and at least two inputs, where a constraint on the
-    columns can differ from one on the rows (above it both leave W unchanged); the search of the
-    columns claim spends its cases there instead of on draws that cannot tell the two apart.
-    """
-    out = draw(st.sampled_from([2, 1, 3, 4]))
-    inp = draw(st.sampled_from([2, 3, 5] if binding else [2, 1, 3, 5]))
-    W = draw(matrices(out, inp, structure=("generic", "generic", "rank-one", "zero"), scale=_X_SCALES))
-    if out > 1 and draw(st.integers(0, 3)) == 0:
-        W[draw(st.integers(0, out - 1))] = 0.0
-    ref = float(np.linalg.norm(W, axis=1).max()) or 1.0
-    fracs = (st.one_of(st.sampled_from([0.5, 0.75, 0.25]), st.floats(0.05, 0.99)) if binding
-             else st.one_of(st.sampled_from([1.0, 0.5, 2.0]), st.floats(0.01, 3.0)))
-    return MaxNormCase(W, draw(fracs) * ref)
+
+def _renormed(W: np.ndarray, c: float, ctx: CheckContext,
+              renorm: Callable[[torch.Tensor, float], torch.Tensor]) -> torch.nn.Linear:
+    lin = _linear(W, ctx)
+    with torch.no_grad():
+        lin.weight.copy_(renorm(lin.weight, c))
+    return lin
+
+
+def max_norm_check(case: MaxNormCase, ctx: CheckContext,
+                   projection: Callable[[np.ndarray, float], np.ndarray] = max_norm_projection,
+                   renorm: Callable[[torch.Tensor, float], torch.Tensor] = renorm_rows) -> CaseResult:
+    """P(w) per row: feasible, optimal (certificate), = SLSQP's projection, = ``renorm`` rows ± torch's offset."""
+    tol, stol, c = Tolerance(ctx.dtype, FAMILY.depth), _solver_tol(), case.c
+    W = np.asarray(case.W, dtype=np.float64)
+    lin = _renormed(W, c, ctx, renorm)
+    R = lin.weight.detach().cpu().numpy().astype(np.float64)
+    incoming = _incoming_norms(lin, ctx)
+    named, multipliers = [], []
+    for j, w in enumerate(W):
+        nw = float(np.linalg.norm(w))
+        p = projection(w, c)
+        scale = max(nw, c)
+        named.append((f"row{j}-feasible", compare_leq(float(np.linalg.norm(p)), c, c, tol)))
+        cert = c * float(np.linalg.norm(w - p)) - float((w - p) @ p)
+        named.append((f"row{j}-optimality", compare_leq(cert, 0.0, scale * c, tol)))
+        sol = sv.constrained_solve(sv.projection_problem(w), c * c)
+        err = float(np.linalg.norm(sol.theta - p))
+        named.append((f"row{j}-solver", compare_close(err, 0.0, scale, stol)))
+        multipliers.append(sol.multiplier)
+        offset = c * RENORM_OFFSET / nw if nw > c else 0.0
+        named.append((f"row{j}-renorm", compare_leq(float(np.linalg.norm(R[j] - p)), offset, scale, tol)))
+        named.append((f"unit{j}-incoming", compare_leq(float(incoming[j]), c, c, tol)))
+    details = {"c": c, "row_norms": np.linalg.norm(W, axis=1).tolist(), "unit_multipliers": multipliers,
+               "incoming_norms_after_renorm": incoming.tolist()}
+    return _result(named, case.tags, details, tol, f"SLSQP ftol {sv.SLSQP_FTOL:g}")
+
+
+def columns_check(case: MaxNormCase, ctx: CheckContext) -> CaseResult:
+    """The seed's torch.renorm over columns (dim 1), then every unit's incoming-weight norm ≤ c (claimed)."""
+    tol, c = Tolerance(ctx.dtype, FAMILY.depth), case.c
+    lin = _renormed(np.asarray(case.W), c, ctx, seed003_renorm_columns)
+    incoming = _incoming_norms(lin, ctx)
+    j = int(np.argmax(incoming))
+    return CaseResult(compare_leq(float(incoming[j]), c, c, tol), case.tags,
+                      {"c": c, "unit": j, "incoming_norms": incoming.tolist(),
+                       "column_norms_after": np.linalg.norm(lin.weight.detach().cpu().numpy(), axis=0).tolist()},
+                      tol.describe())
+
+
+def columns_recheck(case: MaxNormCase, ctx: CheckContext) -> CaseResult:
+    """Column scaling min(1, c/‖col‖) in mpmath (50 digits), then the largest row norm vs c."""
+    with mpmath.workdps(50):
+        W = mpmath.matrix([[mpmath.mpf(float(v)) for v in row] for row in np.asarray(case.W)])
+        c = mpmath.mpf(case.c)
+        for j in range(W.cols):
+            nrm = mpmath.sqrt(sum(W[i, j] ** 2 for i in range(W.rows)))
+            s = min(mpmath.mpf(1), c / nrm) if nrm > 0 else mpmath.mpf(1)
+            for i in range(W.rows):
+                W[i, j] *= s
+        rows = [float(mpmath.sqrt(sum(W[i, j] ** 2 for j in range(W.cols)))) for i in range(W.rows)]
+    tol = Tolerance("float64", 4.0)
+    return CaseResult(compare_leq(max(rows), case.c, case.c, tol), case.tags, {"row_norms": rows},
+                      "mpmath 50 digits; " + tol.describe())

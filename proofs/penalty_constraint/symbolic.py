@@ -14,12 +14,16 @@ Ridge: :math:`J = w\|X\theta - y\|^2`, :math:`\Omega = \|\theta\|^2` with explic
   :math:`X^\top y \ne 0`;
 * ``path-monotone``: the two-line proof of C4(c) for any J, Ω (sum of the two optimality inequalities);
 * ``multiplier-convention``: the ½-convention θ(α) solves the J = ‖Xθ − y‖² KKT system with multiplier 2α.
+
+The claimed closed forms are arguments (:func:`ridge_coefficient`, :func:`doubled_multiplier`); a seed's
+mistake passes its own (:func:`seed003_multiplier`), the step then ends ``refuted``.
 """
 
 from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 
 import sympy as sp
 
@@ -59,12 +63,18 @@ def _cancel(e: sp.Expr) -> sp.Expr:
     return sp.cancel(sp.together(e))
 
 
+def ridge_coefficient(w: sp.Expr) -> sp.Expr:
+    """The coefficient c of αI in θ(α) = (XᵀX + cαI)⁻¹Xᵀy for J = w‖Xθ − y‖²: c = 1/w (2 in the ½-convention)."""
+    return 1 / w
+
+
 @functools.lru_cache(maxsize=8)
-def ridge_stationarity(convention: str = "half", n: int = 2, p: int = 2, factor: sp.Expr | None = None) -> SymbolicStep:
-    """∇(J + αΩ)(θ(α)) = 0 for θ(α) = (XᵀX + (α/w)I)⁻¹Xᵀy; ``factor`` overrides α/w's 1/w (tests)."""
+def ridge_stationarity(convention: str = "half", n: int = 2, p: int = 2,
+                       coefficient: Callable[[sp.Expr], sp.Expr] = ridge_coefficient) -> SymbolicStep:
+    """∇(J + αΩ)(θ(α)) = 0 for θ(α) = (XᵀX + c·αI)⁻¹Xᵀy with the claimed c = ``coefficient(w)`` (right: 1/w)."""
     X, y = _symbols(n, p)
     w = _weight(convention, n)
-    fac = 1 / w if factor is None else factor
+    fac = coefficient(w)
     theta = ridge_theta(X, y, alpha, fac)
     grad = _penalized_gradient(X, y, w, alpha, theta)
     label = {"half": r"\tfrac12", "full": "", "mean": r"\tfrac1n", "half-mean": r"\tfrac1{2n}"}[convention]
@@ -182,16 +192,32 @@ def path_monotone() -> SymbolicStep:
         "general (any J, Ω; global minimizers θ_i of F_α = J + αΩ)", f"{first.detail}; {second.detail}")
 
 
+def doubled_multiplier(a: sp.Expr) -> sp.Expr:
+    """The multiplier of the ½-convention θ(α) for J = ‖Xθ − y‖²: 2α."""
+    return 2 * a
+
+
+def seed003_multiplier(a: sp.Expr) -> sp.Expr:
+    """Seed 003's multiplier for the same θ(α) and J = ‖Xθ − y‖²: α (the ½-convention's, kept for a J without ½)."""
+    return a
+
+
 @functools.lru_cache(maxsize=4)
-def multiplier_convention(multiplier_factor: int = 2, n: int = 2, p: int = 2) -> SymbolicStep:
-    """The ½-convention θ(α) is stationary for ‖Xθ − y‖² + μ‖θ‖² iff μ = 2α (``multiplier_factor`` = 2)."""
+def multiplier_convention(multiplier: Callable[[sp.Expr], sp.Expr] = doubled_multiplier, n: int = 2,
+                          p: int = 2) -> SymbolicStep:
+    """The ½-convention θ(α) is stationary for ‖Xθ − y‖² + μ‖θ‖² with the claimed μ = ``multiplier(α)``.
+
+    It holds iff μ = 2α (:func:`doubled_multiplier`); the step is named by μ/α (``multiplier-2alpha``).
+    """
     X, y = _symbols(n, p)
     theta = ridge_theta(X, y, alpha, 2)
-    grad = _penalized_gradient(X, y, sp.Integer(1), multiplier_factor * alpha, theta)
+    mu = multiplier(alpha)
+    ratio = sp.simplify(mu / alpha)
+    grad = _penalized_gradient(X, y, sp.Integer(1), mu, theta)
     return prove_identity(
-        grad, sp.zeros(p, 1), name=f"multiplier-{multiplier_factor}alpha", sizes=f"n={n}, p={p}",
+        grad, sp.zeros(p, 1), name=f"multiplier-{ratio}alpha", sizes=f"n={n}, p={p}",
         simplifier=_cancel, spot_checks=3,
-        statement=(rf"\nabla\big(\|X\theta-y\|^2 + {multiplier_factor}\alpha\|\theta\|^2\big)"
+        statement=(rf"\nabla\big(\|X\theta-y\|^2 + {ratio}\alpha\|\theta\|^2\big)"
                    r"\Big|_{\theta=(X^\top X+2\alpha I)^{-1}X^\top y} = 0"))
 
 

@@ -7,11 +7,15 @@ import json
 import mpmath
 import numpy as np
 import pytest
+import torch
 
-from proofs.gradient_norm_penalty import numeric as nm
-from proofs.gradient_norm_penalty import symbolic as sym
+from proofs.gradient_norm_penalty import cases as cs
 from proofs.gradient_norm_penalty import claims as c5
-from verify import CheckContext, Claim, Figure, MLPCase, run_claim
+from proofs.gradient_norm_penalty import figures as figs
+from proofs.gradient_norm_penalty import numeric as num
+from proofs.gradient_norm_penalty import oracles as orc
+from proofs.gradient_norm_penalty import symbolic as sym
+from verify import CheckContext, Claim, Figure, MLPCase, case_from_json, gradient, run_claim
 from verify.check import replay
 from verify.claims import VerdictKind
 
@@ -27,13 +31,13 @@ def _tanh_case(lam=1.0, r=0.05):
     mlp = MLPCase(widths=(2, 3, 1), activation="tanh", bias=True,
                   weights=(np.array([[1.0, -0.5], [0.25, 1.5], [-1.0, 0.75]]), np.array([[0.5, -1.25, 1.0]])),
                   biases=(np.array([0.1, -0.2, 0.3]), np.array([0.25])), x=np.array([[1.0, 2.0], [-0.5, 0.25]]))
-    return nm.GNPCase(mlp, lam, r)
+    return cs.GNPCase(mlp, lam, r)
 
 
 def _quadratic_case():
     mlp = MLPCase(widths=(2, 2), activation="identity", bias=True, weights=(np.array([[1.0, 2.0], [0.5, -1.0]]),),
                   biases=(np.array([0.5, 0.0]),), x=np.array([[1.0, 0.5], [-1.0, 2.0], [0.25, 0.0]]))
-    return nm.GNPCase(mlp, 1.0, 0.05)
+    return cs.GNPCase(mlp, 1.0, 0.05)
 
 
 def _variant(claim, check, **kw):
@@ -59,7 +63,7 @@ def test_seed_mistakes_are_refuted_with_rechecked_replayable_counterexamples(cla
     assert ce["comparison"]["status"] == "violated" and ce["recheck"]["status"] == "violated"
     case_json = json.loads(json.dumps(ce["case"]))
     assert replay(claim, case_json).comparison.violated
-    case = nm.GNPCase.from_json(case_json)
+    case = cs.GNPCase.from_json(case_json)
     assert case.mlp.n_params <= 6, "the counterexample is shrunk to a tiny network"
 
 
@@ -73,20 +77,32 @@ def test_penalized_fd_error_plateaus_instead_of_going_to_zero():
     assert plateau > 1e3 * ce["recheck"]["atol"]
     assert err == pytest.approx(plateau, rel=1e-5)
     # on a generic net the error curve is flat over six decades of r
-    result = c5._fd_check(_tanh_case(), CheckContext(), kind="penalized")
+    result = num.seed002_fd_check(_tanh_case(), CheckContext(), stop_at_violation=False)
     errs = [e for _, e in result.details["fd_errors"]["forward"]]
     assert result.comparison.violated and max(errs) < 1.01 * min(errs)
     assert abs(result.details["slope_forward"] or 0.0) < 0.01
 
 
+def _through_ghat(f, leaf, rho):
+    """ε = ρĝ kept differentiable: the gradient picks up a ∂ĝ/∂θ term SAM does not have."""
+    (g,) = torch.autograd.grad(f(leaf), leaf, create_graph=True)
+    return rho * g / g.norm()
+
+
+def _halved(quotient):
+    return lambda *args: quotient(*args) / 2
+
+
 def test_wrong_formulas_are_refuted():
-    squared = _variant(c5.GRADIENT, lambda c, ctx: c5._gradient_check(c, ctx, factor=2.0))
+    squared = _variant(c5.GRADIENT, lambda c, ctx: num.gradient_check(c, ctx, formula=lambda hg, n: 2.0 * hg / n))
     assert _run(squared).verdict is VerdictKind.REFUTED
-    wrong_divisor = _variant(c5.FD_ORDER, lambda c, ctx: c5._fd_check(c, ctx, divisor=2.0))
+    halved = {scheme: _halved(q) for scheme, q in num.FD_QUOTIENTS.items()}
+    wrong_divisor = _variant(c5.FD_ORDER, lambda c, ctx: num.fd_order_check(c, ctx, quotients=halved))
     assert _run(wrong_divisor).verdict is VerdictKind.REFUTED
-    not_detached = _variant(c5.SAM, lambda c, ctx: c5._sam_check(c, ctx, detach=False))
-    assert _run(not_detached).verdict is VerdictKind.REFUTED
-    alpha_half = _variant(c5.SAM, lambda c, ctx: c5._sam_check(c, ctx, lam_factor=0.5))
+    not_detached = _variant(c5.SAM, lambda c, ctx: num.sam_check(c, ctx, perturbation=_through_ghat))
+    v = _run(not_detached)
+    assert v.verdict is VerdictKind.REFUTED and v.counterexample["details"]["detach"] is False
+    alpha_half = _variant(c5.SAM, lambda c, ctx: num.sam_check(c, ctx, mixing_weight=lambda lam, r: 0.5 * lam / r))
     assert _run(alpha_half).verdict is VerdictKind.REFUTED
 
 
@@ -94,10 +110,12 @@ def test_half_factor_on_a_hand_case():
     """L = ½(−w − 1)² at w = 1: g = 2, H = 1, ∇(L + ‖g‖) = 3; the seed's ½ gives 2.5."""
     mlp = MLPCase(widths=(1, 1), activation="tanh", bias=False, weights=(np.array([[1.0]]),), biases=(),
                   x=np.array([[-1.0]]))
-    case = nm.GNPCase(mlp, 1.0, 0.05)
+    case = cs.GNPCase(mlp, 1.0, 0.05)
     assert c5.GRADIENT.check(case, CheckContext()).comparison.holds
     wrong = c5.HALF.check(case, CheckContext()).comparison
     assert wrong.violated and (wrong.lhs, wrong.rhs) == (2.5, 3.0)
+    assert c5.HALF.check(case, CheckContext()).details["factor"] == 0.5
+    assert c5.HALF.recheck(case, CheckContext()).comparison.violated
 
 
 # --------------------------------------------------------------------------- FD order
@@ -128,27 +146,27 @@ def test_mpmath_recheck_clears_the_gelu_tail_artefact():
     W1.flat[11], W2.flat[3], W2.flat[8] = 0.09375, -10.0, -10.0
     mlp = MLPCase((3, 5, 2, 1), "gelu", False, (W1, W2, np.array([[0.0, 1.0]])), (),
                   np.array([[0.0, 0.0, 0.0], [0.0, 0.0, 10.0]]))
-    case = nm.GNPCase(mlp, 1.0, 0.05)
+    case = cs.GNPCase(mlp, 1.0, 0.05)
     assert c5.FD_ORDER.check(case, CheckContext()).comparison.violated
     again = c5.FD_ORDER.recheck(case, CheckContext())
     assert again.comparison.holds and again.details["recheck"] == "mpmath, 60 digits"
-    assert "gelu" not in nm.FD_SMOOTH
+    assert "gelu" not in cs.FD_SMOOTH
 
 
 def test_mpmath_gradient_matches_autograd():
     case = _tanh_case()
-    f, theta = nm.regression_loss(case.mlp)
+    f, theta = orc.regression_loss(case.mlp)
     with mpmath.workdps(30):
-        mp = nm.mp_gradient(case.mlp, [mpmath.mpf(float(t)) for t in theta.tolist()])
-    assert np.allclose([float(x) for x in mp], nm.gradient(f, theta).numpy(), rtol=0, atol=1e-15)
+        mp = orc.mp_gradient(case.mlp, [mpmath.mpf(float(t)) for t in theta.tolist()])
+    assert np.allclose([float(x) for x in mp], gradient(f, theta).numpy(), rtol=0, atol=1e-15)
 
 
 def test_zero_gradient_cases_are_filtered():
     # identity net whose output equals the target cos(0) = 1 everywhere: g = 0
     mlp = MLPCase(widths=(1, 1), activation="identity", bias=True, weights=(np.array([[0.0]]),),
                   biases=(np.array([1.0]),), x=np.array([[3.0]]))
-    assert not nm.nonzero_gradient(mlp)
-    assert nm.nonzero_gradient(_tanh_case().mlp)
+    assert not cs.nonzero_gradient(mlp)
+    assert cs.nonzero_gradient(_tanh_case().mlp)
 
 
 # --------------------------------------------------------------------------- figures
@@ -173,7 +191,7 @@ def test_penalized_figure_shows_the_plateau():
     series = {s.label: s for s in fig.series}
     wrong = series["∇L forward (seed 002)"]
     right = series["∇L_S forward (right)"]
-    at = nm.FIGURE_GRID.index(10.0 ** (-18 / 3))  # r = 1e-6
+    at = figs.FIGURE_GRID.index(10.0 ** (-18 / 3))  # r = 1e-6
     assert wrong.y[at] == pytest.approx(mark.value, rel=1e-3) and right.y[at] < 1e-3 * mark.value
 
 
@@ -193,5 +211,14 @@ def test_symbolic_steps_are_proved():
 
 
 def test_seed_steps_are_refuted_exactly():
-    assert sym.norm_gradient("exp-poly", factor=0.5).status == "refuted"
+    assert sym.norm_gradient("exp-poly", sym.SEED002_HALF).status == "refuted"
     assert sym.penalized_fd_limit().status == "refuted"
+
+
+def test_case_keeps_its_json_layout_and_round_trips():
+    case = _tanh_case(lam=0.5, r=0.01)
+    data = case.to_json()
+    assert list(data) == ["type", "mlp", "lam", "r"] and data["type"] == "GNPCase" and data["lam"] == 0.5
+    assert data["mlp"] == case.mlp.to_json()
+    again = case_from_json(json.loads(json.dumps(data)))
+    assert again == case and again.tags == case.tags == (*case.mlp.tags, "tanh")

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from proofs.penalty_constraint import cases as cs
+from proofs.penalty_constraint import claims as c4
 from proofs.penalty_constraint import figures as fig
 from proofs.penalty_constraint import numeric as num
+from proofs.penalty_constraint import solvers as sv
 from proofs.penalty_constraint import symbolic as sym
-from proofs.penalty_constraint import claims as c4
-from verify import CheckContext, Claim, Figure, run_claim
+from verify import CheckContext, Claim, Figure, case_from_json, run_claim
 from verify.check import replay
 from verify.claims import VerdictKind
 
@@ -48,15 +50,15 @@ def test_equivalence_is_verified_with_solver_multiplier_and_pgd():
             "tiny-alpha"} <= hit
     assert {"half", "full", "mean", "half-mean"} <= hit
     assert "1e-06" in v.numeric["tolerance"] and "SLSQP" in v.numeric["tolerance"]
-    assert v.numeric["max_rel_err"] < num.SOLVER_RTOL  # every relation, solver ones included
+    assert v.numeric["max_rel_err"] < sv.SOLVER_RTOL  # every relation, solver ones included
 
 
 @pytest.mark.parametrize("case", [
-    num.RidgeCase(np.array([[3.0, 1.0], [0.0, 1e-3]]), np.array([1.0, 2.0]), 0.01, "half"),
-    num.RidgeCase(np.array([[1.0, 2.0, 3.0]]), np.array([1.0]), 1e-4, "mean"),           # n < p, tiny α
-    num.RidgeCase(np.array([[1.0, 2.0], [2.0, 4.0]]), np.array([1.0, 0.0]), 0.0, "full", 4.0),  # rank one, α* = 0
-    num.RidgeCase(1e3 * np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([1.0, 3.0]), 5e5, "half-mean"),
-    num.SoftmaxCase(np.array([[1.0, 2.0], [-1.0, 0.5], [0.0, 1.0]]), np.array([0, 1, 2]), 3, 0.05),
+    cs.RidgeCase(np.array([[3.0, 1.0], [0.0, 1e-3]]), np.array([1.0, 2.0]), 0.01, "half"),
+    cs.RidgeCase(np.array([[1.0, 2.0, 3.0]]), np.array([1.0]), 1e-4, "mean"),           # n < p, tiny α
+    cs.RidgeCase(np.array([[1.0, 2.0], [2.0, 4.0]]), np.array([1.0, 0.0]), 0.0, "full", 4.0),  # rank one, α* = 0
+    cs.RidgeCase(1e3 * np.array([[1.0, 2.0], [0.5, -1.0]]), np.array([1.0, 3.0]), 5e5, "half-mean"),
+    cs.SoftmaxCase(np.array([[1.0, 2.0], [-1.0, 0.5], [0.0, 1.0]]), np.array([0, 1, 2]), 3, 0.05),
 ], ids=["ridge", "n<p", "inactive-rank-one", "large-scale", "softmax"])
 def test_equivalence_on_boundary_cases(case):
     result = c4.EQUIVALENCE.check(case, CTX)
@@ -69,21 +71,29 @@ def test_equivalence_on_boundary_cases(case):
 
 
 def test_equivalence_recheck_uses_trust_constr():
-    case = num.RidgeCase(np.array([[2.0, 1.0], [1.0, 3.0], [0.0, 1.0]]), np.array([1.0, -1.0, 2.0]), 0.3, "half")
+    case = cs.RidgeCase(np.array([[2.0, 1.0], [1.0, 3.0], [0.0, 1.0]]), np.array([1.0, -1.0, 2.0]), 0.3, "half")
     again = c4.EQUIVALENCE.recheck(case, CTX)
     assert again.comparison.holds and again.details["solver"] == "trust-constr"
     assert "trust-constr" in again.tolerance
     assert again.details["solver_multiplier"] == pytest.approx(0.3, rel=1e-8)
 
 
-@pytest.mark.parametrize(("factor", "mult_factor"), [(1.0, 1.0), (1.0, 0.5), (None, 2.0), (None, 0.5)],
-                         ids=["alphaI-in-half-convention", "alphaI-with-its-own-multiplier", "multiplier-x2",
-                              "multiplier-x0.5"])
-def test_wrong_formulas_are_refuted(factor, mult_factor):
-    # ridge, ½-convention only: (XᵀX + αI)⁻¹ (factor 1) is the classic slip
+def _alpha_identity_minimizer(X, y, alpha, w):
+    """(XᵀX + αI)⁻¹Xᵀy whatever w: the classic slip in the ½-convention."""
+    return np.linalg.solve(X.T @ X + alpha * np.eye(X.shape[1]), X.T @ y)
+
+
+@pytest.mark.parametrize(("minimizer", "multiplier"), [
+    (_alpha_identity_minimizer, num.kkt_multiplier),
+    (_alpha_identity_minimizer, lambda a: 0.5 * a),
+    (num.ridge_minimizer, lambda a: 2.0 * a),
+    (num.ridge_minimizer, lambda a: 0.5 * a),
+], ids=["alphaI-in-half-convention", "alphaI-with-its-own-multiplier", "multiplier-x2", "multiplier-x0.5"])
+def test_wrong_formulas_are_refuted(minimizer, multiplier):
+    # ridge, ½-convention only
     claim = Claim(id="wrong-equivalence", statement="wrong", source="test",
-                  cases=lambda: num.ridge_problems(conventions=("half",), inactive=False),
-                  check=lambda case, ctx: c4.equivalence_check(case, ctx, factor=factor, mult_factor=mult_factor))
+                  cases=lambda: cs.ridge_problems(conventions=("half",), inactive=False),
+                  check=lambda case, ctx: num.equivalence_check(case, ctx, minimizer=minimizer, multiplier=multiplier))
     v = _run(claim)
     assert v.verdict is VerdictKind.REFUTED, v.message
     assert v.counterexample["details"]["worst_relation"] in ("penalized-stationarity", "multiplier")
@@ -107,9 +117,9 @@ def test_path_is_proved_and_its_figures_are_well_formed():
     assert _run(c4.PATH, examples=3, seed=1).numeric["figures"] != v.numeric["figures"]
 
 
-@pytest.mark.parametrize("flip", ["omega", "J"])
-def test_reversed_monotonicity_is_refuted(flip):
-    v = _run(_variant(c4.PATH, lambda case, ctx: c4.path_check(case, ctx, flip=flip)))
+@pytest.mark.parametrize("trends", [{"omega": num.nondecreasing}, {"J": num.nonincreasing}], ids=["omega", "J"])
+def test_reversed_monotonicity_is_refuted(trends):
+    v = _run(_variant(c4.PATH, lambda case, ctx: num.path_check(case, ctx, **trends)))
     assert v.verdict is VerdictKind.REFUTED, v.message
 
 
@@ -120,15 +130,22 @@ def test_max_norm_projection_is_verified():
 
 
 def test_each_unit_has_its_own_multiplier():
-    case = num.MaxNormCase(np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]), 1.0)
+    case = cs.MaxNormCase(np.array([[3.0, 4.0], [0.3, 0.4], [6.0, 8.0]]), 1.0)
     result = c4.MAX_NORM.check(case, CTX)
     assert result.comparison.holds
     assert result.details["unit_multipliers"] == pytest.approx([2.0, 0.0, 4.5], abs=1e-6)  # (‖w‖/c − 1)/2
 
 
-@pytest.mark.parametrize("kw", [{"always_scale": True}, {"renorm_dim": 1}], ids=["scale-up-short-rows", "columns"])
+def _scale_to_c(w, c):
+    """w·c/‖w‖ for every w ≠ 0: scales short rows up as well (not the projection)."""
+    nw = float(np.linalg.norm(w))
+    return w * (c / nw if nw > 0 else 1.0)
+
+
+@pytest.mark.parametrize("kw", [{"projection": _scale_to_c}, {"renorm": num.seed003_renorm_columns}],
+                         ids=["scale-up-short-rows", "columns"])
 def test_wrong_projections_are_refuted(kw):
-    v = _run(_variant(c4.MAX_NORM, lambda case, ctx: c4.max_norm_check(case, ctx, **kw)))
+    v = _run(_variant(c4.MAX_NORM, lambda case, ctx: num.max_norm_check(case, ctx, **kw)))
     assert v.verdict is VerdictKind.REFUTED, v.message
 
 
@@ -145,14 +162,14 @@ def test_refuted_claims_have_replayable_counterexamples(claim):
 
 
 def test_columns_counterexample_is_a_row_above_c():
-    case = num.MaxNormCase(np.array([[0.6, 0.6]]), 0.7)  # columns 0.6 ≤ c untouched, the unit's row 0.85 > c
+    case = cs.MaxNormCase(np.array([[0.6, 0.6]]), 0.7)  # columns 0.6 ≤ c untouched, the unit's row 0.85 > c
     result = c4.COLUMNS.check(case, CTX)
     assert result.comparison.violated and result.details["incoming_norms"][0] == pytest.approx(0.6 * 2**0.5)
-    assert c4.columns_recheck(case, CTX).comparison.violated
+    assert num.columns_recheck(case, CTX).comparison.violated
 
 
 def test_nonconvex_example_from_c4():
-    result = c4.NONCONVEX.check(num.EXAMPLE, CTX)
+    result = c4.NONCONVEX.check(sv.EXAMPLE, CTX)
     d = result.details
     assert result.comparison.violated
     assert d["t_star"] == 2.5 and d["alpha_star"] == pytest.approx(0.3115, abs=1e-4)
@@ -163,10 +180,10 @@ def test_nonconvex_example_from_c4():
 
 def test_random_two_bump_problems_also_refute_it():
     claim = Claim(id="nonconvex-random", statement="", source="test", relation="inequality",
-                  cases=lambda: num.nonconvex_cases(include_example=False),
-                  check=c4.nonconvex_check, recheck=c4.NONCONVEX.recheck)
+                  cases=lambda: cs.nonconvex_cases(include_example=False),
+                  check=num.nonconvex_check, recheck=c4.NONCONVEX.recheck)
     v = _run(claim)
-    assert v.verdict is VerdictKind.REFUTED and tuple(v.counterexample["case"]) != num.EXAMPLE
+    assert v.verdict is VerdictKind.REFUTED and tuple(v.counterexample["case"]) != sv.EXAMPLE
 
 
 def test_nonconvex_check_passes_a_convex_instance():
@@ -187,8 +204,8 @@ def test_nonconvex_figures_show_the_jump_and_both_minimizers():
 
 
 def test_convention_recheck_uses_exact_rationals():
-    case = num.RidgeCase(np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([1.0, -1.0]), 0.25, "full")
-    again = c4.convention_recheck(case, CTX)
+    case = cs.RidgeCase(np.array([[1.0, 2.0], [0.0, 1.0]]), np.array([1.0, -1.0]), 0.25, "full")
+    again = c4.CONVENTION.recheck(case, CTX)
     assert again.comparison.violated
     assert again.details["ratio"] == 2.0 and again.details["exact_residual_is_zero"]
 
@@ -197,15 +214,15 @@ def test_convention_recheck_uses_exact_rationals():
 
 
 def test_symbolic_steps_are_proved():
-    for step in (*sym.equivalence_steps(), *sym.path_steps(), sym.multiplier_convention(2)):
+    for step in (*sym.equivalence_steps(), *sym.path_steps(), sym.multiplier_convention()):
         expected = "checked" if step.name == "convex-general" else "proved"
         assert step.status == expected, step
 
 
 @pytest.mark.parametrize("wrong", [
-    lambda: sym.ridge_stationarity("half", 2, 2, sp.Integer(1)),  # (XᵀX + αI)⁻¹ in the ½-convention
-    lambda: sym.ridge_stationarity("mean", 2, 2, sp.Integer(1)),  # forgetting the n of the 1/n convention
-    lambda: sym.multiplier_convention(1),                          # multiplier α for J = ‖Xθ − y‖²
+    lambda: sym.ridge_stationarity("half", 2, 2, lambda w: sp.Integer(1)),  # (XᵀX + αI)⁻¹ in the ½-convention
+    lambda: sym.ridge_stationarity("mean", 2, 2, lambda w: sp.Integer(1)),  # forgetting the n of the 1/n convention
+    lambda: sym.multiplier_convention(sym.seed003_multiplier),              # multiplier α for J = ‖Xθ − y‖²
 ], ids=["half-alphaI", "mean-alphaI", "multiplier-alpha"])
 def test_wrong_symbolic_steps_are_refuted(wrong):
     assert wrong().status == "refuted"
@@ -229,3 +246,19 @@ def test_mlp_path_gradient_matches_autograd():
     F = 0.5 * ((out - tt) ** 2).mean() + 0.3 * (t @ t)
     (expected,) = torch.autograd.grad(F, t)
     assert np.allclose(grad, expected.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_cases_keep_their_json_layout_and_round_trip():
+    ridge = cs.RidgeCase(np.array([[1.0, 2.0]]), np.array([3.0]), 0.5, "mean")
+    assert ridge.to_json() == {"type": "RidgeCase", "X": [[1.0, 2.0]], "y": [3.0], "alpha": 0.5, "convention": "mean",
+                               "k_factor": 1.0}
+    soft = cs.SoftmaxCase(np.array([[1.0], [2.0]]), np.array([0, 1]), 2, 0.1)
+    assert soft.to_json() == {"type": "SoftmaxCase", "X": [[1.0], [2.0]], "y": [0, 1], "k": 2, "alpha": 0.1}
+    assert soft.y.dtype == np.int64 and soft.tags == ("softmax", "width-1", "k-2")
+    max_norm = cs.MaxNormCase(np.array([[3.0, 4.0]]), 5.0)
+    assert max_norm.to_json() == {"type": "MaxNormCase", "W": [[3.0, 4.0]], "c": 5.0}
+    for case in (ridge, soft, max_norm):
+        assert case_from_json(json.loads(json.dumps(case.to_json()))) == case
+    path = cs.PathCase(soft, 0.1, 1.0)
+    assert path.to_json() == {"problem": soft.to_json(), "alpha1": 0.1, "alpha2": 1.0}
+    assert cs.PathCase.from_json(json.loads(json.dumps(path.to_json()))).problem == soft

@@ -1,0 +1,85 @@
+"""The case of :mod:`proofs.gradient_norm_penalty` (C5 of CLAIMS.md) and the strategy that draws it.
+
+A :class:`GNPCase` is a loss (an MLP regression, see :mod:`proofs.gradient_norm_penalty.oracles`) with a
+penalty weight λ and a step r; :func:`gnp_cases` draws small smooth nets whose gradient is not 0 beyond
+round-off (:func:`nonzero_gradient`), so that ĝ = g/‖g‖ is well defined.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import hypothesis.strategies as st
+import torch
+
+from proofs.gradient_norm_penalty.oracles import gradient_roundoff, hvp, regression_loss
+from verify import Case, MLPCase, case_from_json, case_type, gradient, mlp_cases
+
+#: smooth activations (C^4): the FD error model needs third and fourth derivatives
+SMOOTH = ("tanh", "identity", "sigmoid", "softplus", "gelu")
+#: the FD claims leave out gelu: torch's erf-based gelu has a first derivative Φ(z) + zφ(z) whose
+#: 1 + erf(z/√2) cancels in the far tail (z ≈ −8: about 1% relative error, smooth, not round-off),
+#: which finite differences of the gradient see and the analytic second derivative does not
+FD_SMOOTH = ("tanh", "identity", "sigmoid", "softplus")
+#: penalty weights λ and steps r/ρ drawn (simplest first)
+LAMBDAS = (1.0, 0.1, 0.5, 2.0, 0.01)
+STEPS = (0.05, 0.01, 0.1, 1.0, 1e-3)
+
+
+def is_quadratic(mlp: MLPCase) -> bool:
+    """Depth 1: the only layer is linear (the activation follows hidden layers only), so L_S is quadratic."""
+    return mlp.depth == 1
+
+
+@case_type
+class GNPCase(Case):
+    """A loss (an MLP regression) with a penalty weight λ and a step r (ρ for SAM).
+
+    Attributes:
+        mlp: the network, its parameters θ and the input batch.
+        lam: λ ≥ 0, the weight of ‖∇L_S‖.
+        r: the FD step r (the SAM radius ρ).
+    """
+
+    mlp: MLPCase
+    lam: float = 1.0
+    r: float = 0.05
+
+    def _compute_tags(self) -> tuple[str, ...]:
+        extra = ("quadratic",) if is_quadratic(self.mlp) else ()
+        return (*(self.mlp.tags or ()), *extra, self.mlp.activation)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"type": "GNPCase", "mlp": self.mlp.to_json(), "lam": self.lam, "r": self.r}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GNPCase:
+        return cls(case_from_json(data["mlp"]), float(data["lam"]), float(data["r"]))
+
+
+def nonzero_gradient(mlp: MLPCase) -> bool:
+    """g ≠ 0 beyond round-off: ‖g‖_∞ > 10⁶·ε_64·κ (so ĝ = g/‖g‖ is well defined), and Hĝ finite."""
+    f, theta = regression_loss(mlp)
+    g = gradient(f, theta)
+    if not bool(torch.isfinite(g).all()):
+        return False
+    gmax, kappa = float(g.abs().max()), gradient_roundoff(mlp)
+    if not (math.isfinite(kappa) and gmax > 0.0 and gmax > 1e6 * float(torch.finfo(torch.float64).eps) * kappa):
+        return False
+    return bool(torch.isfinite(hvp(f, theta, g / g.norm())).all())
+
+
+def gnp_cases(*, activations: tuple[str, ...] = SMOOTH, lams: tuple[float, ...] = LAMBDAS,
+              steps: tuple[float, ...] = STEPS) -> st.SearchStrategy[GNPCase]:
+    """Small MLP regressions (depth 1-3, widths 1-5, batch 1-4) with g ≠ 0, a λ and a step.
+
+    Weights of magnitude ≥ 100 (the ``large-scale`` tag) are left out: the FD claims are about
+    the regime where r is small against the loss's length scale, which such nets push below
+    round-off.
+    """
+    nets = mlp_cases(depth=(1, 3), width=(1, 5), batch=(1, 4), activations=activations).filter(
+        lambda c: "large-scale" not in (c.tags or ()) and "zero-weights" not in (c.tags or ())
+    ).filter(nonzero_gradient)
+    return st.builds(GNPCase, nets, st.sampled_from(lams), st.sampled_from(steps))
