@@ -14,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from proofs.descent.claims import LAMBDA_POINTS, SEGMENT_POINTS, _curvature_along
+from proofs.descent.problems import LAMBDA_POINTS, SEGMENT_POINTS, curvature_along
 from verify import CheckContext, MLPSpec, dense_hessian, gradient, init_params, mlp_forward
 
 
@@ -30,7 +30,7 @@ def main() -> None:
         f = lambda th, spec=spec, x=x, t=t: 0.5 * ((mlp_forward(spec, th, x) - t) ** 2).sum(-1).mean()  # noqa: E731
         g = gradient(f, theta).detach()
         start = time.perf_counter()
-        M, hvps = _curvature_along(f, theta, g, 0.5, SEGMENT_POINTS, LAMBDA_POINTS, ctx)
+        M, hvps = curvature_along(f, theta, g, 0.5, SEGMENT_POINTS, LAMBDA_POINTS, ctx)
         t_claim = time.perf_counter() - start
         start = time.perf_counter()
         dense = max(float(torch.linalg.eigvalsh(dense_hessian(f, theta - s * 0.5 * g))[-1])

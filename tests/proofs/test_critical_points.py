@@ -5,7 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from proofs.critical_points import FAMILY
 from proofs.critical_points import claims as c7
+from proofs.critical_points import numeric as num
+from proofs.critical_points import symbolic as sym
+from proofs.critical_points.cases import LeastSquaresCase, PolynomialCase, critical_point_cases
 from verify import (
     CaseResult,
     CheckContext,
@@ -41,32 +45,47 @@ def test_semidefinite_claim_is_refuted_by_minus_x4_plus_y2():
 
 
 def test_symbolic_second_order_term_is_proved():
-    assert c7.second_order_term().status == "proved"
+    assert sym.second_order_term().status == "proved"
 
 
 def test_claiming_every_critical_point_is_a_minimum_is_refuted():
     def check(case, ctx):
-        f, theta = c7._loss_and_point(case, ctx)
+        f, theta = case.loss_and_point(ctx)
         eig, vecs = torch.linalg.eigh(dense_hessian(f, theta))
-        eps = c7._step_length(case, eig.numpy(), theta)
+        eps = case.step_length(eig.numpy(), theta)
         worst = min(float(f(theta + eps * vecs[:, j]) - f(theta)) for j in range(eig.numel()))
-        return CaseResult(compare_leq(-worst, 0.0, abs(worst), Tolerance(ctx.dtype, c7.FAMILY.depth),
+        return CaseResult(compare_leq(-worst, 0.0, abs(worst), Tolerance(ctx.dtype, FAMILY.depth),
                                       noise=abs(float(f(theta)))))
 
-    v = _run(Claim(id="all-minima", statement="wrong", source="test", cases=c7.critical_point_cases,
+    v = _run(Claim(id="all-minima", statement="wrong", source="test", cases=critical_point_cases,
                    check=check, relation="inequality"))
     assert v.verdict is VerdictKind.REFUTED
 
 
+class _TooLongStep(PolynomialCase):
+    """A polynomial case whose step ε = 1 is far too long for its cubic term."""
+
+    def step_length(self, eig, theta):
+        return 1.0
+
+
 def test_a_step_too_large_for_the_cubic_terms_is_refuted():
-    case = c7.PolynomialCase(np.array([[1.0]]), np.array([[[5.0]]]), 0.0)  # L = t²/2 + 5t³
-    original = c7._step_length
-    try:
-        c7._step_length = lambda *a: 1.0  # ΔL(±1) = 0.5 ± 5: far from ½ε²λ
-        assert c7.CLASSIFICATION.check(case, CheckContext()).comparison.violated
-    finally:
-        c7._step_length = original
-    assert c7.CLASSIFICATION.check(case, CheckContext()).comparison.holds
+    Q, T = np.array([[1.0]]), np.array([[[5.0]]])  # L = t²/2 + 5t³
+    assert c7.CLASSIFICATION.check(_TooLongStep(Q, T, 0.0), CheckContext()).comparison.violated  # ΔL(±1) = 0.5 ± 5
+    assert c7.CLASSIFICATION.check(PolynomialCase(Q, T, 0.0), CheckContext()).comparison.holds
+
+
+def test_least_squares_point_is_exact_and_the_same_every_time():
+    """θ* solves the normal equations in exact rationals: the same bits on every call (LAPACK's need not be)."""
+    rng = np.random.default_rng(3)
+    X, y = rng.normal(size=(12, 3)), rng.normal(size=12)
+    case = LeastSquaresCase(X, y)
+    points = {case.loss_and_point(CheckContext())[1].numpy().tobytes() for _ in range(20)}
+    assert len(points) == 1
+    theta = np.frombuffer(points.pop())
+    assert np.allclose(theta, np.linalg.lstsq(X, y, rcond=None)[0], rtol=1e-12, atol=0)
+    results = {repr(num.classification_check(case, CheckContext()).comparison) for _ in range(5)}
+    assert len(results) == 1
 
 
 def test_newton_on_an_overparameterized_mlp_is_degenerate():
@@ -79,4 +98,4 @@ def test_newton_on_an_overparameterized_mlp_is_degenerate():
         theta = theta - torch.linalg.pinv(dense_hessian(f, theta)) @ gradient(f, theta)
     assert float(gradient(f, theta).norm()) < 1e-10
     eig = torch.linalg.eigvalsh(dense_hessian(f, theta)).numpy()
-    assert c7.classify(eig, 1e-8 * np.abs(eig).max()) == "degenerate"
+    assert num.classify(eig, 1e-8 * np.abs(eig).max()) == "degenerate"

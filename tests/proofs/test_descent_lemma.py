@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from proofs.descent import symbolic as sym
 from proofs.descent import claims as c2
+from proofs.descent import numeric as num
+from proofs.descent import symbolic as sym
+from proofs.descent.cases import descent_cases
+from proofs.descent.problems import SEGMENT_POINTS, DescentCase, MLPRegression, Quadratic, QuadraticLoss
 from verify import CheckContext, Claim, MLPCase, prove_identity, run_claim
 from verify.claims import VerdictKind
 
@@ -27,14 +30,13 @@ def test_descent_lemma_is_proved_and_tight_on_quadratics():
 
 
 def test_mlp_curvature_is_measured_on_the_whole_segment():
-    case = c2.DescentCase(MLPCase(widths=(2, 3, 1), activation="tanh", bias=True,
-                                  weights=(np.array([[1.0, -2.0], [0.5, 1.0], [2.0, 0.0]]),
-                                           np.array([[1.0, -1.0, 3.0]])),
-                                  biases=(np.array([0.1, -0.2, 0.3]), np.array([0.5])), x=np.array([[1.0, 2.0]])),
-                          alpha_frac=0.5, alpha_max=1.0)
+    mlp = MLPCase(widths=(2, 3, 1), activation="tanh", bias=True,
+                  weights=(np.array([[1.0, -2.0], [0.5, 1.0], [2.0, 0.0]]), np.array([[1.0, -1.0, 3.0]])),
+                  biases=(np.array([0.1, -0.2, 0.3]), np.array([0.5])), x=np.array([[1.0, 2.0]]))
+    case = DescentCase(MLPRegression(mlp), alpha_frac=0.5, alpha_max=1.0)
     result = c2.DESCENT.check(case, CheckContext())
     assert result.comparison.holds
-    assert "segment M" in result.details["M_obtained_by"] and result.details["hvps_for_M"] > c2.SEGMENT_POINTS
+    assert "segment M" in result.details["M_obtained_by"] and result.details["hvps_for_M"] > SEGMENT_POINTS
 
 
 @pytest.mark.parametrize("claim", [c2.ASCENT, c2.START_POINT, c2.BEYOND], ids=lambda c: c.id)
@@ -50,12 +52,33 @@ def test_log_cosh_counterexample_from_the_issue():
     assert c2.START_POINT.recheck((2.0, 0.5), CheckContext()).comparison.violated
 
 
-@pytest.mark.parametrize(("m_factor", "quad_sign"), [(0.5, 1.0), (1.0, -1.0)], ids=["half-M", "wrong-sign"])
-def test_wrong_variants_of_the_lemma_are_refuted(m_factor, quad_sign):
-    claim = Claim(id="wrong-descent", statement="wrong", source="test", cases=c2.descent_cases,
-                  check=lambda case, ctx: c2._descent_check(case, ctx, m_factor=m_factor, quad_sign=quad_sign),
-                  relation="inequality")
+def _half_m(alpha, M, G):
+    """The lemma with M/2 in place of M: too optimistic."""
+    return num.descent_bound(alpha, 0.5 * M, G)
+
+
+def _wrong_sign(alpha, M, G):
+    """−α(1 + αM/2)‖g‖²: the quadratic term with the wrong sign."""
+    return -alpha * (1.0 + alpha * M / 2.0) * G
+
+
+@pytest.mark.parametrize("bound", [_half_m, _wrong_sign], ids=["half-M", "wrong-sign"])
+def test_wrong_variants_of_the_lemma_are_refuted(bound):
+    claim = Claim(id="wrong-descent", statement="wrong", source="test", cases=descent_cases,
+                  check=lambda case, ctx: num.check_bound(case, ctx, bound, dense=False), relation="inequality")
     assert _run(claim).verdict is VerdictKind.REFUTED
+
+
+def test_descent_case_json_keeps_the_problem_s_own_json():
+    mlp = MLPCase(widths=(1, 1), activation="tanh", bias=False, weights=(np.array([[2.0]]),), biases=(),
+                  x=np.array([[1.0]]))
+    quad = DescentCase(QuadraticLoss(Quadratic(np.eye(2), np.ones(2))), 0.5)
+    for case in (DescentCase(MLPRegression(mlp), 0.25, 5.0), quad):
+        data = case.to_json()
+        assert data["problem"] == case.problem.case.to_json() and set(data) == {"problem", "alpha_frac", "alpha_max"}
+        again = DescentCase.from_json(data)
+        assert type(again.problem) is type(case.problem) and again.to_json() == data
+    assert quad.to_json()["problem"] == {"type": "Quadratic", "Q": [[1.0, 0.0], [0.0, 1.0]], "theta": [1.0, 1.0]}
 
 
 def test_symbolic_steps_are_proved():
