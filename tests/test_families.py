@@ -62,3 +62,38 @@ def test_family_records_reject_bad_keys_and_depths():
     claim = family.claim(id="x-y", statement="s", symbolic=lambda: None)
     assert (claim.family, claim.source, claim.hypotheses) == ("ok", "src", ("h",))
     assert family.cite("§2") == "src; §2"
+
+
+def _is_sympy(base) -> bool:
+    import ast
+
+    return isinstance(base, ast.Attribute) and getattr(base.value, "id", "") in ("sp", "sympy")
+
+
+def _case_and_problem_classes() -> set[str]:
+    """Every module-level class of proofs/ and every registered case type: what a type switch would name."""
+    import ast
+
+    from verify import case_types
+
+    names = set(case_types()) | {"Case"}
+    for path in (ROOT / "proofs").rglob("*.py"):
+        names |= {n.name for n in ast.parse(path.read_text()).body
+                  if isinstance(n, ast.ClassDef) and not any(_is_sympy(b) for b in n.bases)}
+    return names
+
+
+def test_no_type_switches_on_cases_or_problems_in_proofs():
+    """Code asks a case or problem (a protocol method), never which type it is."""
+    import ast
+
+    all_claims()  # registers every family's case types
+    classes = _case_and_problem_classes()
+    found = []
+    for path in sorted((ROOT / "proofs").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "isinstance" and len(node.args) == 2:
+                named = {getattr(n, "id", getattr(n, "attr", "")) for n in ast.walk(node.args[1])}
+                if named & classes:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} isinstance(..., {sorted(named & classes)})")
+    assert not found, "\n".join(found)
