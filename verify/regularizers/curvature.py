@@ -9,7 +9,7 @@ At both end points (evaluated on the *loss* L, not on the penalized objective):
 * :math:`\overline{\|\nabla_x \ell_i\|^2}` and :math:`\overline{\|\nabla_\theta \ell_i\|^2}` over the
   examples (per-example input and parameter gradients, :math:`\ell_i` the example's loss) and the
   mean of their ratio :math:`\|\nabla_x \ell_i\|^2 / \|\nabla_\theta \ell_i\|^2`, the quantity claim C3
-  bounds for MLPs (``proofs/mlp_gradient_inequality.py``).
+  bounds for MLPs (``proofs/gradient_inequality/``).
 
 Training comparisons are confounded by how far each run got (sharpness usually grows during
 training, and a penalty slows the loss down), so the check also measures R's *local* effect: the
