@@ -1,4 +1,4 @@
-"""Layering of ARCHITECTURE.md: a lower layer never imports a higher one.
+"""Layering (docs/architecture.md): a lower layer never imports a higher one.
 
 Two checks: a static one over every ``import`` in ``verify/`` and ``proofs/`` (ast), and
 a dynamic one that imports each light layer in a subprocess and inspects ``sys.modules``.

@@ -1,4 +1,4 @@
-"""Command line: ``verify list | check | report | regularizer`` (contract in ARCHITECTURE.md).
+"""Command line: ``verify list | check | report | regularizer`` (contract in docs/architecture.md).
 
 Exit status of ``check`` and ``report``: 0 iff every verdict matches its claim's expectation;
 1 if some verdict does not; of ``regularizer``: 0 iff every check passed, else 1;

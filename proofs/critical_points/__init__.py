@@ -1,4 +1,4 @@
-"""Critical points from the Hessian (C7), and seed 004's semidefinite mistake.
+"""Critical points from the Hessian (C7), and [S004]'s semidefinite mistake.
 
 The family record and the claims table read by the registry (importing this package registers nothing).
 """
@@ -9,8 +9,8 @@ from verify import Family
 FAMILY = Family(
     key="critical_points",
     title="Critical points classified by the Hessian",
-    source=("seed 004 (lecture notes: Taylor expansion with the Hessian, classification of critical points); "
-            "CLAIMS.md C7"),
+    source=("[S004] (lecture notes: Taylor expansion with the Hessian, classification of critical points); "
+            "docs/sources.md#s004; docs/claims.md#c7"),
     hypotheses=(
         r"L \in C^3 \text{ near } \theta^*,\ \nabla L(\theta^*) = 0,\ H = \nabla^2 L(\theta^*) \text{ non-singular}",
     ),

@@ -1,7 +1,7 @@
-r"""Critical points from the Hessian (C7), and seed 004's semidefinite mistake.
+r"""Critical points from the Hessian (C7), and [S004]'s semidefinite mistake.
 
-Source: seed 004 (lecture notes on gradient descent: Taylor expansion with the Hessian and the
-classification of critical points, whose case list is garbled); restated as C7 in ``CLAIMS.md``.
+Source: [S004] (lecture notes on gradient descent: Taylor expansion with the Hessian and the
+classification of critical points, whose case list is garbled); restated as C7 in ``docs/claims.md#c7``.
 
 At a stationary point :math:`\nabla L(\theta^*) = 0` with :math:`H = \nabla^2 L(\theta^*)`:
 :math:`H \succ 0` ⇒ strict local minimum, :math:`H \prec 0` ⇒ strict local maximum, indefinite
@@ -40,10 +40,10 @@ CLASSIFICATION = FAMILY.claim(
 )
 
 SEMIDEFINITE = FAMILY.claim(
-    id="semidefinite-hessian-decides", title="Seed 004: a PSD Hessian at a stationary point means a minimum",
+    id="semidefinite-hessian-decides", title="[S004]: a PSD Hessian at a stationary point means a minimum",
     expected="refuted",
     statement=r"\nabla L(\theta^*) = 0,\ \nabla^2 L(\theta^*) \succeq 0 \;\Longrightarrow\; \theta^* \text{ local min}",
-    source=FAMILY.cite("the lecture's case list does not separate the singular case"),
+    source=FAMILY.cite("[S004]'s case list does not separate the singular case"),
     hypotheses=(r"L(x,y) = s\,a\,x^k + b\,y^2,\ k \in \{3,4\},\ \nabla^2 L(0) = \operatorname{diag}(0, 2b)",),
     symbolic=lambda: SymbolicResult([sym.same_hessian_different_points()]),
     cases=semidefinite_cases, check=num.semidefinite_check, recheck=num.semidefinite_recheck_exact,

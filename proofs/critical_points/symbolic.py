@@ -1,4 +1,4 @@
-"""SymPy derivations of the critical-points family (C7 of CLAIMS.md).
+"""SymPy derivations of the critical-points family (C7, docs/claims.md#c7).
 
 The second-order term of L at a stationary point (for a general cubic in two variables), and the
 three functions x⁴ + y², x³ + y², −x⁴ + y² that share the Hessian diag(0, 2) at the origin.

@@ -1,4 +1,4 @@
-"""The descent lemma for gradient descent (C2), and seed 000's three mistakes about it.
+"""The descent lemma for gradient descent (C2), and [S000]'s three mistakes about it.
 
 The family record and the claims table read by the registry (importing this package registers nothing).
 """
@@ -9,7 +9,8 @@ from verify import Family
 FAMILY = Family(
     key="descent",
     title="The descent lemma for gradient descent",
-    source="seed 000, section 'L̂(A+αΔA)的一个上界的证明' (descent bound for SGD); CLAIMS.md C2",
+    source=("[S000] §'L̂(A+αΔA)的一个上界的证明' (a descent bound for SGD); docs/sources.md#s000; "
+            "docs/claims.md#c2"),
     hypotheses=(
         r"L \in C^2 \text{ near the segment } S = \{\theta - s\alpha g : s \in [0,1]\},"
         r"\ g = \nabla L(\theta),\ \alpha \ge 0",

@@ -42,7 +42,7 @@ def descent_cases() -> st.SearchStrategy[DescentCase]:
 
 
 def quadratic_step_cases(psd: bool = True) -> st.SearchStrategy[DescentCase]:
-    """A quadratic with g ≠ 0 and a step fraction in [10⁻³, 1] (the seed's mistakes about the step)."""
+    """A quadratic with g ≠ 0 and a step fraction in [10⁻³, 1] (the source's mistakes about the step)."""
     return st.builds(DescentCase, quadratics(psd=psd, nonzero_gradient=True).map(QuadraticLoss), st.floats(1e-3, 1.0))
 
 

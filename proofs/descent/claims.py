@@ -1,8 +1,8 @@
-r"""The descent lemma for gradient descent (C2), and seed 000's three mistakes about it.
+r"""The descent lemma for gradient descent (C2), and [S000]'s three mistakes about it.
 
-Source: seed 000 ("使用二阶梯度作正则项交叉训练参数", section "L̂(A+αΔA)的一个上界的证明"),
+Source: [S000] ("使用二阶梯度作正则项交叉训练参数", section "L̂(A+αΔA)的一个上界的证明"),
 which writes the update as ascent, expands with the Hessian at the start point and omits the
-step-size condition; restated precisely as C2 in ``CLAIMS.md``.
+step-size condition; restated precisely as C2 in ``docs/claims.md#c2``.
 
 Statement: if :math:`g^\top \nabla^2 L(\xi) g \le M\|g\|^2` on the segment
 :math:`\{\theta - s\alpha g: s\in[0,1]\}` with :math:`g = \nabla L(\theta)`, then for every
@@ -47,12 +47,12 @@ DESCENT = FAMILY.claim(
 )
 
 
-# --------------------------------------------------------------------------- the seed's mistakes
+# --------------------------------------------------------------------------- the source's mistakes
 
 ASCENT = FAMILY.claim(
-    id="seed000-ascent-update", title="Seed 000: the update A + α∇L decreases L", expected="refuted",
+    id="seed000-ascent-update", title="[S000]: the update A + α∇L decreases L", expected="refuted",
     statement=r"0 < \alpha \le \tfrac1M \;\Longrightarrow\; L(\theta + \alpha\nabla L(\theta)) \le L(\theta)",
-    source=FAMILY.cite("the seed writes A^{t+1} ← A^t + α∇_A L̂"), hypotheses=FAMILY.hypotheses[:1],
+    source=FAMILY.cite("[S000] writes A^{t+1} ← A^t + α∇_A L̂"), hypotheses=FAMILY.hypotheses[:1],
     cases=quadratic_step_cases, check=num.ascent_check, recheck=num.ascent_recheck_exact,
     relation="inequality", decode_case=DescentCase.from_json,
     notes=("Gradient descent subtracts the gradient: θ − α∇L. The re-check recomputes the counterexample in "
@@ -60,11 +60,11 @@ ASCENT = FAMILY.claim(
 )
 
 START_POINT = FAMILY.claim(
-    id="seed000-taylor-at-start-point", title="Seed 000: the bound with the curvature at the start point",
+    id="seed000-taylor-at-start-point", title="[S000]: the bound with the curvature at the start point",
     expected="refuted",
     statement=(r"M_0 = \lambda_{\max}(\nabla^2 L(\theta)) > 0,\ \alpha \in (0, 2/M_0] \;\Longrightarrow\; "
                r"L(\theta-\alpha g) \le L(\theta) - \alpha\left(1-\tfrac{\alpha M_0}{2}\right)\|g\|^2"),
-    source=FAMILY.cite("the seed expands with ∇²L̂ at A instead of a point on the segment"),
+    source=FAMILY.cite("[S000] expands with ∇²L̂ at A instead of a point on the segment"),
     hypotheses=(r"L(t) = \log\cosh t,\ g = L'(t)",),
     cases=log_cosh_cases, check=num.start_point_check, recheck=num.start_point_recheck_mpmath,
     relation="inequality",
@@ -77,7 +77,7 @@ BEYOND = FAMILY.claim(
     id="descent-lemma-beyond-2-over-M", title="Gradient descent decreases L for α ∈ (2/M, 4/M)", expected="refuted",
     statement=r"\nabla^2 L \preceq M I,\ \alpha \in \left(\tfrac2M, \tfrac4M\right) \;\Longrightarrow\; "
               r"L(\theta - \alpha g) \le L(\theta)",
-    source=FAMILY.cite("the seed states the bound without the condition 0 < α < 2/M"),
+    source=FAMILY.cite("[S000] states the bound without the condition 0 < α < 2/M"),
     hypotheses=(r"L = \tfrac12\theta^\top Q\theta,\ Q \succeq 0,\ M = \lambda_{\max}(Q)",),
     cases=quadratic_step_cases, check=num.beyond_check, recheck=num.beyond_recheck_exact,
     relation="inequality", decode_case=DescentCase.from_json,

@@ -116,7 +116,7 @@ def descent_recheck_dense(case: DescentCase, ctx: CheckContext) -> CaseResult:
 
 
 def seed_ascent_step(alpha_frac: float, lam: float) -> tuple[float, int, dict[str, Any]]:
-    """The seed's update θ + α∇L with α = frac/M ∈ (0, 1/M]."""
+    """The source's update θ + α∇L with α = frac/M ∈ (0, 1/M]."""
     return (alpha_frac / lam if lam > 0 else alpha_frac), +1, {"M": lam}
 
 

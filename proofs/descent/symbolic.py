@@ -1,4 +1,4 @@
-"""SymPy derivations behind the descent lemma (C2 of CLAIMS.md).
+"""SymPy derivations behind the descent lemma (C2, docs/claims.md#c2).
 
 Along the segment, :math:`\\varphi(s) = L(\\theta - s g)`, so :math:`\\varphi'(0) = -\\|g\\|^2`
 and :math:`\\varphi''(s) = g^\\top \\nabla^2 L(\\theta - s g)\\, g`. Everything below is about

@@ -1,4 +1,4 @@
-"""Input-gradient vs parameter-gradient inequality for MLPs (C3), and seed 001's mistake.
+"""Input-gradient vs parameter-gradient inequality for MLPs (C3), and [S001]'s mistake.
 
 The family record and the claims table read by the registry (importing this package registers nothing).
 """
@@ -9,8 +9,8 @@ from verify import Family
 FAMILY = Family(
     key="gradient_inequality",
     title="Input gradients bounded by parameter gradients in MLPs",
-    source="seed 001, inequality (1) ('输入梯度惩罚与参数梯度惩罚的一个不等式'); Dherin, Munn & Barrett, "
-          "'The Geometric Occam's Razor Implicit in Deep Learning' (2022); CLAIMS.md C3",
+    source=("[S001] inequality (1), after [Dherin2022] (Dherin, Munn & Barrett, 'The Geometric Occam's Razor "
+            "Implicit in Deep Learning'); docs/sources.md#s001; docs/claims.md#c3"),
     hypotheses=(
         r"h^{(1)} = x;\ z^{(t+1)} = W^{(t)}h^{(t)} + b^{(t)};\ h^{(t+1)} = g(z^{(t+1)}),\ t = 1..l",
         r"f = F(h^{(l+1)}) \text{ any differentiable scalar function};\ "

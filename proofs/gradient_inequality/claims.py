@@ -1,8 +1,8 @@
-r"""Input-gradient vs parameter-gradient inequality for MLPs (C3), and seed 001's mistake.
+r"""Input-gradient vs parameter-gradient inequality for MLPs (C3), and [S001]'s mistake.
 
-Source: seed 001 (苏剑林, "输入梯度惩罚与参数梯度惩罚的一个不等式", inequality (1)), after
+Source: [S001] (苏剑林, "输入梯度惩罚与参数梯度惩罚的一个不等式", inequality (1)), after
 Dherin, Munn & Barrett, "The Geometric Occam's Razor Implicit in Deep Learning" (2022);
-restated precisely as C3 in ``CLAIMS.md``.
+restated precisely as C3 in ``docs/claims.md#c3``.
 
 For :math:`h^{(1)} = x`, :math:`z^{(t+1)} = W^{(t)}h^{(t)} + b^{(t)}`,
 :math:`h^{(t+1)} = g(z^{(t+1)})` (the activation follows the last layer too),
@@ -19,7 +19,7 @@ For :math:`h^{(1)} = x`, :math:`z^{(t+1)} = W^{(t)}h^{(t)} + b^{(t)}`,
 
 Claims: ``mlp-gradient-inequality``, ``mlp-gradient-inequality-per-layer``,
 ``mlp-gradient-inequality-frobenius`` (hold); ``mlp-gradient-inequality-no-bias-keeps-one``
-(seed 001 without biases) and ``mlp-gradient-inequality-doubled`` (refuted).
+([S001] without biases) and ``mlp-gradient-inequality-doubled`` (refuted).
 
 Numerics. Each case is a network, a batch and a head (:func:`verify.mlp_head_cases`,
 which generates the equality cases on purpose). Per example (``vmap`` over the batch):
@@ -189,7 +189,7 @@ FROBENIUS = make_claim(
 
 NO_BIAS_KEEPS_ONE = make_claim(
     Form(), claim_id="mlp-gradient-inequality-no-bias-keeps-one", expected="refuted", bias=False,
-    title="Seed 001: the inequality for networks without biases, '1 +' kept",
+    title="[S001]: the inequality for networks without biases, '1 +' kept",
     statement=_LHS + r" \le \|\nabla_\theta f\|^2,\quad \theta = (W^{(1)}, \dots, W^{(l)}) \text{ (no biases)}",
     symbolic=lambda: SymbolicResult([sym.no_bias_counterexample()]),
     notes=("Without biases ‖∇_{W⁽ᵗ⁾} f‖² = ‖δ⁽ᵗ⁾‖²‖h⁽ᵗ⁾‖²: the '1 +' must go (then the bound holds).",),

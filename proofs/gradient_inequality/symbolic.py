@@ -1,4 +1,4 @@
-r"""SymPy derivations behind the input/parameter gradient inequality (C3 of CLAIMS.md).
+r"""SymPy derivations behind the input/parameter gradient inequality (C3, docs/claims.md#c3).
 
 Small networks with symbolic weights, biases and input, and an *undefined* activation
 :math:`g` and head :math:`F` (any scalar function of :math:`h^{(l+1)}`): SymPy

@@ -1,4 +1,4 @@
-"""The gradient-norm penalty and its finite-difference gradient (C5), and seed 002's two mistakes.
+"""The gradient-norm penalty and its finite-difference gradient (C5), and [S002]'s two mistakes.
 
 The family record and the claims table read by the registry (importing this package registers nothing).
 """
@@ -9,8 +9,9 @@ from verify import Family
 FAMILY = Family(
     key="gradient_norm_penalty",
     title="Gradient-norm penalty: gradient, finite differences, SAM",
-    source="seed 002, section '3 Paper method' (Zhao, Zhang, Hu, ICML 2022, arXiv 2202.03599, "
-          "'Penalizing Gradient Norm for Efficiently Improving Generalization in Deep Learning'); CLAIMS.md C5",
+    source=("[S002] §'3 Paper method', after [Zhao2022] (Zhao, Zhang & Hu, 'Penalizing Gradient Norm for "
+            "Efficiently Improving Generalization in Deep Learning', ICML 2022); docs/sources.md#s002; "
+            "docs/claims.md#c5"),
     hypotheses=(
         r"L_S(\theta) = \tfrac1{2m}\sum_i \|f(x_i;\theta) - t_i\|^2,\ f \text{ an MLP with a } C^4 "
         r"\text{ activation (tanh, sigmoid, softplus, gelu, identity)}",

@@ -1,4 +1,4 @@
-"""The case of :mod:`proofs.gradient_norm_penalty` (C5 of CLAIMS.md) and the strategy that draws it.
+"""The case of :mod:`proofs.gradient_norm_penalty` (C5, docs/claims.md#c5) and the strategy that draws it.
 
 A :class:`GNPCase` is a loss (an MLP regression, see :mod:`proofs.gradient_norm_penalty.oracles`) with a
 penalty weight λ and a step r; :func:`gnp_cases` draws small smooth nets whose gradient is not 0 beyond

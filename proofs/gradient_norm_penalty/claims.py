@@ -1,9 +1,9 @@
-r"""The gradient-norm penalty and its finite-difference gradient (C5), and seed 002's two mistakes.
+r"""The gradient-norm penalty and its finite-difference gradient (C5), and [S002]'s two mistakes.
 
-Source: seed 002 ("Tsinghua University product: penalty gradient norm improves generalization",
+Source: [S002] ("Tsinghua University product: penalty gradient norm improves generalization",
 section "3 Paper method"), a write-up of Zhao, Zhang, Hu, "Penalizing Gradient Norm for
 Efficiently Improving Generalization in Deep Learning", ICML 2022 (arXiv 2202.03599); restated
-precisely as C5 in ``CLAIMS.md``.
+precisely as C5 in ``docs/claims.md#c5``.
 
 For :math:`L(\theta) = L_S(\theta) + \lambda\|\nabla L_S(\theta)\|_2`, :math:`g = \nabla L_S`,
 :math:`H = \nabla^2 L_S`, :math:`g \ne 0`, :math:`\hat g = g/\|g\|`, :math:`\|v\| = 1`:
@@ -48,7 +48,7 @@ GRADIENT = FAMILY.claim(
            "forward-over-reverse. Scale ‖g‖_∞ + λ‖Hg‖_∞/‖g‖; the round-off of ĝ (ε·κ/‖g‖, so 1/‖g‖) enters "
            "the tolerance through H.",
            "The squared penalty λ‖∇L_S‖² has gradient g + 2λHg (proved symbolically).",
-           "The paper's p-norm is taken with p = 2, as in the seed."),
+           "The paper's p-norm is taken with p = 2, as in the source."),
 )
 
 FD_ORDER = FAMILY.claim(
@@ -83,27 +83,27 @@ SAM = FAMILY.claim(
     symbolic=lambda: SymbolicResult([sym.mixing_identity(), sym.alpha_one_is_sam(), sym.mixing_error()]),
     cases=lambda: cs.gnp_cases(lams=(1.0,)), check=num.sam_check, recheck=num.sam_recheck, decode_case=case_from_json,
     notes=("Oracle: torch autograd of L_S(θ + ρ·ĝ.detach()), the way SAM is implemented.",
-           "Any α ≥ 0 is valid mathematically: the seed's 0 ≤ α ≤ 1 is a convention. The mixing formula "
+           "Any α ≥ 0 is valid mathematically: the source's 0 ≤ α ≤ 1 is a convention. The mixing formula "
            "approximates ∇L with error O(λr) (proved symbolically on a quartic)."),
 )
 
 HALF = FAMILY.claim(
-    id="seed002-half-factor", title="Seed 002: ∇‖g‖ = ½Hg/‖g‖", expected="refuted",
+    id="seed002-half-factor", title="[S002]: ∇‖g‖ = ½Hg/‖g‖", expected="refuted",
     statement=r"\nabla_\theta\|\nabla L_S\|_2 = \tfrac12 \frac{H g}{\|g\|_2}",
-    source=FAMILY.cite("the seed's derivation keeps the ½ of the square root's derivative"),
+    source=FAMILY.cite("[S002]'s derivation keeps the ½ of the square root's derivative"),
     symbolic=lambda: SymbolicResult([sym.norm_gradient("exp-poly", sym.SEED002_HALF)]),
     cases=cs.gnp_cases, check=partial(num.gradient_check, formula=num.seed002_half_norm_gradient),
     recheck=partial(num.gradient_recheck, formula=num.seed002_half_norm_gradient), decode_case=case_from_json,
-    notes=("d‖g‖ = gᵀ dg/‖g‖: the ½ of d√s = ds/(2√s) cancels the 2 of d(gᵀg) = 2gᵀdg. The seed's final "
+    notes=("d‖g‖ = gᵀ dg/‖g‖: the ½ of d√s = ds/(2√s) cancels the 2 of d(gᵀg) = 2gᵀdg. The source's final "
            "formula (without ½) is right; the intermediate line is not.",),
 )
 
 PENALIZED_FD = FAMILY.claim(
-    id="seed002-fd-uses-penalized-loss", title="Seed 002: the FD formula with ∇L of the penalized loss",
+    id="seed002-fd-uses-penalized-loss", title="[S002]: the FD formula with ∇L of the penalized loss",
     expected="refuted",
     statement=r"H\hat g = \frac{\nabla L(\theta + r\hat g) - \nabla L(\theta)}{r} + O(r),\ "
               r"L = L_S + \lambda\|\nabla L_S\|_2",
-    source=FAMILY.cite("the seed's FD line differentiates L where L_S is meant"),
+    source=FAMILY.cite("[S002]'s finite-difference line differentiates L where L_S is meant"),
     hypotheses=(*FAMILY.hypotheses, r"\lambda > 0"),
     symbolic=lambda: SymbolicResult([sym.penalized_fd_limit()]),
     cases=lambda: cs.gnp_cases(activations=cs.FD_SMOOTH, lams=(1.0, 0.5, 0.1)),

@@ -85,7 +85,7 @@ def fd_order_figures(ctx: Any) -> list[Any]:
 
 
 def penalized_fd_figures(ctx: Any) -> list[Any]:
-    """The seed's FD of ∇L (penalized) next to the right FD of ∇L_S: a plateau instead of O(r)."""
+    """The source's FD of ∇L (penalized) next to the right FD of ∇L_S: a plateau instead of O(r)."""
     lam = 1.0
     right = _curves(ctx.seed, "float64")
     wrong = _curves(ctx.seed, "float64", SEED002_PENALIZED_GRADIENT, lam=lam)
@@ -94,10 +94,10 @@ def penalized_fd_figures(ctx: Any) -> list[Any]:
     plateau = float((hpv - wrong["hv"]).abs().max())
     series = [Series("∇L_S forward (right)", FIGURE_GRID, right["errs"]["forward"]),
               Series("∇L_S central (right)", FIGURE_GRID, right["errs"]["central"]),
-              Series("∇L forward (seed 002)", FIGURE_GRID, wrong["errs"]["forward"]),
-              Series("∇L central (seed 002)", FIGURE_GRID, wrong["errs"]["central"])]
+              Series("∇L forward ([S002])", FIGURE_GRID, wrong["errs"]["forward"]),
+              Series("∇L central ([S002])", FIGURE_GRID, wrong["errs"]["central"])]
     return [Figure(
-        title="Seed 002's FD with ∇L of the penalized loss: the error plateaus", series=series,
+        title="[S002]'s FD with ∇L of the penalized loss: the error plateaus", series=series,
         x_label="r", y_label="‖FD(r) − Hĝ‖∞", x_log=True, y_log=True,
         marks=[Mark(plateau, f"λ‖∇²‖g‖ ĝ‖∞ = {plateau:.2e}", axis="y")],
         caption=(f"λ = {lam}, float64, tanh MLP 3-8-8-1, seed {ctx.seed}. The quotient of ∇L tends to "

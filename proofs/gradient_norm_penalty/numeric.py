@@ -1,10 +1,10 @@
-r"""The per-case checks of :mod:`proofs.gradient_norm_penalty` (C5 of CLAIMS.md), and the formulas they test.
+r"""The per-case checks of :mod:`proofs.gradient_norm_penalty` (C5, docs/claims.md#c5), and the formulas they test.
 
 Formulas (what a claim states; a seed's mistake or a test passes another one to the same check):
 
-* :func:`norm_gradient` — ∇‖g‖ = Hg/‖g‖; the seed's :func:`seed002_half_norm_gradient` keeps a ½;
+* :func:`norm_gradient` — ∇‖g‖ = Hg/‖g‖; the source's :func:`seed002_half_norm_gradient` keeps a ½;
 * :data:`FD_QUOTIENTS` — the forward and central quotients that approximate Hv;
-* :data:`LOSS_GRADIENT` — what those quotients difference, ∇L_S; the seed's
+* :data:`LOSS_GRADIENT` — what those quotients difference, ∇L_S; the source's
   :data:`SEED002_PENALIZED_GRADIENT` differences ∇L of the penalized loss instead;
 * :func:`sam_mixing_weight` — α = λ/r, which is 1 for λ = r = ρ.
 
@@ -56,7 +56,7 @@ def norm_gradient(hg: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
 
 
 def seed002_half_norm_gradient(hg: torch.Tensor, norm: torch.Tensor) -> torch.Tensor:
-    """Seed 002's ∇‖g‖ = ½Hg/‖g‖ (the ½ of d√s = ds/(2√s) kept after the 2 of d(gᵀg) = 2gᵀdg cancelled it)."""
+    """[S002]'s ∇‖g‖ = ½Hg/‖g‖ (the ½ of d√s = ds/(2√s) kept after the 2 of d(gᵀg) = 2gᵀdg cancelled it)."""
     return 0.5 * (hg / norm)
 
 
@@ -103,7 +103,7 @@ def _penalized_gradient(f: orc.Fn, lam: float) -> orc.Fn:
 
 #: ∇L_S, what C5's FD quotients difference
 LOSS_GRADIENT = Differenced("loss", _loss_gradient, lambda lam: 0.0)
-#: ∇L of L = L_S + λ‖∇L_S‖, what seed 002's FD line differences
+#: ∇L of L = L_S + λ‖∇L_S‖, what [S002]'s FD line differences
 SEED002_PENALIZED_GRADIENT = Differenced("penalized", _penalized_gradient, lambda lam: lam)
 
 
@@ -278,13 +278,13 @@ def fd_order_recheck(case: GNPCase, ctx: CheckContext) -> CaseResult:
 
 
 def seed002_fd_check(case: GNPCase, ctx: CheckContext, stop_at_violation: bool = True) -> CaseResult:
-    """The seed's FD line: the quotients of ∇L (penalized) along ĝ against Hĝ, stopping at the first violation."""
+    """The source's FD line: the quotients of ∇L (penalized) along ĝ against Hĝ, stopping at the first violation."""
     return _fd_compare(case, ctx, SEED002_PENALIZED_GRADIENT, orc.hvp, SEGMENT_POINTS, FD_QUOTIENTS,
                        stop_at_violation)
 
 
 def seed002_plateau_recheck(case: GNPCase, ctx: CheckContext) -> CaseResult:
-    """The seed's FD error as r → 0, without any FD: ‖∇²L ĝ − Hĝ‖_∞ (both by torch.func jvp) vs 0.
+    """The source's FD error as r → 0, without any FD: ‖∇²L ĝ − Hĝ‖_∞ (both by torch.func jvp) vs 0.
 
     The quotient [∇L(θ + rĝ) − ∇L(θ)]/r tends to the directional derivative ∇²L ĝ, so a bound
     C·r (or C·r²) on its error forces ∇²L ĝ = Hĝ. Judged in float64 with the round-off of the two

@@ -1,4 +1,4 @@
-r"""The loss and the oracles behind :mod:`proofs.gradient_norm_penalty` (C5 of CLAIMS.md).
+r"""The loss and the oracles behind :mod:`proofs.gradient_norm_penalty` (C5, docs/claims.md#c5).
 
 The loss is an MLP regression :math:`L_S(\theta) = \frac1{2m}\sum_i \|f(x_i;\theta) - t_i\|^2`
 with fixed targets :math:`t_{ij} = \cos(i d_{out} + j)` (as in the descent-lemma claims), so a

@@ -1,11 +1,11 @@
-r"""SymPy derivations behind the gradient-norm penalty (C5 of CLAIMS.md), on explicit small losses.
+r"""SymPy derivations behind the gradient-norm penalty (C5, docs/claims.md#c5), on explicit small losses.
 
 Every step is derived with explicit symbols at small sizes (two to four parameters) and
 established by :func:`verify.prove_identity` (``simplify`` plus exact spot checks):
 
 * :math:`\nabla\|\nabla L_S\| = Hg/\|g\|` on a loss whose gradient never vanishes
   (:math:`\partial_a L = e^a + b^2 + c^2 > 0`) and on a one-unit network with the cubic activation :math:`z - z^3/3`
-  (the claimed formula is an argument, :data:`HG_OVER_NORM`; seed 002's :data:`SEED002_HALF` is refuted);
+  (the claimed formula is an argument, :data:`HG_OVER_NORM`; [S002]'s :data:`SEED002_HALF` is refuted);
 * the Taylor expansion of :math:`\nabla L_S(\theta + rv)` on a quartic, where it is exact:
   the forward quotient minus :math:`Hv` is :math:`r(\tfrac12 T_3 + \tfrac r6 T_4)` (an
   :math:`O(r)` remainder), the central one :math:`\tfrac{r^2}{6}T_4`; a quadratic makes both exact;
@@ -79,7 +79,7 @@ class NormGradientFormula:
 
 #: ∇‖g‖ = Hg/‖g‖
 HG_OVER_NORM = NormGradientFormula("norm-gradient", r"\frac{H g}{\|g\|_2}", lambda H, g, norm: H * g / norm)
-#: seed 002's ∇‖g‖ = ½Hg/‖g‖
+#: [S002]'s ∇‖g‖ = ½Hg/‖g‖
 SEED002_HALF = NormGradientFormula("half-factor", r"\tfrac12\frac{H g}{\|g\|_2}",
                                    lambda H, g, norm: sp.Rational(1, 2) * H * g / norm)
 
@@ -224,7 +224,7 @@ def mixing_error() -> SymbolicStep:
 
 @functools.lru_cache(maxsize=1)
 def penalized_fd_limit() -> SymbolicStep:
-    """The seed's quotient of ∇L, L = L_S + λ‖∇L_S‖, tends to ∇²L ĝ as r → 0; claimed: Hĝ (refuted)."""
+    """The source's quotient of ∇L, L = L_S + λ‖∇L_S‖, tends to ∇²L ĝ as r → 0; claimed: Hĝ (refuted)."""
     params, L = LOSSES["exp-poly"]
     g = _grad(L, params)
     norm = sp.sqrt((g.T * g)[0])

@@ -1,5 +1,5 @@
 """Optimizer update rules (C6): SGD with momentum, AdaGrad, RMSProp and Adam against torch.optim,
-and seed 004's three mistakes about them.
+and [S004]'s three mistakes about them.
 
 The family record and the claims table read by the registry (importing this package registers nothing).
 """
@@ -10,9 +10,9 @@ from verify import Family
 FAMILY = Family(
     key="optimizers",
     title="Optimizer update rules against torch.optim",
-    source="seed 004, sections '批量和动量', 'AdaGrad', 'RMSProp', 'Adam' (lecture notes on adaptive learning "
-          "rates); torch.optim documentation (SGD, Adagrad, RMSprop, Adam, AdamW: the 'Algorithm' blocks); "
-          "CLAIMS.md C6",
+    source=("[S004] §'批量和动量', 'AdaGrad', 'RMSProp', 'Adam' (lecture notes on adaptive learning rates); "
+            "torch.optim documentation (the 'Algorithm' blocks of SGD, Adagrad, RMSprop, Adam, AdamW); "
+            "docs/sources.md#s004; docs/claims.md#c6"),
     hypotheses=(
         r"\theta_0 \in \mathbb{R}^n,\ n = 1..4;\ g_1, \dots, g_T \in \mathbb{R}^n,\ T = 1..8 "
         r"\ (\text{zeros, } |g| \sim 10^{-12} \text{ and } 10^{8} \text{ included})",

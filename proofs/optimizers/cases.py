@@ -1,11 +1,11 @@
-r"""Cases and Hypothesis strategies behind :mod:`proofs.optimizers` (C6 of CLAIMS.md).
+r"""Cases and Hypothesis strategies behind :mod:`proofs.optimizers` (C6, docs/claims.md#c6).
 
 An :class:`OptimizerCase` (a :class:`verify.Case`) is an initial parameter vector, a gradient sequence
 and every option of one torch.optim optimizer (torch's defaults filled in by :func:`make_case`), with
 its boundary-case tags.
 The strategies draw them: :func:`gradient_sequences` (n = 1..4 coordinates, T = 1..8 steps, per-step
 scales from 1e-12 to 1e8, all-zero steps), one strategy per optimizer over its hyper-parameters
-(boundary values first), and the three restricted ones that the lecture's (seed 004's) rules are
+(boundary values first), and the three restricted ones that the lecture's ([S004]'s) rules are
 compared on.
 """
 

@@ -1,13 +1,13 @@
 r"""Optimizer update rules (C6): SGD with momentum, AdaGrad, RMSProp and Adam against torch.optim,
-and seed 004's three mistakes about them.
+and [S004]'s three mistakes about them.
 
-Sources: seed 004 (lecture notes, sections "批量和动量", "AdaGrad", "RMSProp", "Adam"), which
+Sources: [S004] (lecture notes, sections "批量和动量", "AdaGrad", "RMSProp", "Adam"), which
 writes AdaGrad with a constant :math:`\eta` and the root-mean
 :math:`\sigma_t = \sqrt{\frac1{t+1}\sum_{k\le t} g_k^2}`, starts RMSProp from
 :math:`\sigma_0 = |g_0|` and calls Adam "RMSProp plus momentum"; and the torch.optim
 documentation of ``SGD``, ``Adagrad``, ``RMSprop``, ``Adam`` and ``AdamW``
 (https://pytorch.org/docs/stable/optim.html, the "Algorithm" block of each class), restated as
-C6 in ``CLAIMS.md``.
+C6 in ``docs/claims.md#c6``.
 
 Method: the update rules are SymPy recurrences (torch's in :mod:`proofs.optimizers.symbolic`,
 the lecture's in :mod:`proofs.optimizers.lecture`), one step per call, lambdified with
@@ -187,7 +187,7 @@ ADAM = make_optimizer_claim(
 )
 
 
-# --------------------------------------------------------------------------- seed 004's mistakes
+# --------------------------------------------------------------------------- [S004]'s mistakes
 
 _NONZERO_FIRST = r"g_0^i \ne 0 \text{ for every coordinate (the lecture divides by } \sigma_0 = |g_0|)"
 _LECTURE_EPS_NOTE = ("The lecture has no ε; the comparison adds torch's ε to the lecture's denominator (ε = 0, the "
@@ -195,11 +195,11 @@ _LECTURE_EPS_NOTE = ("The lecture has no ε; the comparison adds torch's ε to t
                      "lecture's mean or initial σ, not ε.")
 
 ADAGRAD_ROOT_MEAN = make_optimizer_claim(
-    "seed004-adagrad-root-mean", title="Seed 004: AdaGrad with the root-mean σ equals torch's Adagrad",
+    "seed004-adagrad-root-mean", title="[S004]: AdaGrad with the root-mean σ equals torch's Adagrad",
     expected="refuted",
     statement=(r"\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t,\ \sigma_t = \sqrt{\tfrac{1}{t+1}\sum_{k=0}^t "
                r"g_k^2} \;\text{ is }\; \texttt{torch.optim.Adagrad(lr}=\eta\texttt{)}"),
-    source=FAMILY.cite("the lecture's AdaGrad section (constant η, root-mean σ_t, no ε)"),
+    source=FAMILY.cite("[S004]'s AdaGrad section (constant η, root-mean σ_t, no ε)"),
     cases=lecture_adagrad_cases, rule_for=lambda case: lecture.lecture_adagrad(),
     symbolic=lambda: SymbolicResult([
         *lecture.divergence_steps(lecture.lecture_adagrad(), sym.adagrad(),
@@ -213,12 +213,12 @@ ADAGRAD_ROOT_MEAN = make_optimizer_claim(
 )
 
 RMSPROP_INITIAL_SIGMA = make_optimizer_claim(
-    "seed004-rmsprop-initial-sigma", title="Seed 004: RMSProp from σ₀ = |g₀| equals torch's RMSprop",
+    "seed004-rmsprop-initial-sigma", title="[S004]: RMSProp from σ₀ = |g₀| equals torch's RMSprop",
     expected="refuted",
     statement=(r"\sigma_0 = |g_0|,\ \sigma_t = \sqrt{\alpha\sigma_{t-1}^2 + (1-\alpha) g_t^2},\ \theta_{t+1} = "
                r"\theta_t - \frac{\eta}{\sigma_t} g_t \;\text{ is }\; \texttt{torch.optim.RMSprop(lr}=\eta,"
                r"\texttt{ alpha}=\alpha\texttt{)}"),
-    source=FAMILY.cite("the lecture's RMSProp section (σ₀ = |g₀|)"),
+    source=FAMILY.cite("[S004]'s RMSProp section (σ₀ = |g₀|)"),
     cases=lecture_rmsprop_cases, rule_for=lambda case: lecture.lecture_rmsprop(),
     symbolic=lambda: SymbolicResult(lecture.divergence_steps(
         lecture.lecture_rmsprop(), sym.rmsprop(),
@@ -231,12 +231,12 @@ RMSPROP_INITIAL_SIGMA = make_optimizer_claim(
 )
 
 ADAM_NO_BIAS_CORRECTION = make_optimizer_claim(
-    "seed004-adam-is-rmsprop-plus-momentum", title="Seed 004: Adam is RMSProp plus momentum",
+    "seed004-adam-is-rmsprop-plus-momentum", title="[S004]: Adam is RMSProp plus momentum",
     expected="refuted",
     statement=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\ "
                r"\theta_t = \theta_{t-1} - \gamma\frac{m_t}{\sqrt{v_t} + \epsilon} \;\text{ is }\; "
                r"\texttt{torch.optim.Adam}"),
-    source=FAMILY.cite("the lecture's Adam section ('Adam 可以看作 RMSprop 加上动量')"),
+    source=FAMILY.cite("[S004]'s Adam section ('Adam 可以看作 RMSprop 加上动量')"),
     cases=lecture_adam_cases, rule_for=lambda case: lecture.adam_without_bias_correction(),
     symbolic=lambda: SymbolicResult([
         *lecture.divergence_steps(lecture.adam_without_bias_correction(), sym.adam(),

@@ -1,4 +1,4 @@
-r"""Seed 004's update rules (the lecture's AdaGrad, RMSProp and "Adam = RMSProp + momentum") as SymPy
+r"""[S004]'s update rules (the lecture's AdaGrad, RMSProp and "Adam = RMSProp + momentum") as SymPy
 rules, and the exact facts that set them apart from torch.optim's (C6).
 
 The rules are :class:`~proofs.optimizers.symbolic.UpdateRule` like torch's in
@@ -56,7 +56,7 @@ def _lecture_adagrad_rule(name: str, rate: sp.Expr, rate_tex: str) -> UpdateRule
 
 @functools.cache
 def lecture_adagrad() -> UpdateRule:
-    r"""Seed 004's AdaGrad: :math:`\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t`,
+    r"""[S004]'s AdaGrad: :math:`\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t`,
     :math:`\sigma_t = \sqrt{\frac1{t+1}\sum_{k=0}^t g_k^2}` (lecture indices from 0).
 
     In torch's step counter (:math:`t_\text{torch} = t + 1`) :math:`\sigma = \sqrt{s/t_\text{torch}}` with
@@ -75,7 +75,7 @@ def lecture_adagrad_scaled() -> UpdateRule:
 
 @functools.cache
 def lecture_rmsprop() -> UpdateRule:
-    r"""Seed 004's RMSProp: :math:`\sigma_0 = |g_0|`, :math:`\sigma_t^2 = \alpha\sigma_{t-1}^2 + (1-\alpha) g_t^2`,
+    r"""[S004]'s RMSProp: :math:`\sigma_0 = |g_0|`, :math:`\sigma_t^2 = \alpha\sigma_{t-1}^2 + (1-\alpha) g_t^2`,
     :math:`\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t` (``eps`` as in :func:`lecture_adagrad`)."""
     v_new = sp.Piecewise((g**2, sp.Eq(t, 1)), (alpha * v + (1 - alpha) * g**2, True))
     return UpdateRule("lecture-rmsprop",
@@ -86,7 +86,7 @@ def lecture_rmsprop() -> UpdateRule:
 
 @functools.cache
 def adam_without_bias_correction() -> UpdateRule:
-    r"""Seed 004's "Adam is RMSProp plus momentum": torch's Adam moments without the bias corrections,
+    r"""[S004]'s "Adam is RMSProp plus momentum": torch's Adam moments without the bias corrections,
     :math:`\theta_t = \theta_{t-1} - \gamma\, m_t/(\sqrt{v_t} + \epsilon)` (not a torch option)."""
     m_new, v_new = adam_moments(effective_gradient())
     theta_new = theta - lr * m_new / (sp.sqrt(v_new) + eps)

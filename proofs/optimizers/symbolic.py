@@ -10,7 +10,7 @@ those unrolled forms, and :mod:`proofs.optimizers.numeric` lambdifies the one-st
 
 Boolean options that change the structure of the update (``nesterov``, a zero ``momentum`` in
 SGD, ``centered``, ``amsgrad``, decoupled weight decay) select a rule; ``maximize`` is the
-sign :math:`d = \pm 1` in front of the gradient. Seed 004's variants of these rules, and the
+sign :math:`d = \pm 1` in front of the gradient. [S004]'s variants of these rules, and the
 exact steps at which they part from torch's, are in :mod:`proofs.optimizers.lecture`.
 """
 
@@ -158,7 +158,7 @@ def adam(amsgrad: bool = False, decoupled: bool = False) -> UpdateRule:
     :math:`\theta_t = \theta'_{t-1} - \frac{\gamma}{1-\beta_1^t}\, m_t \big/
     \left(\sqrt{\hat v_t}/\sqrt{1-\beta_2^t} + \epsilon\right)` with :math:`\hat v_t = \max(\hat v_{t-1}, v_t)`
     under amsgrad (else :math:`v_t`); decoupled: :math:`\theta' = (1-\gamma\lambda)\theta`, :math:`g' = dg`.
-    Seed 004's "Adam = RMSProp + momentum" (no bias corrections) is
+    [S004]'s "Adam = RMSProp + momentum" (no bias corrections) is
     :func:`proofs.optimizers.lecture.adam_without_bias_correction`.
     """
     if decoupled:

@@ -1,4 +1,4 @@
-"""A norm penalty is a constraint in disguise (C4), when J and Ω are convex, and seed 003's slips.
+"""A norm penalty is a constraint in disguise (C4), when J and Ω are convex, and [S003]'s slips.
 
 The family record and the claims table read by the registry (importing this package registers nothing).
 """
@@ -9,8 +9,8 @@ from verify import Family
 FAMILY = Family(
     key="penalty_constraint",
     title="Norm penalties as constraints",
-    source="seed 003 ('作为约束的范数惩罚', Deep Learning book §7.2; max-norm: Srebro & Shraibman 2005); "
-          "CLAIMS.md C4",
+    source=("[S003] (norm penalties as constraints, after [GBC2016] §7.2; max-norm: [Srebro2005]); "
+            "docs/sources.md#s003; docs/claims.md#c4"),
     hypotheses=(),
     depth=256.0,
 )

@@ -1,4 +1,4 @@
-r"""The cases of :mod:`proofs.penalty_constraint` (C4 of CLAIMS.md) and the Hypothesis strategies that draw them.
+r"""The cases of :mod:`proofs.penalty_constraint` (C4, docs/claims.md#c4) and the Hypothesis strategies that draw them.
 
 * :class:`RidgeCase` (J = w‖Xθ − y‖² in one of four conventions) and :class:`SoftmaxCase` (softmax
   regression), both with Ω = ‖θ‖² and a penalty α: the convex problems. Each knows its problem — the

@@ -1,11 +1,11 @@
-r"""A norm penalty is a constraint in disguise (C4), when J and Ω are convex, and seed 003's slips.
+r"""A norm penalty is a constraint in disguise (C4), when J and Ω are convex, and [S003]'s slips.
 
-Source: seed 003 ("深入理解深度学习——正则化(Regularization):作为约束的范数惩罚", after the Deep
+Source: [S003] ("深入理解深度学习——正则化(Regularization):作为约束的范数惩罚", after the Deep
 Learning book §7.2), which writes the generalized Lagrangian
 :math:`L(\theta, \alpha) = J(\theta) + \alpha(\Omega(\theta) - k)`, calls
 :math:`\theta^* = \arg\min_\theta \max_\alpha L` the solution and concludes that penalized training with
 :math:`\alpha^*` *is* the constrained problem; it then recommends per-column max-norm projection
-(Srebro & Shraibman 2005). Restated precisely as C4 in ``CLAIMS.md``.
+(Srebro & Shraibman 2005). Restated precisely as C4 in ``docs/claims.md#c4``.
 
 Statement (C4 b, convex J and Ω, Slater): a constrained minimizer :math:`\theta^*` of
 :math:`\min J` s.t. :math:`\Omega \le k` has a multiplier :math:`\alpha^* \ge 0` with
@@ -88,11 +88,11 @@ MAX_NORM = FAMILY.claim(
 )
 
 COLUMNS = FAMILY.claim(
-    id="seed003-max-norm-on-columns", title="Seed 003: per-column max-norm on nn.Linear bounds each unit",
+    id="seed003-max-norm-on-columns", title="[S003]: per-column max-norm on nn.Linear bounds each unit",
     expected="refuted",
     statement=(r"\tilde W = \texttt{torch.renorm}(W, 2, 1, c)\ (\text{each column}) \;\Longrightarrow\; "
                r"\Big\|\tfrac{\partial (\tilde W x)_j}{\partial x}\Big\| \le c \ \forall j"),
-    source=FAMILY.cite("the seed: '约束神经网络层的权重矩阵每列的范数'"), hypotheses=MAX_NORM.hypotheses,
+    source=FAMILY.cite("[S003]: '约束神经网络层的权重矩阵每列的范数'"), hypotheses=MAX_NORM.hypotheses,
     cases=lambda: cs.max_norm_cases(binding=True), check=num.columns_check, recheck=num.columns_recheck,
     relation="inequality", decode_case=case_from_json,
     notes=("In the book's convention (h = Wᵀx) a unit's weights are a column; torch's nn.Linear computes "
@@ -105,7 +105,7 @@ NONCONVEX = FAMILY.claim(
     expected="refuted",
     statement=(r"t^* \in \arg\min_{t^2 \le k} J(t),\ \alpha^* \text{ its KKT multiplier} \;\Longrightarrow\; "
                r"t^* \in \arg\min_t J(t) + \alpha^* t^2"),
-    source=FAMILY.cite("the seed drops the convexity hypothesis"),
+    source=FAMILY.cite("[S003] drops the convexity hypothesis"),
     hypotheses=(r"J(t) = -a e^{-(t-b)^2} - c\,e^{-(t-d)^2/w} \text{ (non-convex)},\ \Omega = t^2",),
     cases=cs.nonconvex_cases, check=num.nonconvex_check, recheck=num.nonconvex_recheck, relation="inequality",
     decode_case=cs.nonconvex_from_json, figures=fig.nonconvex_figures,
@@ -118,7 +118,7 @@ NONCONVEX = FAMILY.claim(
 
 CONVENTION = FAMILY.claim(
     id="penalty-constraint-multiplier-convention",
-    title="Seed 003 convention slip: ½-convention θ(α) has multiplier α for J = ‖Xθ − y‖²", expected="refuted",
+    title="[S003] convention slip: ½-convention θ(α) has multiplier α for J = ‖Xθ − y‖²", expected="refuted",
     statement=(r"\theta = (X^\top X + 2\alpha I)^{-1}X^\top y,\ k = \|\theta\|^2 \;\Longrightarrow\; \theta = "
                r"\arg\min_{\|\theta\|^2 \le k} \|X\theta - y\|^2 \text{ with multiplier } \alpha"),
     source=FAMILY.cite("mixing the ½-convention closed form with J = ‖Xθ − y‖²"),

@@ -1,13 +1,13 @@
-r"""The per-case checks of :mod:`proofs.penalty_constraint` (C4 of CLAIMS.md), and the formulas they test.
+r"""The per-case checks of :mod:`proofs.penalty_constraint` (C4, docs/claims.md#c4), and the formulas they test.
 
 Formulas (what a claim states; a seed's mistake or a test passes another one to the same check):
 
-* :func:`ridge_minimizer` — θ_α = (XᵀX + (α/w)I)⁻¹Xᵀy for J = w‖Xθ − y‖²; the seed's
+* :func:`ridge_minimizer` — θ_α = (XᵀX + (α/w)I)⁻¹Xᵀy for J = w‖Xθ − y‖²; the source's
   :func:`seed003_half_convention_minimizer` keeps (XᵀX + 2αI)⁻¹Xᵀy whatever w is;
 * :func:`kkt_multiplier` — the constraint's multiplier is α itself;
 * :func:`nonincreasing`, :func:`nondecreasing` — the direction of Ω and J along the penalty path;
 * :func:`max_norm_projection` — P(w) = w·min(1, c/‖w‖); :func:`renorm_rows` is torch's max-norm on the
-  units of ``nn.Linear`` and :func:`seed003_renorm_columns` the seed's per-column one.
+  units of ``nn.Linear`` and :func:`seed003_renorm_columns` the source's per-column one.
 
 Checks, one per claim, each with its re-check: :func:`equivalence_check` (re-check
 :func:`equivalence_recheck`, trust-constr), :func:`convention_check` (:func:`convention_recheck`, exact
@@ -50,7 +50,7 @@ def ridge_minimizer(X: np.ndarray, y: np.ndarray, alpha: float, w: float) -> np.
 
 
 def seed003_half_convention_minimizer(X: np.ndarray, y: np.ndarray, alpha: float, w: float) -> np.ndarray:
-    """Seed 003's (XᵀX + 2αI)⁻¹Xᵀy, the ½-convention closed form, used whatever the weight w of J."""
+    """[S003]'s (XᵀX + 2αI)⁻¹Xᵀy, the ½-convention closed form, used whatever the weight w of J."""
     return np.linalg.solve(X.T @ X + 2.0 * alpha * np.eye(X.shape[1]), X.T @ y)
 
 
@@ -81,7 +81,7 @@ def renorm_rows(weight: torch.Tensor, c: float) -> torch.Tensor:
 
 
 def seed003_renorm_columns(weight: torch.Tensor, c: float) -> torch.Tensor:
-    """Seed 003's per-column max-norm: torch.renorm over dim 1 of nn.Linear.weight."""
+    """[S003]'s per-column max-norm: torch.renorm over dim 1 of nn.Linear.weight."""
     return torch.renorm(weight, 2, 1, c)
 
 
@@ -315,7 +315,7 @@ def max_norm_check(case: MaxNormCase, ctx: CheckContext,
 
 
 def columns_check(case: MaxNormCase, ctx: CheckContext) -> CaseResult:
-    """The seed's torch.renorm over columns (dim 1), then every unit's incoming-weight norm ≤ c (claimed)."""
+    """The source's torch.renorm over columns (dim 1), then every unit's incoming-weight norm ≤ c (claimed)."""
     tol, c = Tolerance(ctx.dtype, FAMILY.depth), case.c
     lin = _renormed(np.asarray(case.W), c, ctx, seed003_renorm_columns)
     incoming = _incoming_norms(lin, ctx)

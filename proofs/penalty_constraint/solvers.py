@@ -1,4 +1,4 @@
-r"""The oracles behind :mod:`proofs.penalty_constraint` (C4 of CLAIMS.md): problems as functions and their solvers.
+r"""The oracles behind :mod:`proofs.penalty_constraint` (C4, docs/claims.md#c4): problems and their solvers.
 
 Everything here is independent of the closed forms under test:
 

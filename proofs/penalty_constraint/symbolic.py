@@ -1,4 +1,4 @@
-r"""SymPy derivations behind the norm penalty as a constraint (C4 of CLAIMS.md).
+r"""SymPy derivations behind the norm penalty as a constraint (C4, docs/claims.md#c4).
 
 Ridge: :math:`J = w\|X\theta - y\|^2`, :math:`\Omega = \|\theta\|^2` with explicit symbol matrices
 (small sizes). Steps:
@@ -198,7 +198,7 @@ def doubled_multiplier(a: sp.Expr) -> sp.Expr:
 
 
 def seed003_multiplier(a: sp.Expr) -> sp.Expr:
-    """Seed 003's multiplier for the same θ(α) and J = ‖Xθ − y‖²: α (the ½-convention's, kept for a J without ½)."""
+    """[S003]'s multiplier for the same θ(α) and J = ‖Xθ − y‖²: α (the ½-convention's, kept for a J without ½)."""
     return a
 
 

@@ -1,4 +1,4 @@
-"""Softmax cross-entropy: its Hessian, convexity and smoothness (C1), and seed 000's two mistakes.
+"""Softmax cross-entropy: its Hessian, convexity and smoothness (C1), and [S000]'s two mistakes.
 
 The family record and the claims table read by the registry (importing this package registers nothing).
 """
@@ -9,7 +9,8 @@ from verify import Family
 FAMILY = Family(
     key="softmax_ce",
     title="Softmax cross-entropy: Hessian, convexity, smoothness",
-    source="seed 000, section 'softmax是凸函数' (softmax cross-entropy Hessian); CLAIMS.md C1",
+    source=("[S000] §'softmax是凸函数' (the softmax cross-entropy Hessian); docs/sources.md#s000; "
+            "docs/claims.md#c1"),
     hypotheses=(
         r"W \in \mathbb{R}^{k\times d},\ k \ge 2;\ X \in \mathbb{R}^{m\times d};\ y_i \in \{0,\dots,k-1\}",
         r"a_i = \operatorname{softmax}(W x_i);\ L(W) = -\tfrac1m \sum_i \log a_{i,y_i}",

@@ -1,8 +1,8 @@
-r"""Softmax cross-entropy: its Hessian, convexity and smoothness (C1), and seed 000's two mistakes.
+r"""Softmax cross-entropy: its Hessian, convexity and smoothness (C1), and [S000]'s two mistakes.
 
-Source: seed 000 ("使用二阶梯度作正则项交叉训练参数", section "softmax是凸函数"), which
+Source: [S000] ("使用二阶梯度作正则项交叉训练参数", section "softmax是凸函数"), which
 derives the diagonal blocks :math:`\frac1m\sum_i a_n(1-a_n)x^{(i)}x^{(i)\top}` only and
-concludes convexity from them; restated precisely as C1 in ``CLAIMS.md``.
+concludes convexity from them; restated precisely as C1 in ``docs/claims.md#c1``.
 
 For :math:`W\in\mathbb R^{k\times d}`, :math:`a_i=\operatorname{softmax}(Wx_i)` and
 :math:`L(W) = -\frac1m\sum_i \log a_{i,y_i}`, with row-major :math:`\operatorname{vec}`:
@@ -88,7 +88,7 @@ CONVEX = FAMILY.claim(
                                      sym.null_direction()]),
     cases=softmax_batches, check=convex_check, recheck=convex_recheck_dense,
     relation="inequality", decode_case=SoftmaxBatch.from_json, figures=figures.softmax_spectrum_figures,
-    notes=("It is the cross-entropy of softmax that is convex in W, not 'softmax' (the seed's wording).",
+    notes=("It is the cross-entropy of softmax that is convex in W, not 'softmax' (the source's wording).",
            "λ_min by Lanczos (eigsh, which='SA') on forward-over-reverse HVPs; re-checked with the dense "
            "Hessian and numpy eigvalsh.",
            "Because H(1⊗c) = 0 the Hessian is always singular: a second-order test never certifies a "
@@ -107,9 +107,9 @@ SMOOTHNESS = FAMILY.claim(
 )
 
 DIAGONAL_BLOCKS = FAMILY.claim(
-    id="seed000-diagonal-blocks-imply-psd", title="Seed 000: PSD diagonal blocks make the Hessian PSD",
+    id="seed000-diagonal-blocks-imply-psd", title="[S000]: PSD diagonal blocks make the Hessian PSD",
     statement=(r"H = H^\top,\ H_{jj} \succeq 0 \ \forall j \;\Longrightarrow\; H \succeq 0"),
-    source=FAMILY.cite("the seed argues convexity from the diagonal blocks only"),
+    source=FAMILY.cite("[S000] argues convexity from the diagonal blocks only"),
     expected="refuted",
     hypotheses=(r"H \text{ symmetric, partitioned into blocks } H_{jl}",),
     symbolic=lambda: SymbolicResult([sym.psd_counterexample()]),
@@ -121,10 +121,10 @@ DIAGONAL_BLOCKS = FAMILY.claim(
 
 BLOCK_DIAGONAL = make_hessian_claim(
     seed_block_diagonal, claim_id="seed000-hessian-is-block-diagonal", expected="refuted",
-    title="Seed 000: the Hessian is block diagonal",
+    title="[S000]: the Hessian is block diagonal",
     statement=(r"\nabla^2_{\operatorname{vec} W} L = \operatorname{blockdiag}_j\!\left("
                r"\frac1m \sum_i a_{ij}(1-a_{ij})\, x_i x_i^\top\right)"),
     symbolic=lambda: SymbolicResult([sym.off_diagonal_block_counterexample()]),
-    notes=("The seed's diagonal blocks are right; the off-diagonal blocks −(1/m)Σ a_ij a_il x xᵀ are "
+    notes=("The source's diagonal blocks are right; the off-diagonal blocks −(1/m)Σ a_ij a_il x xᵀ are "
            "missing.",),
 )

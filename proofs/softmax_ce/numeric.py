@@ -1,6 +1,6 @@
 r"""The numbers behind the softmax cross-entropy claims: closed forms, oracles and per-case checks.
 
-Closed forms of the Hessian (:func:`closed_form_hessian`, the lambdified entry form; seed 000's
+Closed forms of the Hessian (:func:`closed_form_hessian`, the lambdified entry form; [S000]'s
 :func:`seed_block_diagonal`), its two autograd routes (:func:`oracle_hessian`, dense
 ``torch.func.hessian``; :func:`double_backward_hessian`, the re-check's), the smoothness constant
 (:func:`half_top_eigenvalue`) and the per-case checks and re-checks of the claims in
@@ -110,7 +110,7 @@ def closed_form_hessian(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
 
 
 def seed_block_diagonal(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
-    """Seed 000's Hessian: only the diagonal blocks (1/m) Σ a_j(1 − a_j) x xᵀ."""
+    """[S000]'s Hessian: only the diagonal blocks (1/m) Σ a_j(1 − a_j) x xᵀ."""
     a = stable_softmax(X @ W.T)
     blocks = torch.einsum("mj,mb,me->jbe", a * (1 - a), X, X) / X.shape[0]
     return torch.block_diag(*blocks)
@@ -235,7 +235,7 @@ def smoothness_recheck_dense(case: SoftmaxBatch, ctx: CheckContext,
     return _judge_smoothness(case, ctx, float(_dense_eigs(case, ctx)[-1]), bound)
 
 
-# --------------------------------------------------------------------------- seed 000: PSD diagonal blocks
+# --------------------------------------------------------------------------- [S000]: PSD diagonal blocks
 
 
 def block_psd_check(case: SymmetricBlockMatrix, ctx: CheckContext) -> CaseResult:

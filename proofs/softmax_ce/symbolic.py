@@ -1,4 +1,4 @@
-"""SymPy derivations behind the softmax cross-entropy claims (C1 of CLAIMS.md).
+"""SymPy derivations behind the softmax cross-entropy claims (C1, docs/claims.md#c1).
 
 General sizes use ``IndexedBase`` sums with symbolic bounds ``k`` and ``d``; the
 Kronecker form and the algebraic facts about ``A = diag(a) - a a^T`` use explicit

@@ -57,7 +57,7 @@ def test_fd_step_values():
     assert fd_step("float64") == fd_step("float64", "central")  # central is the default
     assert fd_step("float32", "forward") == pytest.approx(math.sqrt(torch.finfo(torch.float32).eps))
     assert fd_step("float64", "forward", scale=10.0) == 10 * 2.0 ** -26
-    # the measured optima of CLAIMS.md C5 (tanh MLP): forward ~1e-7..1e-8, central ~1e-5 in float64
+    # the measured optima of docs/claims.md#c5 (tanh MLP): forward ~1e-7..1e-8, central ~1e-5 in float64
     assert 1e-9 < fd_step("float64", "forward") < 1e-7 and 1e-6 < fd_step("float64", "central") < 1e-4
 
 

@@ -1,4 +1,4 @@
-"""C5: the gradient-norm penalty's gradient, its FD approximation and SAM; seed 002's two mistakes refuted."""
+"""C5: the gradient-norm penalty's gradient, its FD approximation and SAM; [S002]'s two mistakes refuted."""
 
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def test_penalized_figure_shows_the_plateau():
     (fig,) = c5.PENALIZED_FD.figures(CheckContext())
     (mark,) = fig.marks
     series = {s.label: s for s in fig.series}
-    wrong = series["∇L forward (seed 002)"]
+    wrong = series["∇L forward ([S002])"]
     right = series["∇L_S forward (right)"]
     at = figs.FIGURE_GRID.index(10.0 ** (-18 / 3))  # r = 1e-6
     assert wrong.y[at] == pytest.approx(mark.value, rel=1e-3) and right.y[at] < 1e-3 * mark.value

@@ -1,4 +1,4 @@
-"""C6: the SymPy update rules step like torch.optim; seed 004's three variants diverge at the first step
+"""C6: the SymPy update rules step like torch.optim; [S004]'s three variants diverge at the first step
 recorded; wrong rules (β placement, dampening, ε, bias correction) are refuted by the same machinery."""
 
 from __future__ import annotations

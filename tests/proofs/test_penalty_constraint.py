@@ -1,4 +1,4 @@
-"""C4: norm penalty ⇔ constraint (convex), the monotone path, max-norm; seed 003's slips refuted."""
+"""C4: norm penalty ⇔ constraint (convex), the monotone path, max-norm; [S003]'s slips refuted."""
 
 from __future__ import annotations
 

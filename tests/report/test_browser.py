@@ -127,7 +127,7 @@ def test_page_renders_offline_with_math_and_plots(browser, report, page, tmp_pat
     assert state["fallback"] == 0, "a statement fell back to raw TeX"
     assert not RAW_TEX.search(state["text"]), RAW_TEX.search(state["text"]).group(0)
     if page == "index":
-        assert "Mistakes found in the seeds" in state["text"]
+        assert "Mistakes found in the source documents" in state["text"]
         assert "descent-lemma-beyond-2-over-M" in state["text"]
         return
     assert len(state["math"]) >= 2

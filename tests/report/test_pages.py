@@ -158,22 +158,22 @@ def _user(claim: str, expected: str, verdict: str) -> Verdict:
                    ref=f"my_claims.py::{claim}")
 
 
-def test_index_of_user_claims_has_no_seed_section():
+def test_index_of_user_claims_has_no_source_documents_section():
     only_holds = [_user("a", "holds", "verified"), _user("b", "holds", "proved")]
     for text in (render_index_html(only_holds), render_index_markdown(only_holds, ["a", "b"])):
-        assert "Mistakes found" not in text and "in the seeds" not in text
+        assert "Mistakes found" not in text and "in the source documents" not in text
     with_refuted = [*only_holds, _user("wrong", "refuted", "refuted")]
     for text in (render_index_html(with_refuted), render_index_markdown(with_refuted, ["a", "b", "wrong"])):
-        assert "Mistakes found (claims expected to be refuted)" in text and "in the seeds" not in text
+        assert "Mistakes found (claims expected to be refuted)" in text and "in the source documents" not in text
         assert "wrong" in text
     missed = [_user("wrong", "refuted", "verified")]
     assert "None was refuted in this run" in render_index_html(missed)
 
 
-def test_index_of_builtin_claims_names_the_seeds(real_verdicts):
+def test_index_of_builtin_claims_names_the_source_documents(real_verdicts):
     verdicts = pick(real_verdicts, "descent-lemma", "descent-lemma-beyond-2-over-M")
-    assert "Mistakes found in the seeds" in render_index_html(verdicts)
-    assert "## Mistakes found in the seeds" in render_index_markdown(verdicts, ["a", "b"])
+    assert "Mistakes found in the source documents" in render_index_html(verdicts)
+    assert "## Mistakes found in the source documents" in render_index_markdown(verdicts, ["a", "b"])
 
 
 # --- 5. report cards -------------------------------------------------------------------------------
@@ -223,3 +223,33 @@ def test_card_rerun_command_is_the_regularizer_cli(card):
     argv = shlex.split(card_check_command(odd, gradient))
     assert argv[2] == "my regs.py::r" and argv[3:5] == ["--lams", "1.0,2.0"] and "--lam" not in argv
     assert argv[argv.index("--dtype") + 1] == "float32" and "--grad" in argv
+
+
+# --- 6. sources a reader can follow ------------------------------------------------------------------
+
+
+def test_source_citations_link_into_the_repository_docs(real_verdicts, tmp_path):
+    """A built-in claim's page links its source key and its docs section to the repository's docs files."""
+    from verify.report import write_report
+
+    (v,) = pick(real_verdicts, "seed000-ascent-update")
+    assert "[S000]" in v.source and "docs/claims.md#c2" in v.source
+    out = tmp_path / "rep"
+    write_report([v], out)
+    page = (out / f"{v.claim}.html").read_text()
+    links = dict((html.unescape(text), href) for href, text in re.findall(r'<a href="([^"]+)">([^<]+)</a>', page))
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    for text, target in (("[S000]", docs / "sources.md"), ("docs/claims.md#c2", docs / "claims.md")):
+        href = links[text]
+        assert (out / href.split("#")[0]).resolve() == target.resolve() and target.is_file()
+    anchor = links["[S000]"].split("#")[1]
+    assert f'<a id="{anchor}"></a>' in (docs / "sources.md").read_text()
+    md = (out / f"{v.claim}.md").read_text()
+    assert f"[\\[S000\\]]({links['[S000]']})" in md or f"[[S000]]({links['[S000]']})" in md
+
+
+def test_without_the_repository_docs_the_source_stays_text():
+    from verify.report._sources import source_html
+
+    assert source_html("[S000] §x; docs/claims.md#c2", None) == "[S000] §x; docs/claims.md#c2"
+    assert source_html("my_claims.py:3", "../docs") == "my_claims.py:3"

@@ -35,7 +35,7 @@ def test_writes_pages_json_and_markdown(real_verdicts, tmp_path, verdict_schema)
     jsonschema.validate(json.loads(text), verdict_schema)
     page = (out / "index.html").read_text()
     assert "<title>My run</title>" in page and 'href="descent-lemma.html"' in page
-    assert "Mistakes found in the seeds" in page and "descent-lemma-beyond-2-over-M" in page
+    assert "Mistakes found in the source documents" in page and "descent-lemma-beyond-2-over-M" in page
     claim = (out / "descent-lemma-beyond-2-over-M.html").read_text()
     assert "verify check descent-lemma-beyond-2-over-M --replay out.json" in claim
     assert "Counterexample" in claim and "<svg" in claim
@@ -64,7 +64,7 @@ def test_interrupted_run_leaves_previous_report_intact(real_verdicts, tmp_path, 
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     calls = []
 
-    def failing(v: Verdict) -> str:
+    def failing(v: Verdict, **_options) -> str:
         calls.append(v.claim)
         if len(calls) == 2:
             raise exc

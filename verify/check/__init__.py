@@ -1,6 +1,6 @@
 """Run a claim: symbolic part, numeric part over generated cases, worst-case search → Verdict.
 
-The verdict rules of ARCHITECTURE.md live in :func:`combine`, written once:
+The verdict rules (docs/architecture.md) live in :func:`combine`, written once:
 
 * a numeric counterexample that survives the independent re-check ⇒ ``refuted``,
   whatever the symbolic part said (a contradicting symbolic "proof" is reported);

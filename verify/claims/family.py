@@ -1,6 +1,6 @@
 """A claim family: the record each ``proofs/<family>/`` package exports beside its ``CLAIMS`` table.
 
-A family is one theorem (or one topic) with the claims that check it and the seeds' mistakes about
+A family is one theorem (or one topic) with the claims that check it and the known mistakes about
 it. What its claims share lives here once: where they come from, their standing hypotheses and the
 depth factor of their tolerance (``Tolerance(dtype, family.depth)``).
 """

@@ -32,14 +32,14 @@ _CLAIM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$")
 
 
 class Expectation(str, Enum):
-    """What a claim expects of itself: it holds, or it is one of the seeds' mistakes."""
+    """What a claim expects of itself: it holds, or it is a known mistake (refuted)."""
 
     HOLDS = "holds"
     REFUTED = "refuted"
 
 
 class VerdictKind(str, Enum):
-    """The five verdicts (ARCHITECTURE.md, "Verdicts")."""
+    """The five verdicts (docs/architecture.md, "Verdicts")."""
 
     PROVED = "proved"
     VERIFIED = "verified"
@@ -162,7 +162,7 @@ class Claim:
         id: dash-separated identifier of letters and digits (``softmax-ce-hessian``).
         statement: the statement in LaTeX.
         source: where it comes from (seed file, paper, book section).
-        expected: ``holds`` or ``refuted`` (the seeds' mistakes).
+        expected: ``holds`` or ``refuted`` (a known mistake of a source document).
         hypotheses: each hypothesis in LaTeX or words.
         symbolic: ``() -> SymbolicResult``, or None.
         cases: ``() -> hypothesis strategy`` of cases, or None.

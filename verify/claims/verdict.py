@@ -1,4 +1,4 @@
-"""The Verdict a claim ends in, and its JSON form (the contract of ARCHITECTURE.md).
+"""The Verdict a claim ends in, and its JSON form (the contract of docs/architecture.md).
 
 The JSON of a verdict is deterministic for a given seed, timings aside:
 ``elapsed_s`` (and ``elapsed_s`` inside steps) are the only fields that vary.
@@ -56,7 +56,7 @@ def to_plain(obj: Any) -> Any:
 class Verdict:
     """The outcome of checking one claim, with its evidence.
 
-    Attributes mirror ``../shared/verdicts.schema.json``: ``symbolic`` and
+    Attributes mirror ``tests/data/verdicts.schema.json``: ``symbolic`` and
     ``numeric`` are plain dicts (or None), ``counterexample`` a replayable dict.
     """
 

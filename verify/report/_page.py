@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -196,13 +197,13 @@ def tightest_ratio_text(v: Any) -> str:
 def mistakes_heading(verdicts: Sequence[Any]) -> tuple[str, str]:
     """The heading (and its first sentence) of the index's list of refuted claims.
 
-    "in the seeds" only where some claim expected to be refuted comes from the seed
-    material (its id or its source starts with ``seed``); a user's own claims get a
-    neutral heading.
+    "in the source documents" only where some claim expected to be refuted cites one of the
+    project's source documents (a key ``[S000]`` … in its source, see docs/sources.md); a user's own
+    claims get a neutral heading.
     """
     expected = [v for v in verdicts if v.expected.value == "refuted"]
-    if any(str(v.claim).startswith("seed") or str(v.source).startswith("seed") for v in expected):
-        return ("Mistakes found in the seeds", "Statements from the seed material that the checks refuted, "
-                "as expected, each with a counterexample on its page:")
+    if any(re.search(r"\[S\d{3}\]", str(v.source)) for v in expected):
+        return ("Mistakes found in the source documents", "Statements of the source documents (docs/sources.md) "
+                "that the checks refuted, as expected, each with a counterexample on its page:")
     return ("Mistakes found (claims expected to be refuted)",
             "Claims expected to be refuted that the checks refuted, each with a counterexample on its page:")

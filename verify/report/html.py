@@ -28,6 +28,7 @@ from verify.report._page import (
     tightest_ratio_text,
     versions_text,
 )
+from verify.report._sources import source_html
 from verify.report.mathml import math_html, text_or_math_html
 from verify.report.svg import distribution_figure, figure_svg
 
@@ -175,11 +176,12 @@ def _run_section(v: Verdict, h: int, rerun: str | None = None) -> str:
     return f"<h{h}>Run</h{h}>" + table(rows)
 
 
-def claim_sections(v: Verdict, h: int = 2, card: ReportCard | None = None) -> str:
+def claim_sections(v: Verdict, h: int = 2, card: ReportCard | None = None, docs: str | None = None) -> str:
     """Everything about one verdict below its title (shared by claim pages and cards).
 
     For a card's check (``card`` given) the source is the card's, the numeric evidence is
-    the check's own quantities, and the command to re-run it is ``verify regularizer``.
+    the check's own quantities, and the command to re-run it is ``verify regularizer``. ``docs``: the
+    link to the repository's ``docs/`` folder, for the source's citations (None: plain text).
     """
     rerun = card_check_command(card, v) if card is not None else None
     source = (card.source or card.name) if card is not None else v.source
@@ -188,7 +190,7 @@ def claim_sections(v: Verdict, h: int = 2, card: ReportCard | None = None) -> st
     head = table([
         ("verdict", f"{badge(v.verdict.value)} {match_text(v.matches_expectation, v.expected.value)}"),
         ("message", esc(v.message or "—")),
-        ("source", esc(source or "—")),
+        ("source", source_html(source, docs) if source else "—"),
     ])
     statement = (f'<div class="statement">{math_html(v.statement, display=True)}</div>' if v.statement
                  else '<p class="muted">No statement given.</p>')
@@ -200,12 +202,12 @@ def claim_sections(v: Verdict, h: int = 2, card: ReportCard | None = None) -> st
     ])
 
 
-def render_claim_html(verdict: Verdict, *, index_href: str = "index.html") -> str:
-    """The self-contained page of one claim."""
+def render_claim_html(verdict: Verdict, *, index_href: str = "index.html", docs: str | None = None) -> str:
+    """The self-contained page of one claim (``docs``: the link to the repository's docs, see claim_sections)."""
     v = verdict
     title = v.title or v.claim
     body = (f'<nav><a href="{esc(index_href)}">&#8592; all claims</a></nav>'
-            f"<h1>{esc(title)}</h1><p><code>{esc(v.claim)}</code></p>" + claim_sections(v))
+            f"<h1>{esc(title)}</h1><p><code>{esc(v.claim)}</code></p>" + claim_sections(v, docs=docs))
     return document(f"{title} — verify", body)
 
 

@@ -16,6 +16,7 @@ from verify.claims import ReportCard, Verdict
 from verify.report._commands import card_check_command, check_commands
 from verify.report._generic import card_title_markdown, numeric_markdown, setting_rows
 from verify.report._page import fmt_num, mistakes_heading, normalized, tightest_ratio_text
+from verify.report._sources import source_markdown
 from verify.report.mathml import is_math, math_markdown
 from verify.report.svg import distribution_figure
 
@@ -91,13 +92,14 @@ def _figure_rows(num: Mapping[str, Any], ce: Mapping[str, Any] | None) -> list[s
             "|---|---|---|---|---|", *rows, *(["", *map(_t, captions)] if captions else [])]
 
 
-def _claim_body(v: Verdict, h: str = "##", card: ReportCard | None = None) -> list[str]:
+def _claim_body(v: Verdict, h: str = "##", card: ReportCard | None = None, docs: str | None = None) -> list[str]:
     rerun = card_check_command(card, v) if card is not None else None
     source = (card.source or card.name) if card is not None else v.source
     v = normalized(v)
     match = "as expected" if v.matches_expectation else "**MISMATCH**"
     lines = [f"**Verdict:** {v.verdict.value} ({match}; expected {v.expected.value})", "",
-             f"**Message:** {_t(v.message or '—')}", "", f"**Source:** {_t(source or '—')}", "",
+             f"**Message:** {_t(v.message or '—')}", "",
+             f"**Source:** {source_markdown(source, docs, _t) if source else '—'}", "",
              f"{h} Statement", "", _math(v.statement, display=True) if v.statement else "_No statement given._", "",
              f"{h} Hypotheses", ""]
     lines += [f"- {_math(str(x))}" for x in v.hypotheses] or ["_None stated._"]
@@ -145,10 +147,11 @@ def _claim_body(v: Verdict, h: str = "##", card: ReportCard | None = None) -> li
     return lines
 
 
-def render_claim_markdown(verdict: Verdict) -> str:
-    """The Markdown page of one claim."""
+def render_claim_markdown(verdict: Verdict, *, docs: str | None = None) -> str:
+    """The Markdown page of one claim (``docs``: the link to the repository's docs folder, or None)."""
     v = verdict
-    return "\n".join([f"# {_t(v.title or v.claim)}", "", f"Claim {_code(v.claim)}", "", *_claim_body(v), ""])
+    return "\n".join([f"# {_t(v.title or v.claim)}", "", f"Claim {_code(v.claim)}", "", *_claim_body(v, docs=docs),
+                      ""])
 
 
 def render_index_markdown(verdicts: Sequence[Verdict], names: Sequence[str], *, title: str | None = None) -> str:

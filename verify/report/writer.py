@@ -21,6 +21,7 @@ from pathlib import Path
 
 from verify.claims import ReportCard, Verdict, dump_verdicts
 from verify.errors import InvalidInputError
+from verify.report._sources import docs_prefix
 from verify.report.html import page_names, render_card_html, render_claim_html, render_index_html
 from verify.report.markdown import render_card_markdown, render_claim_markdown, render_index_markdown
 
@@ -72,12 +73,13 @@ def _validate(items: object) -> list[Verdict] | ReportCard:
     return verdicts
 
 
-def _render_verdicts(verdicts: list[Verdict], tmp: Path, title: str | None,
+def _render_verdicts(verdicts: list[Verdict], tmp: Path, out: Path, title: str | None,
                      progress: Callable[[str], None] | None) -> None:
     names = page_names(verdicts)
+    docs = docs_prefix(out)  # where the pages will be, not the temporary folder they are written to
     for v, name in zip(verdicts, names):
-        (tmp / f"{name}.html").write_text(render_claim_html(v), encoding="utf-8")
-        (tmp / f"{name}.md").write_text(render_claim_markdown(v), encoding="utf-8")
+        (tmp / f"{name}.html").write_text(render_claim_html(v, docs=docs), encoding="utf-8")
+        (tmp / f"{name}.md").write_text(render_claim_markdown(v, docs=docs), encoding="utf-8")
         if progress is not None:
             progress(name)
     (tmp / "verdicts.json").write_text(dump_verdicts(verdicts), encoding="utf-8")
@@ -122,7 +124,7 @@ def write_report(items: Sequence[Verdict] | ReportCard, out_dir: str | os.PathLi
         if isinstance(content, ReportCard):
             _render_card(content, tmp, title)
         else:
-            _render_verdicts(content, tmp, title, progress)
+            _render_verdicts(content, tmp, out, title, progress)
         for name in _KEPT:
             if (out / name).is_file():
                 shutil.copy2(out / name, tmp / name)

@@ -36,7 +36,7 @@ __all__ = ["SymmetricBlockMatrix"]
 
 @dataclass(frozen=True, eq=False, repr=False)
 class SymmetricBlockMatrix(_Case):
-    r"""A symmetric matrix split into diagonal blocks (the seed-000 block arguments).
+    r"""A symmetric matrix split into diagonal blocks (the block arguments of [S000], docs/sources.md#s000).
 
     Used to refute "PSD diagonal blocks :math:`\Rightarrow` PSD" (e.g.
     ``[[1, 2], [2, 1]]``) and "the Hessian is block diagonal".
