@@ -43,7 +43,7 @@ SEMIDEFINITE = FAMILY.claim(
     id="semidefinite-hessian-decides", title="[S004]: a PSD Hessian at a stationary point means a minimum",
     expected="refuted",
     statement=r"\nabla L(\theta^*) = 0,\ \nabla^2 L(\theta^*) \succeq 0 \;\Longrightarrow\; \theta^* \text{ local min}",
-    source=FAMILY.cite("[S004]'s case list does not separate the singular case"),
+    source=FAMILY.cite("the lecture's case list does not separate the singular case"),
     hypotheses=(r"L(x,y) = s\,a\,x^k + b\,y^2,\ k \in \{3,4\},\ \nabla^2 L(0) = \operatorname{diag}(0, 2b)",),
     symbolic=lambda: SymbolicResult([sym.same_hessian_different_points()]),
     cases=semidefinite_cases, check=num.semidefinite_check, recheck=num.semidefinite_recheck_exact,

@@ -52,7 +52,7 @@ DESCENT = FAMILY.claim(
 ASCENT = FAMILY.claim(
     id="seed000-ascent-update", title="[S000]: the update A + α∇L decreases L", expected="refuted",
     statement=r"0 < \alpha \le \tfrac1M \;\Longrightarrow\; L(\theta + \alpha\nabla L(\theta)) \le L(\theta)",
-    source=FAMILY.cite("[S000] writes A^{t+1} ← A^t + α∇_A L̂"), hypotheses=FAMILY.hypotheses[:1],
+    source=FAMILY.cite("the notes write A^{t+1} ← A^t + α∇_A L̂"), hypotheses=FAMILY.hypotheses[:1],
     cases=quadratic_step_cases, check=num.ascent_check, recheck=num.ascent_recheck_exact,
     relation="inequality", decode_case=DescentCase.from_json,
     notes=("Gradient descent subtracts the gradient: θ − α∇L. The re-check recomputes the counterexample in "
@@ -64,7 +64,7 @@ START_POINT = FAMILY.claim(
     expected="refuted",
     statement=(r"M_0 = \lambda_{\max}(\nabla^2 L(\theta)) > 0,\ \alpha \in (0, 2/M_0] \;\Longrightarrow\; "
                r"L(\theta-\alpha g) \le L(\theta) - \alpha\left(1-\tfrac{\alpha M_0}{2}\right)\|g\|^2"),
-    source=FAMILY.cite("[S000] expands with ∇²L̂ at A instead of a point on the segment"),
+    source=FAMILY.cite("the notes expand with ∇²L̂ at A instead of a point on the segment"),
     hypotheses=(r"L(t) = \log\cosh t,\ g = L'(t)",),
     cases=log_cosh_cases, check=num.start_point_check, recheck=num.start_point_recheck_mpmath,
     relation="inequality",
@@ -77,7 +77,7 @@ BEYOND = FAMILY.claim(
     id="descent-lemma-beyond-2-over-M", title="Gradient descent decreases L for α ∈ (2/M, 4/M)", expected="refuted",
     statement=r"\nabla^2 L \preceq M I,\ \alpha \in \left(\tfrac2M, \tfrac4M\right) \;\Longrightarrow\; "
               r"L(\theta - \alpha g) \le L(\theta)",
-    source=FAMILY.cite("[S000] states the bound without the condition 0 < α < 2/M"),
+    source=FAMILY.cite("the notes state the bound without the condition 0 < α < 2/M"),
     hypotheses=(r"L = \tfrac12\theta^\top Q\theta,\ Q \succeq 0,\ M = \lambda_{\max}(Q)",),
     cases=quadratic_step_cases, check=num.beyond_check, recheck=num.beyond_recheck_exact,
     relation="inequality", decode_case=DescentCase.from_json,

@@ -90,7 +90,7 @@ SAM = FAMILY.claim(
 HALF = FAMILY.claim(
     id="seed002-half-factor", title="[S002]: ∇‖g‖ = ½Hg/‖g‖", expected="refuted",
     statement=r"\nabla_\theta\|\nabla L_S\|_2 = \tfrac12 \frac{H g}{\|g\|_2}",
-    source=FAMILY.cite("[S002]'s derivation keeps the ½ of the square root's derivative"),
+    source=FAMILY.cite("the post's derivation keeps the ½ of the square root's derivative"),
     symbolic=lambda: SymbolicResult([sym.norm_gradient("exp-poly", sym.SEED002_HALF)]),
     cases=cs.gnp_cases, check=partial(num.gradient_check, formula=num.seed002_half_norm_gradient),
     recheck=partial(num.gradient_recheck, formula=num.seed002_half_norm_gradient), decode_case=case_from_json,
@@ -103,7 +103,7 @@ PENALIZED_FD = FAMILY.claim(
     expected="refuted",
     statement=r"H\hat g = \frac{\nabla L(\theta + r\hat g) - \nabla L(\theta)}{r} + O(r),\ "
               r"L = L_S + \lambda\|\nabla L_S\|_2",
-    source=FAMILY.cite("[S002]'s finite-difference line differentiates L where L_S is meant"),
+    source=FAMILY.cite("the post's finite-difference line differentiates L where L_S is meant"),
     hypotheses=(*FAMILY.hypotheses, r"\lambda > 0"),
     symbolic=lambda: SymbolicResult([sym.penalized_fd_limit()]),
     cases=lambda: cs.gnp_cases(activations=cs.FD_SMOOTH, lams=(1.0, 0.5, 0.1)),

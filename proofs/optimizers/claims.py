@@ -199,7 +199,7 @@ ADAGRAD_ROOT_MEAN = make_optimizer_claim(
     expected="refuted",
     statement=(r"\theta_{t+1} = \theta_t - \frac{\eta}{\sigma_t} g_t,\ \sigma_t = \sqrt{\tfrac{1}{t+1}\sum_{k=0}^t "
                r"g_k^2} \;\text{ is }\; \texttt{torch.optim.Adagrad(lr}=\eta\texttt{)}"),
-    source=FAMILY.cite("[S004]'s AdaGrad section (constant η, root-mean σ_t, no ε)"),
+    source=FAMILY.cite("the lecture's AdaGrad section (constant η, root-mean σ_t, no ε)"),
     cases=lecture_adagrad_cases, rule_for=lambda case: lecture.lecture_adagrad(),
     symbolic=lambda: SymbolicResult([
         *lecture.divergence_steps(lecture.lecture_adagrad(), sym.adagrad(),
@@ -218,7 +218,7 @@ RMSPROP_INITIAL_SIGMA = make_optimizer_claim(
     statement=(r"\sigma_0 = |g_0|,\ \sigma_t = \sqrt{\alpha\sigma_{t-1}^2 + (1-\alpha) g_t^2},\ \theta_{t+1} = "
                r"\theta_t - \frac{\eta}{\sigma_t} g_t \;\text{ is }\; \texttt{torch.optim.RMSprop(lr}=\eta,"
                r"\texttt{ alpha}=\alpha\texttt{)}"),
-    source=FAMILY.cite("[S004]'s RMSProp section (σ₀ = |g₀|)"),
+    source=FAMILY.cite("the lecture's RMSProp section (σ₀ = |g₀|)"),
     cases=lecture_rmsprop_cases, rule_for=lambda case: lecture.lecture_rmsprop(),
     symbolic=lambda: SymbolicResult(lecture.divergence_steps(
         lecture.lecture_rmsprop(), sym.rmsprop(),
@@ -236,7 +236,7 @@ ADAM_NO_BIAS_CORRECTION = make_optimizer_claim(
     statement=(r"m_t = \beta_1 m_{t-1} + (1-\beta_1) g_t,\ v_t = \beta_2 v_{t-1} + (1-\beta_2) g_t^2,\ "
                r"\theta_t = \theta_{t-1} - \gamma\frac{m_t}{\sqrt{v_t} + \epsilon} \;\text{ is }\; "
                r"\texttt{torch.optim.Adam}"),
-    source=FAMILY.cite("[S004]'s Adam section ('Adam 可以看作 RMSprop 加上动量')"),
+    source=FAMILY.cite("the lecture's Adam section ('Adam 可以看作 RMSprop 加上动量')"),
     cases=lecture_adam_cases, rule_for=lambda case: lecture.adam_without_bias_correction(),
     symbolic=lambda: SymbolicResult([
         *lecture.divergence_steps(lecture.adam_without_bias_correction(), sym.adam(),

@@ -92,7 +92,7 @@ COLUMNS = FAMILY.claim(
     expected="refuted",
     statement=(r"\tilde W = \texttt{torch.renorm}(W, 2, 1, c)\ (\text{each column}) \;\Longrightarrow\; "
                r"\Big\|\tfrac{\partial (\tilde W x)_j}{\partial x}\Big\| \le c \ \forall j"),
-    source=FAMILY.cite("[S003]: '约束神经网络层的权重矩阵每列的范数'"), hypotheses=MAX_NORM.hypotheses,
+    source=FAMILY.cite("the post: '约束神经网络层的权重矩阵每列的范数'"), hypotheses=MAX_NORM.hypotheses,
     cases=lambda: cs.max_norm_cases(binding=True), check=num.columns_check, recheck=num.columns_recheck,
     relation="inequality", decode_case=case_from_json,
     notes=("In the book's convention (h = Wᵀx) a unit's weights are a column; torch's nn.Linear computes "
@@ -105,7 +105,7 @@ NONCONVEX = FAMILY.claim(
     expected="refuted",
     statement=(r"t^* \in \arg\min_{t^2 \le k} J(t),\ \alpha^* \text{ its KKT multiplier} \;\Longrightarrow\; "
                r"t^* \in \arg\min_t J(t) + \alpha^* t^2"),
-    source=FAMILY.cite("[S003] drops the convexity hypothesis"),
+    source=FAMILY.cite("the post drops the convexity hypothesis"),
     hypotheses=(r"J(t) = -a e^{-(t-b)^2} - c\,e^{-(t-d)^2/w} \text{ (non-convex)},\ \Omega = t^2",),
     cases=cs.nonconvex_cases, check=num.nonconvex_check, recheck=num.nonconvex_recheck, relation="inequality",
     decode_case=cs.nonconvex_from_json, figures=fig.nonconvex_figures,

@@ -109,7 +109,7 @@ SMOOTHNESS = FAMILY.claim(
 DIAGONAL_BLOCKS = FAMILY.claim(
     id="seed000-diagonal-blocks-imply-psd", title="[S000]: PSD diagonal blocks make the Hessian PSD",
     statement=(r"H = H^\top,\ H_{jj} \succeq 0 \ \forall j \;\Longrightarrow\; H \succeq 0"),
-    source=FAMILY.cite("[S000] argues convexity from the diagonal blocks only"),
+    source=FAMILY.cite("the notes argue convexity from the diagonal blocks only"),
     expected="refuted",
     hypotheses=(r"H \text{ symmetric, partitioned into blocks } H_{jl}",),
     symbolic=lambda: SymbolicResult([sym.psd_counterexample()]),
