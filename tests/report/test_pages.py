@@ -55,7 +55,7 @@ def test_commands_use_the_quoted_ref_seed_and_examples(ref):
     argv = shlex.split(run)
     assert argv == ["verify", "check", ref, "--seed", "7", "--examples", "50", "--dtype", "float32", "--json",
                     "out.json"]
-    assert shlex.split(replay) == ["verify", "check", ref, "--replay", "out.json"]
+    assert shlex.split(replay) == ["verify", "check", ref, "--replay", "out.json", "--dtype", "float32"]
     page = render_claim_html(v)
     assert _pre_commands(page) == [run, replay]
     assert f"<code>{html.escape(run)}</code>" in page  # the Run section's command

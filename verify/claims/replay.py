@@ -59,8 +59,10 @@ def replay_commands(verdict: Any, name: str | None = None) -> tuple[str, str]:
     verify check 'my claims.py::c' --replay out.json
     """
     ref = shlex.quote(name or verdict_ref(verdict))
+    # a replay evaluates in float64 on the CPU unless told otherwise: carry the run's dtype and device over
+    arithmetic = [o for o in run_options(verdict) if o.startswith(("--dtype", "--device"))]
     return (f"verify check {ref} {' '.join(run_options(verdict))} --json out.json",
-            f"verify check {ref} --replay out.json")
+            " ".join(["verify check", ref, "--replay out.json", *arithmetic]))
 
 
 def replay_line(verdict: Any, name: str | None = None) -> str:
