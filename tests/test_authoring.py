@@ -94,7 +94,7 @@ def test_broken_sides_give_an_error_verdict_naming_the_problem(lhs, needle):
 def test_malformed_definitions_are_rejected_up_front():
     with pytest.raises(verify.ClaimDefinitionError, match="lhs= must be a function"):
         verify.inequality("x", statement="s", cases=st.floats(), lhs=3, rhs=lambda z: 1.0)
-    with pytest.raises(verify.ClaimDefinitionError, match="takes 3 positional arguments"):
+    with pytest.raises(verify.ClaimDefinitionError, match="takes 3 required positional arguments"):
         verify.inequality("x", statement="s", cases=st.floats(), lhs=lambda a, b, c: 1, rhs=lambda z: 1.0)
     with pytest.raises(verify.ClaimDefinitionError, match="cases= must be a Hypothesis strategy"):
         verify.inequality("x", statement="s", cases=[1, 2], lhs=lambda z: 1, rhs=lambda z: 1.0)

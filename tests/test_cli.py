@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import jsonschema
 
@@ -147,3 +148,25 @@ def test_regularizer_command_errors(tmp_path):
     assert code == 2 and "nope" in err and "weight_decay" in err
     code, _, err = run("regularizer", f"{src}::weight_decay", "--lams", "0.1,x")
     assert code == 2 and "comma-separated numbers" in err
+
+
+def test_unwritable_outputs_are_refused_before_any_claim_runs(tmp_path):
+    """`--out afile.txt/sub`, `--json /proc/x.json`: a usage error at once, not after every claim ran."""
+    a_file = tmp_path / "afile.txt"
+    a_file.write_text("x")
+    src = tmp_path / "regs.py"
+    src.write_text(REGULARIZERS)
+    (tmp_path / "taken.json.partial").write_text("not ours")
+    claim = ["softmax-ce-smoothness", "--examples", "3", "--device", "cpu"]
+    cases = [(["report", *claim, "--out", str(a_file / "sub")], "is a file"),
+             (["check", *claim, "--json", str(a_file / "x.json")], "is a file"),
+             (["check", *claim, "--json", str(tmp_path / "taken.json")], "taken.json.partial"),
+             (["regularizer", f"{src}::weight_decay", "--out", str(a_file / "card")], "is a file")]
+    if Path("/proc/self").is_dir():  # Linux: nothing can be created in /proc, not even by root
+        cases += [(["report", *claim, "--out", "/proc/x"], "cannot create files in '/proc'"),
+                  (["check", *claim, "--json", "/proc/x.json"], "cannot create files in '/proc'")]
+    for argv, needle in cases:
+        code, out, err = run(*argv)
+        assert code == 2 and needle in err, (argv, err)
+        assert err.count("\n") == 1 and "[1/1]" not in err and "checking regularizer" not in err and not out, argv
+    assert a_file.read_text() == "x" and (tmp_path / "taken.json.partial").read_text() == "not ours"

@@ -131,3 +131,46 @@ def test_bad_verify_options_stop_the_session_at_once(pytester):
         result = pytester.runpytest(*argv)
         assert result.ret == 4  # usage error
         result.stderr.fnmatch_lines([f"*{needle}*"])
+
+
+def test_verdicts_recorded_in_fixtures_reach_the_summary_and_the_report(pytester, tmp_path):
+    """In setup (passing or failing) and in teardown: each verdict is counted once."""
+    pytester.makepyfile(user_claims=USER_CLAIMS)
+    pytester.makepyfile(
+        """
+        import pytest
+        import user_claims
+
+        @pytest.fixture
+        def half_checked(verify_check):
+            return verify_check(user_claims.half, examples=10)  # refuted though expected to hold: setup fails
+
+        @pytest.fixture
+        def full_checked(verify_check):
+            return verify_check(user_claims.full, examples=10)
+
+        @pytest.fixture
+        def full_checked_after(verify_check):
+            yield
+            verify_check(user_claims.full, examples=11)
+
+        def test_half(half_checked):
+            pass
+
+        def test_full(full_checked):
+            assert full_checked.verdict.value == "verified"
+
+        def test_after(full_checked_after):
+            pass
+        """
+    )
+    out = tmp_path / "report"
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning",
+                                           "--verify-report", str(out))
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*verify verdicts*", "*2 of 3 verdicts match their expectation*"])
+    from verify import load_verdicts
+
+    verdicts = load_verdicts((out / "verdicts.json").read_text())
+    assert sorted(v.claim for v in verdicts) == ["lse-bound", "lse-bound", "lse-half-bound"]
+    assert (out / "lse-bound-2.html").is_file() and (out / "lse-half-bound.html").is_file()

@@ -42,19 +42,24 @@ Side = Callable[..., Any]
 
 
 def _arity(fn: Callable[..., Any], what: str, claim_id: str) -> int:
+    """1 for ``(case)``, 2 for ``(case, ctx)``: the required positional parameters (those with a default,
+    such as ``k`` in the loop-closure idiom ``lambda c, k=k: ...``, are left to their defaults)."""
     if not callable(fn):
         raise ClaimDefinitionError(f"Claim {claim_id!r}: {what}= must be a function of the case, "
                                    f"got {type(fn).__name__}.")
     try:
-        params = [p for p in inspect.signature(fn).parameters.values()
-                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return 1
-    if len(params) not in (1, 2):
+    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = [p for p in positional if p.default is p.empty]
+    if not required and (positional or any(p.kind is p.VAR_POSITIONAL for p in params)):
+        return 1  # (case=None) or (*args): it takes the case
+    if len(required) not in (1, 2):
         raise ClaimDefinitionError(
-            f"Claim {claim_id!r}: {what}= takes {len(params)} positional arguments; give it "
+            f"Claim {claim_id!r}: {what}= takes {len(required)} required positional arguments; give it "
             "(case) or (case, ctx).")
-    return len(params)
+    return len(required)
 
 
 def _call(fn: Side, arity: int, case: Any, ctx: CheckContext) -> Any:
@@ -125,9 +130,14 @@ def _cases_factory(cases: Any, claim_id: str) -> Callable[[], Any]:
                                f"returning one, got {type(cases).__name__}.")
 
 
-def _common(claim_id: str, lhs: Side, rhs: Side) -> tuple[int, int]:
+def _common(claim_id: str, lhs: Side, rhs: Side, depth: Any) -> tuple[int, int]:
     if not isinstance(claim_id, str):
         raise ClaimDefinitionError(f"A claim id is a string like 'my-bound', got {claim_id!r}.")
+    try:
+        Tolerance("float64", depth)
+    except (TypeError, ValueError):
+        raise ClaimDefinitionError(f"Claim {claim_id!r}: got depth={depth!r}; it must be a positive finite "
+                                   "number (default 1024, see docs/tolerance.md).") from None
     return _arity(lhs, "lhs", claim_id), _arity(rhs, "rhs", claim_id)
 
 
@@ -167,7 +177,7 @@ def inequality(
     Raises:
         ClaimDefinitionError: for a malformed definition (named, with the fix).
     """
-    la, ra = _common(id, lhs, rhs)
+    la, ra = _common(id, lhs, rhs, depth)
     scale_of = _scale_fn(scale, id)
 
     def check(case: Any, ctx: CheckContext) -> CaseResult:
@@ -203,7 +213,7 @@ def identity(
     Arguments as for :func:`inequality`; the default scale is the largest absolute entry of
     either side (1 when both are zero).
     """
-    la, ra = _common(id, lhs, rhs)
+    la, ra = _common(id, lhs, rhs, depth)
     scale_of = _scale_fn(scale, id)
 
     def check(case: Any, ctx: CheckContext) -> CaseResult:

@@ -2,16 +2,18 @@
 
 Exit status of ``check`` and ``report``: 0 iff every verdict matches its claim's expectation;
 1 if some verdict does not; of ``regularizer``: 0 iff every check passed, else 1;
-2 for bad usage (unknown claim or function, bad option, unreadable file).
+2 for bad usage (unknown claim or function, bad option, unreadable file, an output path that
+cannot be written: checked before any claim runs); 130 (SIGINT) or 143 (SIGTERM) when interrupted:
+the outputs named are left as they were and what finished is in their ``.partial`` siblings
+(:mod:`verify.report.outputs`); 141 when stdout's reader left early (``| head``), outputs written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
+import signal
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,7 +23,7 @@ from verify.errors import InvalidInputError, VerifyError
 
 __all__ = ["main"]
 
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_BROKEN_PIPE = 0, 1, 2, 141
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,19 +112,6 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a results file is as readable as the report pages
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _run_claims(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[list[Any], int]:
     """Run the named claims with progress lines; returns (verdicts, number of claims asked for)."""
     from verify.check import run_claims
@@ -170,7 +159,8 @@ def _counterexample_text(verdict: Any, name: str) -> str:
     return (f"    counterexample: {case}\n"
             f"    lhs = {num('lhs')}, rhs = {num('rhs')}, violation {num('abs_err')} = {num('rel_err')} of the "
             f"scale {num('scale')} (tolerance {num('atol')})\n"
-            f"    replay it: {replay_line(verdict, name)}\n")
+            + (f"    replay it: {replay_line(verdict, name)}\n" if cx.get("replayable", True) else
+               f"    it cannot be replayed: {cx.get('not_replayable_because')}\n"))
 
 
 def _summary_line(verdicts: list[Any], total: int, out: TextIO) -> bool:
@@ -181,23 +171,50 @@ def _summary_line(verdicts: list[Any], total: int, out: TextIO) -> bool:
     return matched == len(verdicts) and not interrupted
 
 
+def _stopped(verdicts: list[Any], total: int) -> int | None:
+    """The signal that cut the run short (``run_claims`` returns what finished), or None."""
+    from verify.report.outputs import received_signal
+
+    return received_signal() or (signal.SIGINT if len(verdicts) < total else None)
+
+
+def _save(content: Any, stop: int | None, err: TextIO, **targets: Any) -> list[Path]:
+    """Write the outputs; an interrupted run's to their ``.partial`` siblings (nothing if nothing finished)."""
+    from verify.report.outputs import save_outputs
+
+    if stop is not None and not content:
+        err.write("verify: interrupted before anything finished; no output written.\n")
+        return []
+    written = save_outputs(content, interrupted=stop is not None, **targets)
+    if stop is not None and written:
+        err.write(f"verify: interrupted; what finished is in {', '.join(map(str, written))} (marked interrupted), "
+                  "the earlier outputs are untouched.\n")
+    return written
+
+
+def _status(ok: bool, stop: int | None) -> int:
+    return 128 + stop if stop is not None else EXIT_OK if ok else EXIT_MISMATCH
+
+
 def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from verify.claims import dump_verdicts
+    from verify.report.outputs import check_output_file
 
     if args.replay:
         return _replay(args, out)
-    _check_output_file(args.json_path, "--json")
+    check_output_file(args.json_path, "--json")
     verdicts, total = _run_claims(args, out, err)
+    stop = _stopped(verdicts, total)
     if args.json_path:
-        _atomic_write(Path(args.json_path), dump_verdicts(verdicts) + "\n")
-    return EXIT_OK if _summary_line(verdicts, total, out) else EXIT_MISMATCH
+        _save(verdicts, stop, err, json_path=args.json_path)
+    return _status(_summary_line(verdicts, total, out), stop)
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from verify.claims import load_verdicts
-    from verify.report import write_report
+    from verify.report.outputs import check_output_folder
 
-    _check_output_folder(args.out)
+    check_output_folder(args.out)
+    stop = None
     if args.from_json:
         if args.names:
             raise InvalidInputError("Give either claim names or --from FILE, not both: --from renders "
@@ -206,17 +223,20 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         total = len(verdicts)
     else:
         verdicts, total = _run_claims(args, out, err)
-    index = write_report(verdicts, Path(args.out))
+        stop = _stopped(verdicts, total)
+    written = _save(verdicts, stop, err, report_dir=args.out)
     ok = _summary_line(verdicts, total, out)
-    out.write(f"report: {index}\n")
-    return EXIT_OK if ok else EXIT_MISMATCH
+    for index in written:
+        out.write(f"report: {index}\n")
+    return _status(ok, stop)
 
 
 def _cmd_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from verify.regularizers import check_regularizer, load_regularizer
+    from verify.report.outputs import check_output_file, check_output_folder, received_signal
 
-    _check_output_file(args.json_path, "--json")
-    _check_output_folder(args.out)
+    check_output_file(args.json_path, "--json")
+    check_output_folder(args.out)
     fn = load_regularizer(args.name)
     options: dict[str, Any] = {"task": args.task, "device": args.device, "dtype": args.dtype, "seed": args.seed,
                                "name": args.name}
@@ -234,20 +254,18 @@ def _cmd_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     set_torch_threads(args.threads)
     err.write(f"checking regularizer {args.name} …\n")
-    card = check_regularizer(fn, **options)
+    card = check_regularizer(fn, **options)  # an interrupt here: no card, nothing written
+    stop = received_signal()
+    written = _save(card, stop, err, json_path=args.json_path, report_dir=args.out)
     for v in card.checks:
         mark = "ok " if v.matches_expectation else "BAD"
         out.write(f"{mark} {v.claim:<18} {v.verdict.value:<12} {v.message}\n")
     out.write(f"\n{card.summary}\n")
-    if args.json_path:
-        _atomic_write(Path(args.json_path), card.dumps() + "\n")
     if args.out:
-        from verify.report import write_report
-
-        out.write(f"report: {write_report(card, Path(args.out))}\n")
+        out.write(f"report: {written[-1]}\n")
     passed = len(card.checks) - len(card.failed)
     out.write(f"{passed} of {len(card.checks)} checks passed\n")
-    return EXIT_OK if card.passed else EXIT_MISMATCH
+    return _status(card.passed, stop)
 
 
 def _float_list(text: str, option: str) -> list[float]:
@@ -264,11 +282,13 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     """Re-run the stored counterexamples: of the named claims, or of every verdict in the file that has one.
 
     Exit status 0 iff every replayed counterexample still violates the claim (it reproduces);
-    1 if one no longer does (fixed, or not a counterexample on this device/dtype); 2 if a named
-    claim has no counterexample in the file or nothing could be replayed.
+    1 if one no longer does (fixed, or not a counterexample on this device/dtype) or the claim's code
+    fails on it (an ``error`` line naming where); 2 if a named claim has no counterexample in the file
+    or nothing could be replayed.
     """
     from verify.check import replay
     from verify.claims import get_claim, load_verdicts, resolve_claims
+    from verify.errors import UserCodeError
 
     stored = load_verdicts(Path(args.replay).read_text(encoding="utf-8"))
     by_id = {v.claim: v for v in stored}
@@ -283,7 +303,12 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
                                 "`verify check NAME --json FILE` (a refuted claim stores its counterexample).")
     status = EXIT_OK
     for claim, verdict in pairs:
-        result = replay(claim, verdict.counterexample["case"], device=args.device, dtype=args.dtype)
+        try:
+            result = replay(claim, verdict.counterexample["case"], device=args.device, dtype=args.dtype)
+        except UserCodeError as exc:  # the claim's code raised on the case: an error, as in a verdict
+            out.write(f"{claim.id}: replayed counterexample → error: {exc}\n")
+            status = EXIT_MISMATCH
+            continue
         c = result.comparison
         out.write(f"{claim.id}: replayed counterexample → {c.status} (lhs={c.lhs!r}, rhs={c.rhs!r}, "
                   f"abs_err={c.abs_err:.3g}, tolerance={c.atol:.3g})\n")
@@ -312,47 +337,42 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _check_output_file(path: str | None, option: str) -> None:
-    """Refuse an output path that cannot be written before any work is done."""
-    if path is None:
-        return
-    p = Path(path)
-    if p.is_dir():
-        raise InvalidInputError(f"{option} {path!r} is a folder; give a file name such as {path.rstrip('/')}/out.json.")
-    if p.parent != Path("") and p.parent.exists() and not p.parent.is_dir():
-        raise InvalidInputError(f"{option} {path!r}: {str(p.parent)!r} is not a folder.")
-
-
-def _check_output_folder(path: str | None) -> None:
-    if path is None:
-        return
-    from verify.report import check_target
-
-    check_target(Path(path))
-
-
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Entry point of the ``verify`` console script; returns the exit status."""
-    out = out or sys.stdout
-    err = err or sys.stderr
+    from verify.report.outputs import PipeGuard, catch_signals, received_signal
+
+    guarded = PipeGuard(out or sys.stdout)
+    out, err = guarded, PipeGuard(err or sys.stderr)  # type: ignore[assignment]
     args = _parser().parse_args(argv)
+    restore = catch_signals()  # SIGINT and SIGTERM become exceptions: partial results are saved
     try:
-        if args.command == "list":
-            return _cmd_list(args, out)
-        if args.command == "report":
-            return _cmd_report(args, out, err)
-        if args.command == "regularizer":
-            return _cmd_regularizer(args, out, err)
-        return _cmd_check(args, out, err)
+        status = _dispatch(args, out, err)
+    except KeyboardInterrupt as exc:  # before anything finished, or while writing: no output half-written
+        stop = received_signal(exc)
+        err.write(f"verify: interrupted ({signal.Signals(stop).name}); no output was overwritten with partial "
+                  "results.\n")
+        status = 128 + stop
     except VerifyError as exc:
         err.write(f"verify: error: {exc}\n")
-        return EXIT_USAGE
+        status = EXIT_USAGE
     except OSError as exc:  # a missing, unreadable or unwritable path the user named
-        if isinstance(exc, BrokenPipeError):  # `verify … | head`: the reader left, nothing to report
-            return EXIT_OK
         where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
         err.write(f"verify: error: {exc.strerror or exc}:{where}. Check the path and its permissions.\n")
-        return EXIT_USAGE
+        status = EXIT_USAGE
+    finally:
+        restore()
+    guarded.flush()
+    return EXIT_BROKEN_PIPE if guarded.broken and status == EXIT_OK else status
+
+
+def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if args.command == "list":
+        return _cmd_list(args, out)
+    if args.command == "report":
+        return _cmd_report(args, out, err)
+    if args.command == "regularizer":
+        return _cmd_regularizer(args, out, err)
+    return _cmd_check(args, out, err)
 
 
 if __name__ == "__main__":  # pragma: no cover

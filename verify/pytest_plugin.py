@@ -15,7 +15,12 @@ Kept light: loading it imports neither torch nor sympy. It adds
 
 Under pytest-xdist each worker attaches its verdicts (as JSON) to the test reports, which
 travel to the controller; the controller alone prints the summary and writes the report,
-so ``pytest -n 2 --verify-report DIR`` gives one report with every verdict.
+so ``pytest -n 2 --verify-report DIR`` gives one report with every verdict (a verdict
+recorded by a fixture, in setup or teardown, too).
+
+An interrupted session (Ctrl-C, or SIGTERM, which the plugin turns into an interrupt when a
+report is asked for) leaves ``DIR`` untouched: the verdicts that finished go to ``DIR.partial``,
+marked interrupted, and pytest exits with 130 (SIGINT) or 143 (SIGTERM), as ``verify report`` does.
 """
 
 from __future__ import annotations
@@ -61,6 +66,13 @@ def _validate_options(config: pytest.Config) -> None:
         target = Path(report)
         if target.exists() and not target.is_dir():
             raise pytest.UsageError(f"--verify-report {report!r} is a file; give a folder for the report.")
+        from verify.errors import VerifyError
+        from verify.report.outputs import check_output_folder
+
+        try:
+            check_output_folder(report, "--verify-report")
+        except VerifyError as exc:
+            raise pytest.UsageError(str(exc)) from None
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -68,6 +80,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "verify_claim(id): the test checks the named verify claim")
     config.stash[_VERDICTS_KEY] = []
     config.pluginmanager.register(_Collector(config), "verify-verdict-collector")
+    if config.getoption("--verify-report") and not _is_xdist_worker(config):
+        from verify.report.outputs import catch_signals
+
+        config.stash[_RESTORE_KEY] = catch_signals()  # SIGTERM too ends the session through the partial report
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    config.stash.get(_RESTORE_KEY, lambda: None)()
 
 
 def _options(config: pytest.Config) -> dict[str, Any]:
@@ -114,16 +134,18 @@ def verify_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
         claim_obj = get_claim(claim) if isinstance(claim, str) else claim
         if not isinstance(claim_obj, Claim):
             raise TypeError(f"verify_check() takes a verify.Claim or a claim name, got {type(claim).__name__}.")
-        return _run_and_record(request.node, claim_obj, name, defaults)
+        node = request.node if isinstance(request.node, pytest.Item) else None
+        return _run_and_record(request.node, claim_obj, name, defaults, node)
 
     return run
 
 
-def _run_and_record(item: pytest.Item, claim: Any, name: str | None, defaults: dict[str, Any]) -> Any:
+def _run_and_record(item: pytest.Node, claim: Any, name: str | None, defaults: dict[str, Any],
+                    node: pytest.Item | None) -> Any:
     from verify.check import run_claim
 
     verdict = run_claim(claim, **{**defaults, **_options(item.config)})
-    record_verdict(item.config, verdict, node=item)
+    record_verdict(item.config, verdict, node=node)
     if not verdict.matches_expectation:
         pytest.fail(verdict.explain(name), pytrace=False)
     return verdict
@@ -140,7 +162,7 @@ class ClaimItem(pytest.Item):
     def runtest(self) -> None:
         from verify.claims import claim_ref
 
-        _run_and_record(self, self.claim, claim_ref(self.claim), {})
+        _run_and_record(self, self.claim, claim_ref(self.claim), {}, self)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"verify claim {self.claim.id} (library {self.library})"
@@ -173,21 +195,32 @@ def record_verdict(config: pytest.Config, verdict: Any, node: pytest.Item | None
 
 
 class _Collector:
-    """Collects verdicts from test reports (this process's, or xdist workers' on the controller)."""
+    """Collects verdicts from test reports (this process's, or xdist workers' on the controller).
+
+    A test's ``user_properties`` accumulate over its setup, call and teardown reports, so each
+    report adds only the verdicts its test's earlier reports did not carry (a fixture's come in setup).
+    """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
+        self.taken: dict[str, int] = {}  # nodeid -> verdicts already taken from its reports
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.when != "call":
-            return
         payloads = [value for key, value in getattr(report, "user_properties", ()) if key == _PROPERTY]
-        if not payloads:
+        new = payloads[self.taken.get(report.nodeid, 0):]
+        if not new:
             return
+        self.taken[report.nodeid] = len(payloads)
         from verify.claims import Verdict
 
-        for payload in payloads:
+        for payload in new:
             self.config.stash[_VERDICTS_KEY].append(Verdict.from_json(json.loads(payload)))
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        from verify.report.outputs import received_signal
+
+        stop = received_signal(excinfo.value) if isinstance(excinfo.value, KeyboardInterrupt) else 0
+        self.config.stash[_STOP_KEY] = stop  # 0: pytest.exit(), a partial report but pytest's own status
 
 
 def _is_xdist_worker(config: pytest.Config) -> bool:
@@ -199,20 +232,31 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     out = config.getoption("--verify-report")
     if not out or _is_xdist_worker(config):
         return
-    verdicts = sorted(config.stash.get(_VERDICTS_KEY, []), key=lambda v: v.claim)
+    from verify.report.html import verdict_order
+
+    verdicts = sorted(config.stash.get(_VERDICTS_KEY, []), key=verdict_order)
+    stop = config.stash.get(_STOP_KEY, None)
+    if stop:
+        session.exitstatus = 128 + stop
     if not verdicts:
         return
     from verify.errors import VerifyError
     from verify.report import write_report
 
     try:
-        config.stash[_REPORT_KEY] = str(write_report(verdicts, Path(out)))
+        index = write_report(verdicts, Path(out), interrupted=stop is not None)
+        config.stash[_REPORT_KEY] = str(index) + (f" (interrupted: partial, {out} untouched)" if stop is not None
+                                                  else "")
+    except KeyboardInterrupt:  # a second interrupt: the partial report is not written either, DIR is untouched
+        config.stash[_REPORT_KEY] = f"NOT written: interrupted again; {out} untouched"
     except (VerifyError, OSError) as exc:
         config.stash[_REPORT_KEY] = f"NOT written: {exc}"
         session.exitstatus = pytest.ExitCode.TESTS_FAILED if exitstatus == 0 else exitstatus
 
 
 _REPORT_KEY = pytest.StashKey[str]()
+_STOP_KEY = pytest.StashKey[int]()
+_RESTORE_KEY = pytest.StashKey[Callable[[], None]]()
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -220,7 +264,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     if not verdicts or _is_xdist_worker(config):
         return
     terminalreporter.section("verify verdicts")
-    for v in sorted(verdicts, key=lambda v: v.claim):
+    from verify.report.html import verdict_order
+
+    for v in sorted(verdicts, key=verdict_order):
         terminalreporter.write_line(v.summary())
     matched = sum(v.matches_expectation for v in verdicts)
     terminalreporter.write_line(f"{matched} of {len(verdicts)} verdicts match their expectation")

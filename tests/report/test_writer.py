@@ -185,3 +185,61 @@ def test_report_card(tmp_path):
     assert "verify check smoothness" not in page and 'class="math-fallback"' not in page
     md = (out / "index.md").read_text()
     assert "## Check: Smoothness constant" in md and "FAILED" in md and "descent margin vs α" in md
+
+
+def test_an_interrupted_run_writes_a_marked_partial_beside_the_report(real_verdicts, tmp_path):
+    out = tmp_path / "rep"
+    write_report(pick(real_verdicts, *IDS), out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    index = write_report(pick(real_verdicts, "descent-lemma"), out, interrupted=True)
+    partial = tmp_path / "rep.partial"
+    assert index == partial / "index.html"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert json.loads((partial / "verdicts.json").read_text())["interrupted"] is True
+    for page in [*partial.glob("*.html"), *partial.glob("*.md")]:
+        assert "Interrupted run:" in page.read_text() and "report in rep/" in page.read_text(), page.name
+    write_report(_card(), tmp_path / "card", interrupted=True)
+    card = tmp_path / "card.partial"
+    assert json.loads((card / "card.json").read_text())["interrupted"] is True
+    assert "Interrupted run:" in (card / "index.html").read_text() and not (tmp_path / "card").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_second_interrupt_while_writing_the_partial_changes_nothing(real_verdicts, tmp_path, monkeypatch):
+    out = tmp_path / "rep"
+    write_report(pick(real_verdicts, *IDS), out)
+    write_report(pick(real_verdicts, "descent-lemma"), out, interrupted=True)  # an older partial of ours
+    before = {folder: {p.name: p.read_bytes() for p in folder.iterdir()} for folder in (out, tmp_path / "rep.partial")}
+
+    def interrupted_again(v: Verdict, **_options) -> str:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(writer, "render_claim_markdown", interrupted_again)
+    with pytest.raises(KeyboardInterrupt):
+        write_report(pick(real_verdicts, *IDS), out, interrupted=True)
+    assert {folder: {p.name: p.read_bytes() for p in folder.iterdir()} for folder in before} == before
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_foreign_partial_folder_is_never_replaced(real_verdicts, tmp_path):
+    (tmp_path / "rep.partial").mkdir()
+    (tmp_path / "rep.partial" / "notes.txt").write_text("mine")
+    with pytest.raises(InvalidInputError, match="Refusing to replace"):
+        write_report(pick(real_verdicts, *IDS), tmp_path / "rep", interrupted=True)
+    assert (tmp_path / "rep.partial" / "notes.txt").read_text() == "mine"
+
+
+def test_page_names_do_not_depend_on_the_order_verdicts_arrive_in(real_verdicts):
+    """The same claim checked twice (two tests, pytest -n 2): each verdict keeps its page name in every run."""
+    from itertools import permutations
+
+    from verify.report import page_names
+
+    base, other = pick(real_verdicts, "descent-lemma", "softmax-ce-hessian")
+    verdicts = [Verdict(**{**base.__dict__, "message": "from test_a"}),
+                Verdict(**{**base.__dict__, "message": "from test_b"}), other]
+    expected = {v.message: name for v, name in zip(verdicts, page_names(verdicts))}
+    assert sorted(expected.values()) == ["descent-lemma", "descent-lemma-2", "softmax-ce-hessian"]
+    for order in permutations(verdicts):
+        run = [Verdict(**{**v.__dict__, "elapsed_s": 7.0 * i}) for i, v in enumerate(order)]  # timings vary
+        assert {v.message: name for v, name in zip(run, page_names(run))} == expected

@@ -6,7 +6,7 @@ The verdict rules (docs/architecture.md) live in :func:`combine`, written once:
   whatever the symbolic part said (a contradicting symbolic "proof" is reported);
   an exact symbolic counterexample (a step with status ``refuted``) ⇒ ``refuted``;
 * symbolic proof and numeric agreement ⇒ ``proved``; numeric agreement alone ⇒ ``verified``;
-* an exception or non-finite value in the claim's own code ⇒ ``error``;
+* an exception (or a ``sys.exit``) or non-finite value in the claim's own code ⇒ ``error``;
   numbers that cannot decide ⇒ ``inconclusive``.
 
 This package's entry points are :func:`run_claim`, :func:`run_claims` and :func:`replay`;
@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from verify.check._case_search import NumericOutcome, _describe_exception, _search
+from verify.check._case_search import NumericOutcome, _describe_exception, _malformed, _search, case_strategy
 from verify.claims import (
     CaseResult,
     CheckContext,
@@ -32,9 +32,11 @@ from verify.claims import (
     versions,
 )
 from verify.claims.evidence import within_tolerance_note
-from verify.errors import InvalidInputError
+from verify.claims.model import UnloadableClaim
+from verify.claims.usercode import USER_FAILURES
+from verify.errors import InvalidInputError, UserCodeError
 
-__all__ = ["NumericOutcome", "combine", "replay", "run_claim", "run_claims"]
+__all__ = ["NumericOutcome", "check_cases", "combine", "replay", "run_claim", "run_claims"]
 
 
 def combine(symbolic: SymbolicResult | None, numeric: NumericOutcome) -> tuple[VerdictKind, str]:
@@ -50,7 +52,8 @@ def combine(symbolic: SymbolicResult | None, numeric: NumericOutcome) -> tuple[V
     if numeric.status == "counterexample":
         note = (" The symbolic part claimed a proof: the two parts disagree, which is a bug "
                 "in the derivation or in the numeric check." if proved else "")
-        return VerdictKind.REFUTED, "A counterexample survived the independent re-check." + note
+        replay_note = f" {numeric.message}" if numeric.message else ""  # e.g. why it cannot be replayed
+        return VerdictKind.REFUTED, "A counterexample survived the independent re-check." + note + replay_note
     if sym_refuted:
         names = ", ".join(s.name for s in sym_refuted)
         return VerdictKind.REFUTED, f"Exact symbolic counterexample in step(s): {names}."
@@ -112,14 +115,14 @@ def run_claim(
     start = time.monotonic()
     symbolic: SymbolicResult | None = None
     numeric = NumericOutcome("none")
-    crash = ""
-    if claim.symbolic is not None:
+    crash = claim.reason if isinstance(claim, UnloadableClaim) else ""
+    if claim.symbolic is not None and not crash:
         try:
             symbolic = claim.symbolic()
             if not isinstance(symbolic, SymbolicResult):
                 crash = f"the symbolic part returned {type(symbolic).__name__}, expected a SymbolicResult"
                 symbolic = None
-        except Exception as exc:
+        except USER_FAILURES as exc:
             crash = f"The symbolic part failed: {_describe_exception(exc)}."
     if not crash and claim.check is not None:
         deadline = None if time_limit is None else time.monotonic() + float(time_limit)
@@ -150,7 +153,7 @@ def _add_figures(claim: Claim, ctx: CheckContext, numeric: NumericOutcome) -> st
 
     try:
         figures = list(claim.figures(ctx))  # type: ignore[misc]
-    except Exception as exc:
+    except USER_FAILURES as exc:
         return f"The claim's figures failed: {_describe_exception(exc)}."
     bad = [type(f).__name__ for f in figures if not isinstance(f, Figure)]
     if bad:
@@ -163,7 +166,13 @@ def _add_figures(claim: Claim, ctx: CheckContext, numeric: NumericOutcome) -> st
 
 def run_claims(claims: list[Claim], *, on_verdict: Callable[[Verdict], None] | None = None,
                on_start: Callable[[Claim], None] | None = None, **options: Any) -> list[Verdict]:
-    """Run several claims in order; an interrupt returns the verdicts finished so far."""
+    """Run several claims in order; an interrupt returns the verdicts finished so far.
+
+    Raises:
+        ClaimDefinitionError: before any claim runs, when a claim's ``cases=`` gives no Hypothesis
+            strategy (see :func:`check_cases`).
+    """
+    check_cases(claims)
     verdicts: list[Verdict] = []
     try:
         for claim in claims:
@@ -178,17 +187,46 @@ def run_claims(claims: list[Claim], *, on_verdict: Callable[[Verdict], None] | N
     return verdicts
 
 
+def check_cases(claims: list[Claim]) -> None:
+    """Check, before a run, that every claim's ``cases=`` gives a Hypothesis strategy.
+
+    Raises:
+        ClaimDefinitionError: naming the first claim whose ``cases=`` does not, and the fix.
+    """
+    for claim in claims:
+        if claim.cases is not None:
+            case_strategy(claim)
+
+
 def replay(claim: Claim, case_json: dict[str, Any], *, device: str = "cpu", dtype: str = "float64") -> CaseResult:
     """Re-run a claim's check on a counterexample from the JSON (``counterexample.case``).
 
     Raises:
-        InvalidInputError: if the claim cannot decode cases.
+        InvalidInputError: if the claim cannot decode cases, or the stored case is malformed.
+        UserCodeError: decoding the case or the claim's check failed (raised, called ``sys.exit``, or
+            returned no ``CaseResult``); the message says where.
     """
     from verify.numeric import dtype_name, resolve_device, resolve_dtype
     from verify.strategies import decode_case_json
 
+    if isinstance(claim, UnloadableClaim):
+        raise UserCodeError(claim.reason)
     if claim.check is None:
         raise InvalidInputError(f"Claim {claim.id!r} cannot replay cases: it has no numeric check.")
     ctx = CheckContext(device=str(resolve_device(device)), dtype=dtype_name(resolve_dtype(dtype)))
     decode = claim.decode_case or decode_case_json  # registered case types by "type", number lists as arrays
-    return claim.check(decode(case_json), ctx)
+    try:
+        case = decode(case_json)
+    except InvalidInputError:  # the stored case is malformed, or its case type is not registered
+        raise
+    except USER_FAILURES as exc:
+        raise UserCodeError(f"decoding the counterexample of {claim.id!r} failed: {_describe_exception(exc)}") \
+            from None
+    try:
+        result = claim.check(case, ctx)
+        problem = _malformed(result)
+    except USER_FAILURES as exc:
+        problem = _describe_exception(exc)
+    if problem:
+        raise UserCodeError(f"the check of {claim.id!r} failed on its replayed counterexample: {problem}")
+    return result

@@ -2,22 +2,25 @@
 
 :func:`_search` runs the claim's check over its generated cases, steering toward the
 smallest slack and shrinking a violation; :func:`_confirm` re-checks a shrunk violation
-independently (in float64) before it counts as a counterexample. Both return a
+independently (in float64) before it counts as a counterexample, and says so when the
+counterexample cannot be replayed from its JSON. Both return a
 :class:`NumericOutcome`, which :func:`verify.check.combine` turns into a verdict.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import time
-import traceback
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from verify.claims import CaseResult, CheckContext, Claim, to_plain
 from verify.claims.evidence import distribution
+from verify.claims.usercode import USER_FAILURES, describe_failure
+from verify.errors import ClaimDefinitionError
 
-__all__ = ["NumericOutcome"]
+__all__ = ["NumericOutcome", "case_strategy"]
 
 
 @dataclass
@@ -74,7 +77,7 @@ class _Search:
             return
         try:
             result = self.claim.check(case, self.ctx)  # type: ignore[misc]
-        except Exception as exc:  # the claim's own code failed: an `error` verdict
+        except USER_FAILURES as exc:  # the claim's own code failed (or called sys.exit): an `error` verdict
             self.crash = (case, _describe_exception(exc))
             raise _ClaimCrashed from exc
         problem = _malformed(result)
@@ -137,10 +140,34 @@ class _Search:
         }
 
 
-def _describe_exception(exc: BaseException) -> str:
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = f" (at {frames[-1].filename}:{frames[-1].lineno} in {frames[-1].name})" if frames else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+_describe_exception = describe_failure
+
+
+def case_strategy(claim: Claim) -> Any:
+    """The claim's Hypothesis strategy, ``claim.cases()``, checked to be one.
+
+    Raises:
+        ClaimDefinitionError: ``cases()`` raised, or returned something else than a Hypothesis strategy
+            (e.g. the unapplied factory ``verify.vectors``); the message names the claim and the fix.
+    """
+    from hypothesis.strategies import SearchStrategy
+
+    try:
+        strategy = claim.cases()  # type: ignore[misc]
+    except USER_FAILURES as exc:
+        raise ClaimDefinitionError(
+            f"Claim {claim.id!r}: calling its cases= failed: {describe_failure(exc)}. Fix: cases= is a Hypothesis "
+            "strategy, or a function of no arguments returning one.") from None
+    if isinstance(strategy, SearchStrategy):
+        return strategy
+    if callable(strategy):
+        name = getattr(strategy, "__name__", type(strategy).__name__)
+        raise ClaimDefinitionError(
+            f"Claim {claim.id!r}: cases= gives the function {name}, not a Hypothesis strategy. Fix: pass the "
+            f"strategy itself, i.e. call the factory with its arguments (cases={name}(...)).")
+    raise ClaimDefinitionError(
+        f"Claim {claim.id!r}: cases= gives {type(strategy).__name__} ({strategy!r:.40}), not a Hypothesis "
+        "strategy. Fix: return one, e.g. cases=lambda: st.integers(1, 5), or cases=verify.logits.")
 
 
 def _malformed(result: Any) -> str:
@@ -160,7 +187,10 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
     from hypothesis import seed as hypothesis_seed
 
     state = _Search(claim, ctx, deadline)
-    strategy = claim.cases()  # type: ignore[misc]
+    try:
+        strategy = case_strategy(claim)
+    except ClaimDefinitionError as exc:
+        return NumericOutcome("error", state.evidence(), message=str(exc))
 
     @settings(
         max_examples=max(ctx.examples, 1), database=None, deadline=None, derandomize=False,
@@ -195,6 +225,11 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
                 f"Case: {_short(to_plain(case))}"))
         return NumericOutcome("unconfirmed", state.evidence(), message=(
             f"A violation did not reproduce when replayed (flaky): {exc}. The check is not deterministic."))
+    except USER_FAILURES as exc:  # raised while drawing a case: a .map/.filter/@composite of the strategy
+        if isinstance(exc.__context__, KeyboardInterrupt):  # an interrupt as Hypothesis starts fails its clean-up
+            raise exc.__context__ from None
+        return NumericOutcome("error", state.evidence(), message=(
+            f"Generating a case failed in the claim's cases= strategy: {describe_failure(exc)}."))
     evidence = state.evidence()
     if state.checked == 0:
         reason = state.undecidable_reason or "the tolerance was larger than the margin in every case"
@@ -212,7 +247,7 @@ def _confirm(claim: Claim, ctx: CheckContext, state: _Search) -> NumericOutcome:
     evidence = state.evidence()
     try:
         again = recheck(case, ctx64)  # type: ignore[misc]
-    except Exception as exc:
+    except USER_FAILURES as exc:
         return NumericOutcome("error", evidence, message=(
             f"The re-check of a counterexample failed: {_describe_exception(exc)}."))
     problem = _malformed(again)
@@ -230,7 +265,41 @@ def _confirm(claim: Claim, ctx: CheckContext, state: _Search) -> NumericOutcome:
             "A violation in the search did not survive the independent re-check "
             f"(re-check status {again.comparison.status}, slack {again.comparison.slack:.3g}): "
             "it is round-off, not a counterexample."))
+    why = _replay_problem(claim, case, ctx64)
+    if why:
+        counterexample["replayable"] = False
+        counterexample["not_replayable_because"] = why
+        return NumericOutcome("counterexample", evidence, counterexample, message=(
+            f"This counterexample cannot be replayed from the JSON: {why}."))
     return NumericOutcome("counterexample", evidence, counterexample)
+
+
+def _replay_problem(claim: Claim, case: Any, ctx: CheckContext) -> str:
+    """Why ``--replay`` would not reproduce the counterexample ('' when it does).
+
+    The case goes through what ``--json`` and ``--replay`` do to it (JSON out, the claim's decoder in),
+    and the check runs on what comes back: it must raise nothing and still be ``violated``.
+    """
+    from verify.strategies import decode_case_json
+
+    decode = claim.decode_case or decode_case_json
+    plain = to_plain(case)
+    rebuilt: Any = plain
+    try:
+        rebuilt = decode(json.loads(json.dumps(plain)))
+        again = claim.check(rebuilt, ctx)  # type: ignore[misc]
+        problem = _malformed(again)
+    except USER_FAILURES as exc:
+        problem = describe_failure(exc)
+    if not problem and again.comparison.status == "violated":
+        return ""
+    what = (f"a {type(case).__name__} case comes back from its JSON {_short(plain, 80)} as a "
+            f"{type(rebuilt).__name__}" if type(rebuilt) is not type(case) else "the case rebuilt from its JSON")
+    if problem:
+        return (f"{what}, and the check on it fails ({problem}); give the claim decode_case= that rebuilds "
+                "the case from its JSON (or make its class a verify.case_type)")
+    return (f"{what} is no longer a counterexample (status {again.comparison.status}): its JSON does not "
+            "hold the case exactly; give the claim decode_case= that rebuilds it")
 
 
 def _short(obj: Any, limit: int = 400) -> str:

@@ -9,6 +9,7 @@ is reported. :func:`verify.check.run_claim` runs it and returns a :class:`Verdic
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,10 +26,12 @@ __all__ = [
     "Expectation",
     "SymbolicResult",
     "SymbolicStep",
+    "UnloadableClaim",
     "VerdictKind",
 ]
 
-_CLAIM_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9]$")
+#: letters, digits and dashes, neither first nor last; one letter or digit is an id too
+_CLAIM_ID = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?$")
 
 
 class Expectation(str, Enum):
@@ -200,8 +203,8 @@ class Claim:
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _CLAIM_ID.match(self.id):
             raise ClaimDefinitionError(
-                f"Got claim id {self.id!r}; an id is letters, digits and dashes (no spaces), "
-                "e.g. 'softmax-ce-hessian'."
+                f"Got claim id {self.id!r}; an id is letters, digits and dashes (no spaces, no dash first or "
+                "last), e.g. 'softmax-ce-hessian' or 'c'."
             )
         try:
             self.expected = Expectation(self.expected)
@@ -231,5 +234,32 @@ class Claim:
                 raise ClaimDefinitionError(
                     f"Claim {self.id!r}: {name}= must be callable, got {type(value).__name__}."
                 )
+        needs = _required_arguments(self.cases) if self.cases is not None else []
+        if needs:
+            name = getattr(self.cases, "__name__", "the function")
+            raise ClaimDefinitionError(
+                f"Claim {self.id!r}: cases={name} needs the argument(s) {', '.join(needs)}, but it is called with "
+                f"none. Fix: pass the strategy, i.e. call it with its arguments (cases={name}(...)).")
         self.hypotheses = tuple(self.hypotheses)
         self.notes = tuple(self.notes)
+
+
+def _required_arguments(fn: Callable[..., Any]) -> list[str]:
+    """The parameters ``fn`` cannot be called without (none when its signature cannot be read)."""
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.default is inspect.Parameter.empty
+            and p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)]
+
+
+@dataclass
+class UnloadableClaim(Claim):
+    """Stands for a claim that could not be loaded: its file called ``sys.exit`` when it was imported.
+
+    :func:`verify.run_claim` turns it into an ``error`` verdict with :attr:`reason` (which names the
+    call), so that the other claims of the run still run and their JSON is written.
+    """
+
+    reason: str = ""

@@ -2,6 +2,11 @@
 
 Users name claims three ways (the same as ``verify check``): a registered id
 (``softmax-ce-hessian``), ``path/to/file.py::NAME`` or ``package.module:NAME``.
+
+A user's file (or module) that calls ``sys.exit`` while it is imported does not end the run: each
+name in it resolves to an :class:`~verify.claims.model.UnloadableClaim`, whose verdict is ``error``
+naming the call, and the other claims still run. A claim library (``--library``) that exits is a
+usage error (:class:`~verify.errors.UnknownClaimError`).
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import hashlib
 import importlib
 import importlib.util
 import pkgutil
+import re
 import sys
 from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
-from verify.claims.model import Claim
+from verify.claims.model import Claim, SymbolicResult, UnloadableClaim
+from verify.claims.usercode import exit_site
 from verify.errors import ClaimDefinitionError, UnknownClaimError
 
 __all__ = [
@@ -30,6 +37,15 @@ _LIBRARY: dict[str, Claim] = {}
 _REFS: dict[int, str] = {}
 _BUILTIN_PACKAGE = "proofs"
 _loaded_builtin = False
+
+
+class _ImportExited(UnknownClaimError):
+    """The user's file or module called ``sys.exit`` while it was imported (or its claim function was called)."""
+
+
+def _exit_reason(doing: str, exc: SystemExit) -> str:
+    return (f"{doing} called sys.exit({exc.code!r}) at {exit_site(exc)}. Fix: a file that verify imports must not "
+            "exit; put the code that exits under `if __name__ == \"__main__\":`.")
 
 
 def register(claim: Claim) -> Claim:
@@ -103,7 +119,11 @@ def _claims_of(package: ModuleType, name: str) -> list[Claim]:
     claims: list[Claim] = []
     for info in sorted(pkgutil.iter_modules(getattr(package, "__path__", [])), key=lambda i: i.name):
         if info.ispkg and not info.name.startswith("_"):
-            claims += _claims_of(importlib.import_module(f"{package.__name__}.{info.name}"), name)
+            try:
+                family = importlib.import_module(f"{package.__name__}.{info.name}")
+            except SystemExit as exc:
+                raise _ImportExited(_exit_reason(f"Importing {package.__name__}.{info.name}", exc)) from None
+            claims += _claims_of(family, name)
     return claims
 
 
@@ -122,6 +142,8 @@ def _import_library(name: str) -> ModuleType:
         sys.path.append(str(Path.cwd()))  # as `python -m` does: packages of the current folder import
     try:
         return importlib.import_module(name)
+    except SystemExit as exc:
+        raise _ImportExited(_exit_reason(f"Importing the claim library {name!r}", exc)) from None
     except ImportError as exc:
         raise UnknownClaimError(
             f"Cannot import the claim library {name!r}: {exc}. Give a dotted package name importable from "
@@ -140,31 +162,17 @@ def get_claim(name: str) -> Claim:
     """Look a claim up by id, ``FILE.py::NAME`` or ``package.module:NAME``.
 
     ``NAME`` is an attribute holding the claim, or, in a family package (``FOLDER::ID``,
-    ``package:ID``), the id of a claim of its ``CLAIMS`` table.
+    ``package:ID``), the id of a claim of its ``CLAIMS`` table. When the file or module calls
+    ``sys.exit`` on import, the claim is an :class:`UnloadableClaim` (its verdict: ``error``).
 
     Raises:
         UnknownClaimError: naming close matches when the id is unknown.
     """
-    if "::" in name:
-        path_text, _, attr = name.partition("::")
-        path = Path(path_text)
-        module = _import_library(path_text) if path.is_dir() else _import_path(path)
-        claim = _claim_from_module(module, attr, name)
-        _REFS[id(claim)] = name
-        return claim
-    if ":" in name:
-        module_name, _, attr = name.partition(":")
-        if "" not in sys.path and str(Path.cwd()) not in sys.path:
-            sys.path.append(str(Path.cwd()))  # as `python -m` does: modules of the current folder import
+    if "::" in name or ":" in name:
         try:
-            module = importlib.import_module(module_name)
-        except ImportError as exc:
-            raise UnknownClaimError(
-                f"Cannot import module {module_name!r} for {name!r}: {exc}. "
-                "Check the module name, and run from the folder that contains it or add that folder "
-                "to PYTHONPATH."
-            ) from None
-        claim = _claim_from_module(module, attr, name)
+            claim = _user_claim(name)
+        except _ImportExited as exc:
+            claim = _unloadable(name, str(exc))
         _REFS[id(claim)] = name
         return claim
     load_builtin_claims()
@@ -175,6 +183,37 @@ def get_claim(name: str) -> Claim:
     raise UnknownClaimError(
         f"Unknown claim {name!r}.{hint} Run `verify list` to see every claim id."
     )
+
+
+def _user_claim(name: str) -> Claim:
+    """The claim named ``FILE.py::NAME``, ``FOLDER::ID`` or ``package.module:NAME``."""
+    if "::" in name:
+        path_text, _, attr = name.partition("::")
+        path = Path(path_text)
+        module = _import_library(path_text) if path.is_dir() else _import_path(path)
+        return _claim_from_module(module, attr, name)
+    module_name, _, attr = name.partition(":")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.append(str(Path.cwd()))  # as `python -m` does: modules of the current folder import
+    try:
+        module = importlib.import_module(module_name)
+    except SystemExit as exc:
+        raise _ImportExited(_exit_reason(f"Importing {module_name!r}", exc)) from None
+    except ImportError as exc:
+        raise UnknownClaimError(
+            f"Cannot import module {module_name!r} for {name!r}: {exc}. "
+            "Check the module name, and run from the folder that contains it or add that folder "
+            "to PYTHONPATH."
+        ) from None
+    return _claim_from_module(module, attr, name)
+
+
+def _unloadable(name: str, reason: str) -> UnloadableClaim:
+    """The stand-in for the claim ``name`` of a file that exits on import: id from ``NAME``, verdict ``error``."""
+    attr = name.rpartition("::")[2] if "::" in name else name.rpartition(":")[2]
+    claim_id = re.sub(r"[^A-Za-z0-9]+", "-", attr).strip("-") or "unloadable"
+    return UnloadableClaim(id=claim_id, statement="", source=name, title=attr, symbolic=SymbolicResult,
+                           reason=reason)
 
 
 def resolve_claims(names: Iterable[str], libraries: Iterable[str] = ()) -> list[Claim]:
@@ -199,7 +238,7 @@ def resolve_claims(names: Iterable[str], libraries: Iterable[str] = ()) -> list[
                 f"{seen[claim.id]!r} and {name!r} both have the id {claim.id!r}; give one of them another id "
                 "(ids name the pages of the report and the claims in --replay).")
         seen[claim.id] = name
-        if ("::" in name or ":" in name):
+        if ("::" in name or ":" in name) and not isinstance(claim, UnloadableClaim):
             load_builtin_claims()
             other = _REGISTRY.get(claim.id)
             if other is not None and other is not claim:
@@ -250,6 +289,9 @@ def _import_path(path: Path):  # type: ignore[no-untyped-def]
         sys.path.append(folder)  # the file may import its neighbours, as it would when run as a script
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:
+        del sys.modules[module_name]
+        raise _ImportExited(_exit_reason(f"Importing {str(path)!r}", exc)) from None
     except Exception as exc:
         del sys.modules[module_name]
         raise UnknownClaimError(
@@ -271,6 +313,8 @@ def _claim_from_module(module, attr: str, name: str) -> Claim:  # type: ignore[n
     if callable(obj) and not isinstance(obj, Claim) and not isinstance(obj, type):
         try:
             obj = obj()
+        except SystemExit as exc:
+            raise _ImportExited(_exit_reason(f"Calling {name!r}", exc)) from None
         except Exception as exc:
             raise UnknownClaimError(
                 f"{name!r} is a function, and calling it with no arguments raised {type(exc).__name__}: {exc}. "

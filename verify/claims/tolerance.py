@@ -20,6 +20,7 @@ floats first (see :func:`verify.numeric.compare_tensors`).
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Literal
 
@@ -69,7 +70,8 @@ class Tolerance:
             raise InvalidInputError(
                 f"Got dtype={self.dtype!r}, but valid values are {sorted(EPS)}."
             )
-        if not (self.depth > 0 and math.isfinite(self.depth)):
+        if isinstance(self.depth, bool) or not isinstance(self.depth, numbers.Real) or not (
+                self.depth > 0 and math.isfinite(self.depth)):
             raise InvalidInputError(f"Got depth={self.depth!r}; it must be a positive finite number.")
 
     @property

@@ -27,7 +27,9 @@ def to_plain(obj: Any) -> Any:
     """Turn a case, numpy array or dataclass into plain JSON values.
 
     Objects with a ``to_json()`` method use it; numpy arrays become nested lists;
-    non-finite floats become the strings ``"nan"``, ``"inf"``, ``"-inf"``.
+    non-finite floats become the strings ``"nan"``, ``"inf"``, ``"-inf"``; a complex number becomes
+    ``{"complex": [re, im]}`` (``decode_case_json`` reads both back). Anything else is written as its
+    ``repr`` (a counterexample of such a case says that it cannot be replayed).
     """
     if hasattr(obj, "to_json") and callable(obj.to_json):
         return to_plain(obj.to_json())
@@ -41,6 +43,8 @@ def to_plain(obj: Any) -> Any:
         return obj
     if obj is None or isinstance(obj, (bool, int, str)):
         return obj
+    if isinstance(obj, complex):
+        return {"complex": [to_plain(obj.real), to_plain(obj.imag)]}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
     if isinstance(obj, Mapping):
@@ -180,9 +184,11 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else str(value)
 
 
-def dump_verdicts(verdicts: Iterable[Verdict]) -> str:
-    """Serialize verdicts as the ``{"schema_version", "verdicts": [...]}`` document."""
-    doc = {"schema_version": SCHEMA_VERSION, "verdicts": [v.to_json() for v in verdicts]}
+def dump_verdicts(verdicts: Iterable[Verdict], *, interrupted: bool = False) -> str:
+    """Serialize verdicts as the ``{"schema_version", "verdicts": [...]}`` document; ``interrupted``
+    adds ``"interrupted": true`` (the partial results of an interrupted run)."""
+    doc = {"schema_version": SCHEMA_VERSION, **({"interrupted": True} if interrupted else {}),
+           "verdicts": [v.to_json() for v in verdicts]}
     return json.dumps(doc, indent=2, sort_keys=False, allow_nan=False)
 
 

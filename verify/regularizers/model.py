@@ -10,6 +10,8 @@ code that calls :func:`torch.autograd.grad` itself (double backprop penalties).
 Every call of the user's function runs inside :func:`torch.random.fork_rng` seeded with
 the run's seed: a stochastic regularizer (dropout, random projections) becomes a fixed
 function of :math:`\theta` for the checks, and the caller's random state is untouched.
+A call of ``sys.exit`` in the user's function becomes :class:`UserExit`, an ordinary exception:
+the check in progress reports it as an ``error`` naming the call, instead of the run ending.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+from verify.claims.usercode import exit_site
 from verify.errors import InvalidInputError, UserCodeError
 
-__all__ = ["TASKS", "Regularizer", "SignatureError", "Task", "make_task", "user_location"]
+__all__ = ["TASKS", "Regularizer", "SignatureError", "Task", "UserExit", "make_task", "user_location"]
 
 TASKS = ("mlp", "softmax")
 
@@ -38,6 +41,15 @@ N_EXAMPLES, N_FEATURES, N_CLASSES, HIDDEN = 64, 5, 3, 8
 
 class SignatureError(UserCodeError):
     """The user's function does not have one of the accepted signatures."""
+
+
+class UserExit(Exception):
+    """The user's function called ``sys.exit``; :attr:`where` is the call's ``file:line in function``."""
+
+    def __init__(self, exc: SystemExit) -> None:
+        self.where = exit_site(exc)
+        super().__init__(f"sys.exit({exc.code!r}) was called; a regularizer must return its value, not end the "
+                         "process")
 
 
 @dataclass
@@ -195,11 +207,13 @@ def exception_name(exc: BaseException) -> str:
     """The exception's public name (torch's ``_LinAlgError`` is ``torch.linalg.LinAlgError``)."""
     if isinstance(exc, torch.linalg.LinAlgError):
         return "torch.linalg.LinAlgError"
-    return type(exc).__name__
+    return "SystemExit" if isinstance(exc, UserExit) else type(exc).__name__
 
 
 def user_location(exc: BaseException) -> str:
     """``file:line in function`` of the innermost traceback frame outside torch and verify."""
+    if isinstance(exc, UserExit):
+        return exc.where
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
         fname = frame.filename.replace("\\", "/")
@@ -271,6 +285,8 @@ class Regularizer:
             warnings.simplefilter("always")
             try:
                 return self._call_user(theta, *extra)
+            except SystemExit as exc:
+                raise UserExit(exc) from None
             finally:
                 for w in caught:  # user warnings are evidence, not failures (pytest's -W error aside)
                     text = f"{w.category.__name__}: {w.message}"

@@ -5,13 +5,16 @@ need what failed report themselves blocked (see :func:`verify.regularizers.conte
 
 Sub-checks, in order, at :math:`\theta_0` and two seeded random points:
 
-1. the value is a ``torch.Tensor`` with one real floating-point element, finite;
+1. the value is a ``torch.Tensor`` with one real floating-point element, finite, and two calls at
+   :math:`\theta_0` with torch's random state reset to the same seed give the same value (else R draws
+   from a random source outside torch, such as ``numpy.random`` or Python's ``random``);
 2. under a perturbation :math:`\delta` of relative size :math:`10^3 u` (:math:`u` the dtype's
    epsilon) the value changes by its first-order term :math:`\nabla R^\top\delta` up to
    :math:`10^{-3}|R|`: a value that does not (``1/λ_min`` of a singular Hessian: round-off divided by
    round-off) is numerically undefined;
 3. the autograd gradient exists, is finite and is not zero where finite differences
-   are not (a detached graph);
+   are not (a detached graph), and R depends on :math:`\theta` at one of the points at least (a
+   constant tensor regularizes nothing);
 4. the gradient carries a graph and :math:`\nabla(\nabla R^\top v)` runs (double backward),
    unless finite differences of the gradient show that the Hessian is zero anyway.
 
@@ -27,10 +30,12 @@ import time
 import torch
 
 from verify.claims import VerdictKind
+from verify.claims.usercode import USER_FAILURES
 from verify.errors import UserCodeError
 from verify.numeric import fd_directional, fd_hvp, fd_step
+from verify.regularizers._randomness import random_source, same_value
 from verify.regularizers.context import Context, make_verdict
-from verify.regularizers.model import Task, autograd_grad, exception_name, user_location
+from verify.regularizers.model import Task, UserExit, autograd_grad, exception_name, user_location
 
 __all__ = ["check_well_formed"]
 
@@ -192,7 +197,33 @@ def _call_once(ctx: Context, theta: torch.Tensor, where: str, numeric: dict, twi
         raise _StageFailed("value", *problem)
     if isinstance(first, torch.Tensor) and isinstance(again, torch.Tensor) and first.shape == again.shape:
         ctx.facts.stochastic = not bool(torch.equal(again.detach(), first.detach()))
+    if twice:
+        _check_seeded_calls_agree(ctx, theta, out, where, numeric)
     return out
+
+
+def _check_seeded_calls_agree(ctx: Context, theta: torch.Tensor, out: torch.Tensor, where: str,
+                              numeric: dict) -> None:
+    """Stage 1: a second call at ``theta`` with torch's random state reset to the same seed gives ``out`` again;
+    else R draws from a random source that the checker's per-call torch seed does not fix."""
+    assert ctx.reg is not None
+    try:
+        again = ctx.reg.raw(theta)
+    except USER_FAILURES:
+        again = None
+    if same_value(out, again, ctx.u):
+        return
+    numeric["stage"] = "randomness"
+    second = (f"{float(again.detach().reshape(()).real):.6g}" if isinstance(again, torch.Tensor) and again.numel() == 1
+              else "no value (an exception or a non-scalar)")
+    source = random_source(ctx.reg, theta, ctx.u)
+    raise _StageFailed(
+        "value", f"the regularizer draws from an unseeded random source outside torch ({source}):"
+        f" two calls at {where} with torch's random state reset to the same seed give R = "
+        f"{float(out.detach().reshape(())):.6g} and {second}, so R is not a function of θ that can be checked",
+        "draw the noise with torch (torch.randn, torch.rand, torch.bernoulli, nn.functional.dropout …), which the "
+        "checker seeds per call so that the checks see one fixed realization, or seed your own generator inside "
+        "the function (e.g. np.random.default_rng(0))")
 
 
 def _check_roundoff(ctx: Context, points: list[torch.Tensor], values: list[float], numeric: dict) -> None:
@@ -237,12 +268,15 @@ def _check_gradients(ctx: Context, points: list[torch.Tensor], numeric: dict) ->
     reg, u = ctx.reg, ctx.u
     assert reg is not None
     r = fd_step(ctx.value_dtype, "central")
+    depends = []
     for theta, where in zip(points, _NAMES):
         try:
             value, g = autograd_grad(reg, theta)
             leaf = theta.detach().requires_grad_(True)
             with torch.enable_grad():
-                attached = reg(leaf).requires_grad
+                out = reg(leaf)
+                attached = out.requires_grad
+                depends.append(attached and torch.autograd.grad(out, leaf, allow_unused=True)[0] is not None)
         except Exception as exc:
             raise _StageFailed("grad", f"backward failed at {where}: {type(exc).__name__}: {exc}",
                                "use differentiable torch operations (no in-place edits of the parameters)") from None
@@ -258,6 +292,12 @@ def _check_gradients(ctx: Context, points: list[torch.Tensor], numeric: dict) ->
                     "autograd gives a zero gradient although R changes with θ (part of the graph is detached)"
             raise _StageFailed("grad", f"{cause}; finite differences give directional derivatives {fd} at {where}",
                                "compute R with torch operations on the parameters the function receives")
+    if not any(depends):
+        raise _StageFailed("grad", "R does not depend on the parameters: at theta0 and both random points it is a "
+                           "tensor that autograd does not connect to them (a constant such as torch.tensor(1.0), a "
+                           "tensor created inside the function, or one computed from the batch alone), so it "
+                           "regularizes nothing", "compute R from the parameters the function receives "
+                           "(model.parameters(), model(X), or params[name])")
 
 
 def _check_double_backward(ctx: Context, theta: torch.Tensor) -> list[str]:
@@ -313,6 +353,8 @@ def _verified(ctx: Context, values: list[float], notes: list[str], numeric: dict
 
 
 def _fix_for_exception(exc: BaseException) -> str:
+    if isinstance(exc, UserExit):
+        return "remove the sys.exit() call: return R's value, and raise an exception to signal a problem"
     text = f"{type(exc).__name__}: {exc}".lower()
     if "in-place" in text or "inplace" in text:
         return f"the regularizer modifies its inputs in place; {_FIX_INPLACE}"

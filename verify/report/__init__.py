@@ -5,7 +5,8 @@ verdict against its expectation, one page per claim with the statement in MathML
 derivation steps, the evidence table, the counterexample and inline SVG plots, the same
 pages in Markdown, and ``verdicts.json``. Pages load nothing and run nothing (a
 Content-Security-Policy forbids it); everything from a verdict is escaped. This layer
-never imports torch or sympy.
+never imports torch or sympy. :mod:`verify.report.outputs` holds the rule every writer of
+verify follows: targets checked before the work, an interrupted run's results in ``<path>.partial``.
 """
 
 from verify.report.html import page_names, render_card_html, render_claim_html, render_index_html

@@ -8,6 +8,7 @@ escapes its labels. Links are only ever to the report's own page files.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -32,7 +33,7 @@ from verify.report._sources import source_html
 from verify.report.mathml import math_html, text_or_math_html
 from verify.report.svg import distribution_figure, figure_svg
 
-__all__ = ["page_names", "render_card_html", "render_claim_html", "render_index_html"]
+__all__ = ["page_names", "render_card_html", "render_claim_html", "render_index_html", "verdict_order"]
 
 _RESERVED = {"index", "verdicts", "card"}
 _STEP_CLASS = {"proved": "proved", "checked": "verified", "refuted": "refuted", "failed": "error",
@@ -41,11 +42,15 @@ _STEP_CLASS = {"proved": "proved", "checked": "verified", "refuted": "refuted", 
 
 def page_names(verdicts: Sequence[Verdict]) -> list[str]:
     """A safe, unique file stem per verdict: the claim id where it is one (``descent-lemma``),
-    otherwise the id with every other character replaced, plus ``-2``, ``-3`` … on collisions."""
-    names: list[str] = []
+    otherwise the id with every other character replaced, plus ``-2``, ``-3`` … on collisions.
+
+    Collisions are numbered in :func:`verdict_order`, not in the order given, so the same verdicts
+    get the same names whatever order they arrive in (pytest-xdist workers finish in any order).
+    """
+    names = [""] * len(verdicts)
     seen: set[str] = set()
-    for v in verdicts:
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(v.claim)).strip("._") or "claim"
+    for i in sorted(range(len(verdicts)), key=lambda i: verdict_order(verdicts[i])):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", str(verdicts[i].claim)).strip("._") or "claim"
         stem = stem[:100]
         if stem.lower() in _RESERVED:
             stem = f"claim-{stem}"
@@ -53,8 +58,18 @@ def page_names(verdicts: Sequence[Verdict]) -> list[str]:
         while name.lower() in seen:
             name, k = f"{stem}-{k}", k + 1
         seen.add(name.lower())
-        names.append(name)
+        names[i] = name
     return names
+
+
+def verdict_order(verdict: Verdict) -> tuple[str, str]:
+    """A sort key that is the same in every run: the claim id, then the verdict's JSON without its timings."""
+    def untimed(obj: Any) -> Any:
+        if isinstance(obj, Mapping):
+            return {k: untimed(v) for k, v in obj.items() if k != "elapsed_s"}
+        return [untimed(v) for v in obj] if isinstance(obj, (list, tuple)) else obj
+
+    return str(verdict.claim), json.dumps(untimed(verdict.to_json()), sort_keys=True, default=str)
 
 
 def _symbolic_section(sym: Mapping[str, Any] | None, h: int) -> str:

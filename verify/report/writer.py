@@ -8,12 +8,18 @@ report we wrote (it holds the marker file :data:`MARKER`), is empty, or holds no
 but a ``README.md`` (the repository's committed ``reports/README.md``) and a
 ``verdicts.json`` (what ``verify check --json reports/verdicts.json`` wrote); a top-level
 ``README.md`` is carried over into every new report. Anything else is refused.
+
+The results of an interrupted run (``interrupted=True``) go to the sibling ``<out>.partial``
+instead, with a banner on every page and ``"interrupted": true`` in the JSON, so the report
+in ``out`` stays as it was (the rule of every writer: :mod:`verify.report.outputs`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,11 +27,12 @@ from pathlib import Path
 
 from verify.claims import ReportCard, Verdict, dump_verdicts
 from verify.errors import InvalidInputError
+from verify.report._page import esc
 from verify.report._sources import docs_prefix
 from verify.report.html import page_names, render_card_html, render_claim_html, render_index_html
 from verify.report.markdown import render_card_markdown, render_claim_markdown, render_index_markdown
 
-__all__ = ["MARKER", "write_report"]
+__all__ = ["MARKER", "check_target", "is_our_report", "partial_path", "write_report"]
 
 #: the file that marks a folder as a report written by :func:`write_report`.
 MARKER = ".verify-report"
@@ -42,16 +49,33 @@ def check_target(out: str | os.PathLike[str]) -> None:
     _check_target(Path(out))
 
 
-def _check_target(out: Path) -> None:
+def partial_path(path: str | os.PathLike[str]) -> Path:
+    """Where the partial output of an interrupted run goes: ``<path>.partial`` beside ``path``."""
+    p = Path(path)
+    if p.name in ("", ".", ".."):
+        p = Path(os.path.abspath(p))
+    return p.with_name(p.name + ".partial")
+
+
+def is_our_report(out: str | os.PathLike[str]) -> bool:
+    """Whether :func:`write_report` may replace ``out``: absent, or a folder it wrote (or may adopt)."""
+    out = Path(out)
     if not out.exists() and not out.is_symlink():
+        return True
+    if out.is_symlink() or not out.is_dir():
+        return False
+    entries = {p.name for p in out.iterdir()}
+    return MARKER in entries or entries <= _ADOPTABLE
+
+
+def _check_target(out: Path) -> None:
+    if is_our_report(out):
         return
     if out.is_symlink() or not out.is_dir():
         raise InvalidInputError(
             f"Report folder {str(out)!r} exists and is not a folder (or is a symbolic link); "
             "pass --out a new folder name or a folder an earlier `verify report` wrote.")
     entries = {p.name for p in out.iterdir()}
-    if MARKER in entries or entries <= _ADOPTABLE:
-        return
     shown = ", ".join(sorted(entries)[:5]) + (" …" if len(entries) > 5 else "")
     raise InvalidInputError(
         f"Refusing to replace {str(out)!r}: it holds files ({shown}) but no {MARKER} marker, so it is not a "
@@ -73,28 +97,46 @@ def _validate(items: object) -> list[Verdict] | ReportCard:
     return verdicts
 
 
-def _render_verdicts(verdicts: list[Verdict], tmp: Path, out: Path, title: str | None,
-                     progress: Callable[[str], None] | None) -> None:
+def _writer(tmp: Path, complete_name: str | None) -> Callable[[str, str], None]:
+    """Write a file of the report; with ``complete_name`` (an interrupted run) every page gets the banner."""
+    what = (f"this partial report holds only what finished before the interrupt; the report in {complete_name}/ "
+            "(if any) was left as it was.")
+
+    def put(name: str, text: str) -> None:
+        if complete_name is not None and name.endswith(".html"):
+            text = text.replace("<body>\n", f'<body>\n<p class="callout" role="alert"><b>Interrupted run:</b> '
+                                f"{esc(what)}</p>\n", 1)
+        elif complete_name is not None and name.endswith(".md"):
+            text = f"> **Interrupted run:** {what}\n\n{text}"
+        (tmp / name).write_text(text, encoding="utf-8")
+
+    return put
+
+
+def _render_verdicts(verdicts: list[Verdict], put: Callable[[str, str], None], out: Path, title: str | None,
+                     progress: Callable[[str], None] | None, interrupted: bool) -> None:
     names = page_names(verdicts)
     docs = docs_prefix(out)  # where the pages will be, not the temporary folder they are written to
     for v, name in zip(verdicts, names):
-        (tmp / f"{name}.html").write_text(render_claim_html(v, docs=docs), encoding="utf-8")
-        (tmp / f"{name}.md").write_text(render_claim_markdown(v, docs=docs), encoding="utf-8")
+        put(f"{name}.html", render_claim_html(v, docs=docs))
+        put(f"{name}.md", render_claim_markdown(v, docs=docs))
         if progress is not None:
             progress(name)
-    (tmp / "verdicts.json").write_text(dump_verdicts(verdicts), encoding="utf-8")
-    (tmp / "index.md").write_text(render_index_markdown(verdicts, names, title=title), encoding="utf-8")
-    (tmp / "index.html").write_text(render_index_html(verdicts, title=title, names=names), encoding="utf-8")
+    put("verdicts.json", dump_verdicts(verdicts, interrupted=interrupted))
+    put("index.md", render_index_markdown(verdicts, names, title=title))
+    put("index.html", render_index_html(verdicts, title=title, names=names))
 
 
-def _render_card(card: ReportCard, tmp: Path, title: str | None) -> None:
-    (tmp / "card.json").write_text(card.dumps(), encoding="utf-8")
-    (tmp / "index.md").write_text(render_card_markdown(card), encoding="utf-8")
-    (tmp / "index.html").write_text(render_card_html(card, title=title), encoding="utf-8")
+def _render_card(card: ReportCard, put: Callable[[str, str], None], title: str | None, interrupted: bool) -> None:
+    put("card.json", json.dumps({**card.to_json(), **({"interrupted": True} if interrupted else {})},
+                                indent=2, allow_nan=False))
+    put("index.md", render_card_markdown(card))
+    put("index.html", render_card_html(card, title=title))
 
 
 def write_report(items: Sequence[Verdict] | ReportCard, out_dir: str | os.PathLike[str], *,
-                 title: str | None = None, progress: Callable[[str], None] | None = None) -> Path:
+                 title: str | None = None, progress: Callable[[str], None] | None = None,
+                 interrupted: bool = False) -> Path:
     """Write a self-contained HTML + Markdown report and return the path of its ``index.html``.
 
     Args:
@@ -102,6 +144,9 @@ def write_report(items: Sequence[Verdict] | ReportCard, out_dir: str | os.PathLi
         out_dir: the report folder; created, or replaced whole if an earlier report wrote it.
         title: the index page's title (default ``verify report``, or the card's title).
         progress: called with each claim page's file stem as it is written.
+        interrupted: the run was cut short: write into the sibling ``<out_dir>.partial``
+            instead (replacing only a partial report of ours), with a banner on every page and
+            ``"interrupted": true`` in the JSON; ``out_dir`` is not touched.
 
     For verdicts the folder gets ``index.html``, ``index.md``, ``verdicts.json``
     (exactly :func:`verify.dump_verdicts`) and ``<claim>.html`` / ``<claim>.md`` per
@@ -113,7 +158,7 @@ def write_report(items: Sequence[Verdict] | ReportCard, out_dir: str | os.PathLi
             this function did not write; nothing is changed then.
     """
     content = _validate(items)
-    out = Path(os.path.abspath(out_dir))
+    out = Path(os.path.abspath(partial_path(out_dir) if interrupted else out_dir))
     _check_target(out)
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -121,10 +166,11 @@ def write_report(items: Sequence[Verdict] | ReportCard, out_dir: str | os.PathLi
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=parent))
     try:
         (tmp / MARKER).write_text(_MARKER_TEXT, encoding="utf-8")  # first: a killed run's leftover is ours
+        put = _writer(tmp, out.name.removesuffix(".partial") if interrupted else None)
         if isinstance(content, ReportCard):
-            _render_card(content, tmp, title)
+            _render_card(content, put, title, interrupted)
         else:
-            _render_verdicts(content, tmp, out, title, progress)
+            _render_verdicts(content, put, out, title, progress, interrupted)
         for name in _KEPT:
             if (out / name).is_file():
                 shutil.copy2(out / name, tmp / name)
@@ -147,15 +193,27 @@ def _remove_stale(parent: Path, name: str, age_s: float = 600.0) -> None:
 
 
 def _swap(new: Path, out: Path) -> None:
+    """Put ``new`` in place of ``out``; SIGINT/SIGTERM wait until both renames are done (no report is missing)."""
     if not out.exists():
         os.replace(new, out)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=new.parent))
     old.rmdir()
-    os.replace(out, old)
+    blocked = _block_signals()
     try:
-        os.replace(new, out)
-    except BaseException:
-        os.replace(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+        os.replace(out, old)
+        try:
+            os.replace(new, out)
+        except BaseException:
+            os.replace(old, out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if blocked is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a pending interrupt is delivered now
+
+
+def _block_signals() -> set[signal.Signals] | None:
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
+        return None
+    return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})

@@ -77,28 +77,61 @@ def case_from_json(data: Mapping[str, Any]) -> Any:
     return _CASE_TYPES[kind].from_json(data)
 
 
+_NONFINITE = ("nan", "inf", "-inf")
+#: the kinds of a rectangular list's entries -> the dtype of the array it becomes
+_ARRAY_DTYPES = {frozenset(): np.float64, frozenset({"float"}): np.float64, frozenset({"int"}): np.int64,
+                 frozenset({"complex"}): np.complex128}
+
+
 def decode_case_json(data: Any) -> Any:
     """Rebuild a case from its JSON: the default ``decode_case`` of every claim.
 
-    verify's case types come back by their ``type`` tag; a rectangular list of numbers
+    verify's case types come back by their ``type`` tag; a rectangular list of floats
     becomes a float64 numpy array (what :func:`verify.logits`, :func:`verify.vectors` and
-    :func:`verify.matrices` generate); dicts and ragged lists are decoded entry by entry;
-    ``"nan"``/``"inf"``/``"-inf"`` strings become floats again.
+    :func:`verify.matrices` generate), of integers an int64 array, of complex numbers a complex128
+    array; other lists (ragged, or mixing kinds, such as a tuple ``(3, 0.5)``) and dicts are decoded
+    entry by entry, so integers stay Python ints; ``{"complex": [re, im]}`` (how :func:`verify.claims.to_plain`
+    writes a complex number) becomes a complex again and ``"nan"``/``"inf"``/``"-inf"`` strings floats.
     """
+    if _is_complex_json(data):
+        return complex(*(float(x) for x in data["complex"]))
     if isinstance(data, Mapping):
         if "type" in data:
             return case_from_json(data)
         return {k: decode_case_json(v) for k, v in data.items()}
     if isinstance(data, list):
         items = [decode_case_json(v) for v in data]
-        try:
-            array = np.asarray(items, dtype=np.float64)
-        except (TypeError, ValueError):
+        dtype = _ARRAY_DTYPES.get(frozenset(_leaf_kinds(data)))
+        if dtype is None:
             return items
-        return array
-    if data in ("nan", "inf", "-inf"):
+        try:
+            return np.asarray(items, dtype=dtype)
+        except (TypeError, ValueError, OverflowError):
+            return items
+    if isinstance(data, str) and data in _NONFINITE:
         return float(data)
     return data
+
+
+def _is_complex_json(data: Any) -> bool:
+    if not isinstance(data, Mapping) or set(data) != {"complex"}:
+        return False
+    parts = data["complex"]
+    return isinstance(parts, list) and len(parts) == 2 and all(
+        (isinstance(x, (int, float)) and not isinstance(x, bool)) or x in _NONFINITE for x in parts)
+
+
+def _leaf_kinds(data: Any) -> set[str]:
+    """The kinds (``int``, ``float``, ``complex``, ``other``) of the numbers in a JSON value, lists flattened."""
+    if isinstance(data, list):
+        return set().union(*(_leaf_kinds(v) for v in data))
+    if isinstance(data, bool):
+        return {"other"}
+    if isinstance(data, int):
+        return {"int"}
+    if isinstance(data, float) or (isinstance(data, str) and data in _NONFINITE):
+        return {"float"}
+    return {"complex"} if _is_complex_json(data) else {"other"}
 
 
 def _is_array_field(field: dataclasses.Field) -> bool:
