@@ -9,6 +9,7 @@ background child of a non-interactive shell ignores SIGINT, and the test would p
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
@@ -126,6 +127,42 @@ def test_interrupted_regularizer_keeps_its_old_outputs(work):
     assert code == 130, err
     assert "interrupted (SIGINT)" in err and "Traceback" not in err
     assert (work / "card.json").read_text() == "{}\n" and _snapshot(work / "card") == before
+
+
+COUNTED_REG = """
+import os
+
+
+def counted_l2(params):
+    counted_l2.calls = getattr(counted_l2, "calls", 0) + 1
+    if counted_l2.calls > int(os.environ.get("STOP_AFTER_CALLS", "1000000000")):
+        raise KeyboardInterrupt  # as Ctrl-C would, once the first check has finished
+    return sum((p ** 2).sum() for p in params.values())
+"""
+
+
+def test_an_interrupted_regularizer_saves_the_checks_that_finished(work, monkeypatch):
+    """In process, deterministic: interrupted during the second check, the first goes to the marked partials."""
+    from verify.cli import main
+    from verify.regularizers import check_regularizer
+
+    (work / "counted_reg.py").write_text(COUNTED_REG)
+    monkeypatch.syspath_prepend(str(work))
+    import counted_reg
+
+    check_regularizer(counted_reg.counted_l2, checks=["well-formed"], device="cpu")
+    monkeypatch.setenv("STOP_AFTER_CALLS", str(counted_reg.counted_l2.calls))  # the calls one check makes
+    monkeypatch.chdir(work)
+    (work / "card.json").write_text("{}\n")
+    before = _old_report(work / "card")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["regularizer", "counted_reg.py::counted_l2", "--device", "cpu", "--checks", "well-formed,gradient",
+                 "--json", "card.json", "--out", "card"], out=out, err=err)
+    assert code == 130, err.getvalue()
+    assert (work / "card.json").read_text() == "{}\n" and _snapshot(work / "card") == before
+    doc = json.loads((work / "card.json.partial").read_text())
+    assert doc["interrupted"] is True and [c["claim"] for c in doc["checks"]] == ["well-formed"]
+    assert "Interrupted run" in (work / "card.partial" / "index.html").read_text()
 
 
 PYTEST_FILE = """

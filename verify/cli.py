@@ -254,7 +254,13 @@ def _cmd_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     set_torch_threads(args.threads)
     err.write(f"checking regularizer {args.name} …\n")
-    card = check_regularizer(fn, **options)  # an interrupt here: no card, nothing written
+    try:
+        card = check_regularizer(fn, **options)
+    except KeyboardInterrupt as exc:  # the checks that finished go to the .partial outputs
+        partial = getattr(exc, "partial_card", None)
+        if partial is not None and partial.checks:
+            _save(partial, received_signal(exc), err, json_path=args.json_path, report_dir=args.out)
+        raise
     stop = received_signal()
     written = _save(card, stop, err, json_path=args.json_path, report_dir=args.out)
     for v in card.checks:

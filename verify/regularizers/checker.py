@@ -159,20 +159,30 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
         for c in wanted:
             run |= set(_NEEDS.get(c, []))
         verdicts: dict[str, Verdict] = {}
-        for check_id, check in CHECKS.items():
-            if check_id in run:
-                verdicts[check_id] = _safe(check, ctx, check_id)
-        out = [verdicts[c] for c in CHECKS if c in wanted]
+
+        def card() -> ReportCard:
+            settings = {"lam": lam, "lam_from": lam_from, "lams": grid, "task": task,
+                        "device": str(dev), "dtype": str(dt).removeprefix("torch."),
+                        "seed": seed, "torch_threads": 1, "user_grad": grad is not None,
+                        "user_hvp": hvp is not None, "task_description": the_task.describe(), "checks": wanted}
+            finished = [verdicts[c] for c in CHECKS if c in wanted and c in verdicts]
+            return ReportCard(name=name or auto_name, checks=finished, title=title, source=source,
+                              settings=settings, elapsed_s=round(time.perf_counter() - started, 3))
+
+        try:
+            for check_id, check in CHECKS.items():
+                if check_id in run:
+                    verdicts[check_id] = _safe(check, ctx, check_id)
+        except KeyboardInterrupt as exc:
+            partial = card()
+            partial.summary = f"Interrupted: {len(partial.checks)} of {len(wanted)} checks finished."
+            exc.partial_card = partial  # type: ignore[attr-defined]  # the CLI saves it as a .partial output
+            raise
     finally:
         torch.set_num_threads(previous_threads)
-    settings = {"lam": lam, "lam_from": lam_from, "lams": grid, "task": task,
-                "device": str(dev), "dtype": str(dt).removeprefix("torch."),
-                "seed": seed, "torch_threads": 1, "user_grad": grad is not None, "user_hvp": hvp is not None,
-                "task_description": the_task.describe(), "checks": wanted}
-    card = ReportCard(name=name or auto_name, checks=out, title=title, source=source, settings=settings,
-                      elapsed_s=round(time.perf_counter() - started, 3))
-    card.summary = _summary(card, ctx, lam_from)
-    return card
+    done = card()
+    done.summary = _summary(done, ctx, lam_from)
+    return done
 
 
 def _safe(check: Callable[[Context], Any], ctx: Context, check_id: str) -> Verdict:
