@@ -8,12 +8,14 @@ the compared vector so that entries that cancel to ~0 are not judged relatively.
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from dataclasses import dataclass
 
 import pytest
 import torch
+import torch.nn.functional as TF
 
 from verify.errors import InvalidInputError, UserCodeError
 from verify.numeric import (
@@ -214,6 +216,77 @@ def test_float32_routes_agree_at_float32_precision():
     a, b = hvp_forward_over_reverse(f32, t32, v), hvp_double_backward(f32, t32, v)
     assert a.dtype == torch.float32
     torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * float(b.abs().max()))
+
+
+def _mse_mlp(seed: int = 0):
+    """A tanh MLP under F.mse_loss (reduction="mean"): torch 2.13's jvp of its grad raises ZeroTensors."""
+    spec = MLPSpec((3, 4, 2), "tanh")
+    gen = torch.Generator().manual_seed(seed)
+    X, Y = torch.randn(5, 3, dtype=F64, generator=gen), torch.randn(5, 2, dtype=F64, generator=gen)
+    v = torch.randn(spec.n_params, dtype=F64, generator=gen)
+    return (lambda t: TF.mse_loss(mlp_forward(spec, t, X), Y)), init_params(spec, seed=seed), v
+
+
+def _close_12(a: torch.Tensor, b: torch.Tensor) -> None:
+    torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12 * float(b.abs().max()))
+
+
+def test_mse_loss_hvp_falls_back_to_double_backward_and_says_so():
+    f, theta, v = _mse_mlp()
+    expected, dense = hvp_double_backward(f, theta, v), dense_hessian(f, theta) @ v
+    out = hvp_forward_over_reverse(f, theta, v)  # raised "ZeroTensors are immutable" before the fix
+    assert hvp_forward_over_reverse.last_route == "double_backward"
+    _close_12(out, expected)
+    _close_12(out, dense)
+    g, theta2, _ = _mse_mlp(seed=1)  # a fresh f: the operator meets the failure itself
+    op = hvp_operator(g, theta2)
+    assert op.route == "fwd_rev"
+    eye = torch.eye(theta2.numel(), dtype=F64)
+    columns = torch.stack([op(e) for e in eye], dim=1)
+    assert op.route == "double_backward" and "double_backward" in repr(op)
+    _close_12(columns, dense_hessian(g, theta2))
+
+
+def test_fallback_is_remembered_per_function(monkeypatch):
+    f, theta, v = _mse_mlp()
+    first = hvp_forward_over_reverse(f, theta, v)
+    autodiff = importlib.import_module("verify.numeric.autodiff")
+    monkeypatch.setattr(autodiff, "jvp", lambda *a, **k: pytest.fail("forward mode retried on a known f"))
+    assert torch.equal(hvp_forward_over_reverse(f, theta, v), first)
+    assert hvp_forward_over_reverse.last_route == "double_backward"
+    assert hvp_operator(f, theta).route == "double_backward"
+
+
+def test_fast_route_still_runs_where_it_works(monkeypatch):
+    _, f, theta = _loss(Case((3, 4, 2), "tanh"))
+    v = torch.ones(theta.numel(), dtype=F64)
+    expected = dense_hessian(f, theta) @ v
+    autodiff = importlib.import_module("verify.numeric.autodiff")
+    monkeypatch.setattr(autodiff, "_graph_of_gradient", lambda *a: pytest.fail("double backward ran"))
+    _close(hvp_forward_over_reverse(f, theta, v), expected)
+    assert hvp_forward_over_reverse.last_route == "fwd_rev"
+    op = hvp_operator(f, theta)
+    _close(op(v), expected)
+    assert op.route == "fwd_rev"
+
+
+def test_only_the_zero_tensor_failure_falls_back(monkeypatch):
+    theta = torch.ones(2, dtype=F64)
+
+    def user_raises(t: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("ZeroTensors are immutable (the user's own)")
+
+    with pytest.raises(UserCodeError, match="the user's own"):
+        hvp_forward_over_reverse(user_raises, theta, theta)
+    assert hvp_forward_over_reverse.last_route == "fwd_rev"
+    autodiff = importlib.import_module("verify.numeric.autodiff")
+
+    def other_failure(*args, **kwargs):
+        raise RuntimeError("some other forward-mode failure")
+
+    monkeypatch.setattr(autodiff, "jvp", other_failure)
+    with pytest.raises(RuntimeError, match="some other"):
+        hvp_operator(lambda t: (t ** 3).sum(), theta)(theta)
 
 
 def test_deprecation_warning_is_filtered_under_W_error():

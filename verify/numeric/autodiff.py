@@ -22,6 +22,7 @@ else, or an exception inside it, becomes a :class:`~verify.errors.UserCodeError`
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Literal
 
@@ -45,6 +46,33 @@ ScalarFn = Callable[[torch.Tensor], torch.Tensor]
 ExampleLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 Route = Literal["fwd_rev", "double_backward"]
 _ROUTES = ("fwd_rev", "double_backward")
+#: the message of torch's forward-AD failure that the double-backward route does not have
+_FWD_AD_BUG = "ZeroTensors are immutable"
+#: id(f) -> weak reference to each f whose forward-over-reverse HVP hit that failure
+_FALLBACK: dict[int, weakref.ref] = {}
+
+
+def _is_fwd_ad_bug(exc: BaseException) -> bool:
+    """Torch's own failure, not the user's code (that is a UserCodeError, itself a RuntimeError)."""
+    return isinstance(exc, RuntimeError) and not isinstance(exc, UserCodeError) and _FWD_AD_BUG in str(exc)
+
+
+def _remember_fallback(f: object) -> None:
+    key = id(f)
+
+    def forget(ref: weakref.ref, key: int = key) -> None:
+        if _FALLBACK.get(key) is ref:
+            del _FALLBACK[key]
+
+    try:
+        _FALLBACK[key] = weakref.ref(f, forget)
+    except TypeError:  # not weak-referenceable: not remembered (the next call retries forward mode)
+        pass
+
+
+def _falls_back(f: object) -> bool:
+    ref = _FALLBACK.get(id(f))
+    return ref is not None and ref() is f  # identity, not equality: an id can be reused
 
 
 def _check_theta(theta: torch.Tensor) -> None:
@@ -221,7 +249,12 @@ def hvp_forward_over_reverse(f: ScalarFn, theta: torch.Tensor, v: torch.Tensor) 
     .. math:: H v = \frac{d}{d\varepsilon} \nabla f(\theta + \varepsilon v) \Big|_{\varepsilon=0}
 
     computed with :func:`torch.func.jvp` of :func:`torch.func.grad` (one forward-
-    mode pass through the backward pass).
+    mode pass through the backward pass). If torch's forward mode raises
+    ``ZeroTensors are immutable`` on ``f`` (``F.mse_loss`` with the default
+    ``reduction="mean"``, torch 2.13), the product is computed by double backward
+    as in :func:`hvp_double_backward` (then not an independent check of it), and
+    later calls with the same ``f`` go there directly;
+    ``hvp_forward_over_reverse.last_route`` says which route the last call ran.
 
     Args:
         f: scalar function of ``theta``.
@@ -241,8 +274,14 @@ def hvp_forward_over_reverse(f: ScalarFn, theta: torch.Tensor, v: torch.Tensor) 
     """
     _check_theta(theta)
     _check_vector(theta, v)
-    with _quiet_torch_func():
-        return jvp(grad(_scalar(f)), (theta,), (v,))[1]
+    op = _HVPOperator(f, theta, "fwd_rev")
+    try:
+        return op(v)
+    finally:
+        hvp_forward_over_reverse.last_route = op.route
+
+
+hvp_forward_over_reverse.last_route = "fwd_rev"
 
 
 def _graph_of_gradient(f: ScalarFn, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -302,7 +341,10 @@ def hvp_operator(f: ScalarFn, theta: torch.Tensor, route: Route = "fwd_rev") -> 
     once and differentiates :math:`g^\top v` for each ``v`` (one backward pass per
     product, the forward and first backward pass are shared). ``route="fwd_rev"``
     runs one :func:`torch.func.jvp` of the gradient per product (nothing can be
-    shared across tangents without tracing).
+    shared across tangents without tracing); where torch's forward mode fails on
+    ``f`` (see :func:`hvp_forward_over_reverse`) it falls back to double backward
+    for the rest of its products. The operator's ``route`` attribute is the
+    route its products run by.
 
     Args:
         f: scalar function of ``theta``.
@@ -321,20 +363,32 @@ def hvp_operator(f: ScalarFn, theta: torch.Tensor, route: Route = "fwd_rev") -> 
     if route not in _ROUTES:
         raise InvalidInputError(f"Got route={route!r}, but valid values are {list(_ROUTES)}.")
     _check_theta(theta)
-    if route == "double_backward":
-        leaf, g = _graph_of_gradient(f, theta)
+    return _HVPOperator(f, theta, route)
 
-        def matvec_db(v: torch.Tensor) -> torch.Tensor:
-            _check_vector(theta, v)
-            return _double_backward_product(leaf, g, v)
 
-        return matvec_db
+class _HVPOperator:
+    """``v -> Hv`` by ``route``; ``"fwd_rev"`` switches to double backward for good on torch's forward-AD bug."""
 
-    grad_f = grad(_scalar(f))
+    def __init__(self, f: ScalarFn, theta: torch.Tensor, route: Route) -> None:
+        self._f, self._theta = f, theta
+        self.route: Route = "double_backward" if _falls_back(f) else route
+        self._graph = _graph_of_gradient(f, theta) if self.route == "double_backward" else None
+        self._grad_f = grad(_scalar(f))
 
-    def matvec_fr(v: torch.Tensor) -> torch.Tensor:
-        _check_vector(theta, v)
-        with _quiet_torch_func():
-            return jvp(grad_f, (theta,), (v,))[1]
+    def __call__(self, v: torch.Tensor) -> torch.Tensor:
+        _check_vector(self._theta, v)
+        if self.route == "fwd_rev":
+            try:
+                with _quiet_torch_func():
+                    return jvp(self._grad_f, (self._theta,), (v,))[1]
+            except RuntimeError as exc:
+                if not _is_fwd_ad_bug(exc):
+                    raise
+                _remember_fallback(self._f)
+                self.route = "double_backward"
+        if self._graph is None:
+            self._graph = _graph_of_gradient(self._f, self._theta)
+        return _double_backward_product(*self._graph, v)
 
-    return matvec_fr
+    def __repr__(self) -> str:
+        return f"<Hessian-vector operator, route {self.route!r}>"
