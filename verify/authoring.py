@@ -21,9 +21,12 @@ The tolerance follows the project's model (``depth * eps * scale``): ``scale`` i
 of the terms that cancel. By default it is ``|lhs| + |rhs|`` (inequalities) or the largest
 entry of either side (identities); pass ``scale=`` (a number or a function of the case)
 when the sides are differences of large terms, and ``depth=`` (default 1024) for the
-round-off your computation may accumulate. The dtype of the tolerance is the dtype of
-the returned tensors, the finer one when the sides differ (a Python float counts as the run's
-dtype): compute both sides in float32 for a claim about float32 arithmetic.
+round-off your computation may accumulate. The dtype of the tolerance is the precision the
+sides were computed in: a Python float, numpy float64 or float64 tensor is float64 whatever
+``--dtype`` says, a float32 tensor float32. When the sides differ, the coarser one counts if it is
+no coarser than the run's dtype, else the finer one (a stray ``torch.tensor(1.0)``, float32, does
+not loosen a float64 comparison): compute in float32 for a claim about float32 arithmetic.
+Complex sides are an error, unless :func:`identity` is given ``complex_values=True``.
 """
 
 from __future__ import annotations
@@ -33,7 +36,17 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from verify.claims import EPS, CaseResult, CheckContext, Claim, Comparison, SymbolicResult, Tolerance, compare_leq
+from verify.claims import (
+    EPS,
+    CaseResult,
+    CheckContext,
+    Claim,
+    Comparison,
+    SymbolicResult,
+    Tolerance,
+    compare_close,
+    compare_leq,
+)
 from verify.errors import ClaimDefinitionError, UserCodeError
 
 __all__ = ["identity", "inequality"]
@@ -66,18 +79,40 @@ def _call(fn: Side, arity: int, case: Any, ctx: CheckContext) -> Any:
     return fn(case, ctx) if arity == 2 else fn(case)
 
 
+#: The precision a value of each dtype was computed in (integer and bool dtypes are exact: absent).
+_PRECISION = {"float64": "float64", "complex128": "float64", "float32": "float32", "complex64": "float32",
+              "float16": "float16", "complex32": "float16", "bfloat16": "bfloat16"}
+_EXACT_DTYPES = ("int", "uint", "bool")
+
+
 def _tolerance_dtype(a: Any, b: Any, ctx: CheckContext) -> str:
-    """The dtype the tolerance is measured in: the finer of the two sides' dtypes.
+    """The dtype the tolerance is measured in: the precision the sides were computed in.
 
-    Never the coarser one: a float32 constant on one side (``torch.tensor(1.0)`` is float32)
-    must not loosen the comparison of a float64 computation to float32's resolution.
+    A Python float (or numpy float64, a float64 tensor) is float64 arithmetic whatever the run's dtype;
+    integers are exact and count for nothing. When the two sides differ, the coarser precision counts if it
+    is no coarser than the run's dtype (``--dtype float32``, a side in float32 against a Python float: its
+    round-off is float32's), else the finer one: a float32 constant in a float64 run (``torch.tensor(1.0)``
+    is float32) must not loosen the comparison of a float64 computation to float32's resolution.
     """
-    return min((_dtype_of(a, ctx), _dtype_of(b, ctx)), key=lambda name: EPS[name])
+    found = {d for d in (_dtype_of(a), _dtype_of(b)) if d is not None}
+    if not found:
+        return "float64"
+    finer, coarser = min(found, key=EPS.__getitem__), max(found, key=EPS.__getitem__)
+    return coarser if EPS[coarser] <= EPS[ctx.dtype] else finer
 
 
-def _dtype_of(value: Any, ctx: CheckContext) -> str:
-    name = str(getattr(value, "dtype", "")).removeprefix("torch.")
-    return name if name in ("float64", "float32", "float16", "bfloat16") else ctx.dtype
+def _dtype_of(value: Any) -> str | None:
+    """The precision ``value`` was computed in; ``None`` for an exact one (an int)."""
+    dtype = getattr(value, "dtype", None)
+    if dtype is not None:
+        name = str(dtype).removeprefix("torch.")
+        return None if name.startswith(_EXACT_DTYPES) else _PRECISION.get(name, "float64")
+    if isinstance(value, (bool, int)):
+        return None
+    if isinstance(value, (list, tuple)):  # the coarsest of the entries (lists of floats, of tensors)
+        found = [d for d in map(_dtype_of, value) if d is not None]
+        return max(found, key=EPS.__getitem__) if found else None
+    return "float64"  # Python float or complex: float64 arithmetic
 
 
 def _where(fn: Any) -> str:
@@ -97,6 +132,10 @@ def _as_float(value: Any, what: str, claim_id: str) -> float:
         value = value.detach().reshape(()).cpu().item() if hasattr(value, "detach") else value.item()
     elif hasattr(value, "item") and callable(value.item):  # numpy scalar / 1-element array
         value = value.item()
+    if isinstance(value, complex):
+        raise UserCodeError(f"Claim {claim_id!r}: {what} returned a complex number ({value!r}); an inequality "
+                            "compares real numbers and complex numbers are not compared (they have no order): "
+                            "return the real part, the modulus or whatever real quantity the claim is about.")
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise UserCodeError(f"Claim {claim_id!r}: {what} returned {type(value).__name__} ({value!r:.80}); "
                             "return a Python float or a 0-dim tensor.")
@@ -207,40 +246,81 @@ def identity(
     symbolic: Callable[[], SymbolicResult] | None = None,
     depth: float = 1024.0,
     decode_case: Callable[[Any], Any] | None = None,
+    complex_values: bool = False,
 ) -> Claim:
-    """A claim ``lhs(case) == rhs(case)`` (numbers or tensors of one shape), judged by the worst entry.
+    r"""A claim ``lhs(case) == rhs(case)`` (numbers or tensors of one shape), judged by the worst entry.
 
     Arguments as for :func:`inequality`; the default scale is the largest absolute entry of
     either side (1 when both are zero).
+
+    Args:
+        complex_values: the sides may be complex (numbers, numpy arrays or tensors): they are compared
+            with the complex modulus, :math:`\max_i |a_i - b_i|` (real and imaginary parts both count),
+            and the default scale is the largest modulus. Without it a complex side is an ``error``
+            verdict: its imaginary part would otherwise be dropped.
     """
     la, ra = _common(id, lhs, rhs, depth)
+    if not isinstance(complex_values, bool):
+        raise ClaimDefinitionError(f"Claim {id!r}: got complex_values={complex_values!r}; it must be True or False.")
     scale_of = _scale_fn(scale, id)
 
     def check(case: Any, ctx: CheckContext) -> CaseResult:
-        import torch
-
         from verify.numeric import compare_tensors
 
         a_raw, b_raw = _call(lhs, la, case, ctx), _call(rhs, ra, case, ctx)
-        try:
-            a = torch.as_tensor(a_raw, dtype=torch.float64).detach().cpu()
-            b = torch.as_tensor(b_raw, dtype=torch.float64).detach().cpu()
-        except (TypeError, ValueError, RuntimeError) as exc:
-            raise UserCodeError(f"Claim {id!r}: lhs/rhs must return numbers or tensors ({exc}).") from None
+        a = _side_tensor(a_raw, "lhs" + _where(lhs), id, complex_values)
+        b = _side_tensor(b_raw, "rhs" + _where(rhs), id, complex_values)
         if a.shape != b.shape:
             raise UserCodeError(f"Claim {id!r}: lhs has shape {tuple(a.shape)} and rhs {tuple(b.shape)}; "
                                 "an identity compares tensors of the same shape.")
-        finite = [t.abs().max().item() for t in (a, b) if t.numel() and bool(torch.isfinite(t).all())]
+        finite = [t.abs().max().item() for t in (a, b) if t.numel() and bool(t.isfinite().all())]
         s = scale_of(case, ctx) if scale_of is not None else (max(finite, default=0.0) or 1.0)
         tol = Tolerance(_tolerance_dtype(a_raw, b_raw, ctx), depth)
         if a.numel() == 0:  # nothing to compare: not evidence for the identity
             empty = Comparison("undecidable", 0.0, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0.0)
             return CaseResult(empty, details={"reason": "both sides are empty tensors"}, tolerance=tol.describe())
+        if a.is_complex() or b.is_complex():
+            return _compare_complex(a, b, s, tol, id)
         return CaseResult(compare_tensors(a, b, s, tol), tolerance=tol.describe())
 
     return Claim(id=id, statement=statement, source=source, expected=expected, hypotheses=tuple(hypotheses),
                  symbolic=symbolic, cases=_cases_factory(cases, id), check=check, relation="equality",
                  decode_case=decode_case or _default_decoder(), title=title or id)
+
+
+def _side_tensor(value: Any, what: str, claim_id: str, complex_values: bool) -> Any:
+    """A side's value as a float64 (or, with ``complex_values``, complex128) CPU tensor."""
+    import torch
+
+    try:
+        is_complex = (value if isinstance(value, torch.Tensor) else torch.as_tensor(value)).is_complex()
+        dtype = torch.complex128 if is_complex else torch.float64
+        if not is_complex or complex_values:
+            return torch.as_tensor(value, dtype=dtype).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise UserCodeError(f"Claim {claim_id!r}: lhs/rhs must return numbers or tensors ({exc}).") from None
+    raise UserCodeError(
+        f"Claim {claim_id!r}: {what} returned complex numbers, and complex numbers are not compared unless the "
+        "claim says so: pass complex_values=True to verify.identity to compare them (real and imaginary "
+        "parts), or return the real quantity the claim is about (.real, abs(...)).")
+
+
+def _compare_complex(a: Any, b: Any, scale: float, tol: Tolerance, claim_id: str) -> CaseResult:
+    """Judge ``a = b`` for complex tensors by the largest modulus :math:`|a_i - b_i|`."""
+    import torch
+
+    a, b = a.to(torch.complex128), b.to(torch.complex128)
+    for name, t in (("lhs", a), ("rhs", b)):
+        if not bool(t.isfinite().all()):
+            raise UserCodeError(f"Claim {claim_id!r}: {name} has non-finite entries; a comparison needs finite "
+                                "numbers: check for overflow, log(0) or 0/0.")
+    diff = (a - b).abs().reshape(-1)
+    i = int(torch.argmax(diff))
+    x, y = complex(a.reshape(-1)[i]), complex(b.reshape(-1)[i])
+    comparison = compare_close(x.real, y.real, scale, tol, abs_err=float(diff[i]))
+    details = {"compared": "complex modulus |lhs - rhs| (lhs, rhs: real parts at the worst entry)",
+               "lhs_complex": [x.real, x.imag], "rhs_complex": [y.real, y.imag]}
+    return CaseResult(comparison, details=details, tolerance=tol.describe())
 
 
 def _default_decoder() -> Callable[[Any], Any]:

@@ -156,6 +156,10 @@ def _counterexample_text(verdict: Any, name: str) -> str:
         value = c.get(key)
         return f"{value:.6g}" if isinstance(value, float) else str(value)
 
+    details = cx.get("details") or {}
+    if "lhs_complex" in details:  # verify.identity(complex_values=True): lhs and rhs are the real parts
+        lz, rz = (complex(*details[k]) for k in ("lhs_complex", "rhs_complex"))
+        c = {**c, "lhs": f"{lz:.6g}", "rhs": f"{rz:.6g}"}
     return (f"    counterexample: {case}\n"
             f"    lhs = {num('lhs')}, rhs = {num('rhs')}, violation {num('abs_err')} = {num('rel_err')} of the "
             f"scale {num('scale')} (tolerance {num('atol')})\n"

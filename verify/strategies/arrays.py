@@ -141,6 +141,23 @@ def _favour_low(lo: int, hi: int) -> SearchStrategy[int]:
     return _favoured_low(lo, hi)
 
 
+#: How a length or a row/column count is drawn from a range (the first is where shrinking goes).
+_ENDS_FLAG = ("uniform", "hi", "uniform", "hi", "lo", "hi")
+
+
+@st.composite
+def _size_in(draw: st.DrawFn, lo: int, hi: int) -> int:
+    """A size in ``[lo, hi]`` for :func:`vectors` and :func:`matrices`; shrinks to ``lo``.
+
+    Half the draws are ``hi`` outright, one in six ``lo``, the rest near uniform. Hypothesis
+    leans hard toward the low end of a range (in 100-example runs of ``matrices((2, 4), (2, 4))``
+    most draws were 2 x 2, some runs had no 4 x 4 at all), while dimension-dependent bounds
+    bite at the largest size (``||x||_2 <= sqrt(n) ||x||_inf`` is tight only at the top ``n``).
+    """
+    end = draw(_sampled(_ENDS_FLAG))
+    return lo if end == "lo" else hi if end == "hi" else draw(_uniform_int(lo, hi))
+
+
 def _scale_strategy(scale: ScaleArg) -> SearchStrategy[float]:
     if scale is None:
         return scales()
@@ -205,17 +222,22 @@ def unit_arrays(shape: int | tuple[int, ...], *, nonzero: bool = False) -> Searc
     """Unscaled float64 arrays of dyadic entries ``n / q`` in ``[-2, 2]``.
 
     Args:
-        shape: the array shape.
+        shape: the array shape: an int (a vector) or a tuple of ints (a tuple is a
+            shape, not a range of sizes: use :func:`vectors` or :func:`matrices` for those).
         nonzero: if true, an all-zero draw gets its first entry set to 1.
+
+    Raises:
+        InvalidInputError: ``shape`` is not an int ``>= 0`` or a tuple of them.
 
     Returns:
         Strategy of writable float64 arrays of ``shape``; shrinks to all zeros
         (or to :math:`e_1` with ``nonzero``).
     """
-    shape = (shape,) if _is_int(shape) else tuple(shape)
-    if not all(_is_int(n) and n >= 0 for n in shape):
-        raise InvalidInputError(f"Got shape={shape!r}, but a shape must be non-negative integers.")
-    return _cached_unit(tuple(int(n) for n in shape), bool(nonzero))
+    dims = (shape,) if _is_int(shape) else tuple(shape) if isinstance(shape, (tuple, list)) else None
+    if dims is None or not all(_is_int(n) and n >= 0 for n in dims):
+        raise InvalidInputError(f"Got shape={shape!r}, but valid values are an integer >= 0 or a tuple of "
+                                "them (the array's shape; unit_arrays draws no sizes).")
+    return _cached_unit(tuple(int(n) for n in dims), bool(nonzero))
 
 
 @lru_cache(maxsize=4096)
@@ -223,16 +245,37 @@ def _cached_unit(shape: tuple[int, ...], nonzero: bool) -> SearchStrategy[np.nda
     return _unit(shape, nonzero)
 
 
-def vectors(n: int, *, scale: ScaleArg = None, nonzero: bool = False) -> SearchStrategy[np.ndarray]:
+def vectors(n: int | tuple[int, int], *, scale: ScaleArg = None,
+            nonzero: bool = False) -> SearchStrategy[np.ndarray]:
     """Float64 vectors of length ``n``: :func:`unit_arrays` times a scale.
 
     Args:
-        n: length.
+        n: length: an int (``>= 0``), or a pair ``(lo, hi)`` for lengths drawn in
+            ``[lo, hi]`` (half the draws ``hi``, one in six ``lo``; shrinks toward ``lo``).
         scale: a float, a strategy of floats, or ``None`` for :func:`scales`.
-        nonzero: never return the zero vector.
+        nonzero: never return the zero vector (not allowed with length 0).
+
+    Raises:
+        InvalidInputError: ``n`` is not an int or a pair of ints ``0 <= lo <= hi``, or
+            ``nonzero`` cannot be honoured.
     """
-    (n, _) = _int_range("n", n, 0)
-    return st.builds(_scaled, unit_arrays((n,), nonzero=nonzero), _scale_strategy(scale))
+    lo, hi = _int_range("n", n, 0)
+    if not isinstance(nonzero, bool):
+        raise InvalidInputError(f"Got nonzero={nonzero!r}, but valid values are True and False.")
+    if nonzero and lo == 0:
+        raise InvalidInputError(f"Got nonzero=True with n={n!r}, but a vector of length 0 has no non-zero "
+                                "entry: valid lengths are >= 1.")
+    scale_s = _scale_strategy(scale)
+    if lo == hi:
+        return st.builds(_scaled, unit_arrays((lo,), nonzero=nonzero), scale_s)
+    return _ranged_vector(lo, hi, scale_s, nonzero)
+
+
+@st.composite
+def _ranged_vector(draw: st.DrawFn, lo: int, hi: int, scale: SearchStrategy[float],
+                   nonzero: bool) -> np.ndarray:
+    n = draw(_size_in(lo, hi))
+    return _scaled(draw(_cached_unit((n,), nonzero)), draw(scale))
 
 
 def _scaled(values: np.ndarray, scale: float) -> np.ndarray:
@@ -270,13 +313,14 @@ def _matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, ...],
     return _draw_matrix(draw, rows, cols, structures, scale, nonzero)
 
 
-def matrices(rows: int, cols: int, *, structure: StructureArg = "generic",
+def matrices(rows: int | tuple[int, int], cols: int | tuple[int, int], *, structure: StructureArg = "generic",
              scale: ScaleArg = None, nonzero: bool = False) -> SearchStrategy[np.ndarray]:
     r"""Float64 ``(rows, cols)`` matrices of a given structure, shrinking toward 0.
 
     Args:
-        rows: number of rows (``>= 0``).
-        cols: number of columns (``>= 0``).
+        rows: number of rows: an int (``>= 0``), or a pair ``(lo, hi)`` for a number
+            drawn in ``[lo, hi]`` (half the draws ``hi``, one in six ``lo``; shrinks toward ``lo``).
+        cols: number of columns, likewise.
         structure: one of :data:`STRUCTURES`, or a sequence of them to sample from
             (repeat a name to weight it; the first is the one shrinking moves to).
             ``tied-rows`` needs ``rows >= 2`` (with one row it is ``generic``).
@@ -289,17 +333,24 @@ def matrices(rows: int, cols: int, *, structure: StructureArg = "generic",
         with :math:`u, v \ne 0`, so exactly rank one whenever they are finite.
 
     Raises:
-        InvalidInputError: a size is negative, a structure is unknown, or
-            ``nonzero`` cannot be honoured.
+        InvalidInputError: a size is not an int or a pair of ints ``0 <= lo <= hi``,
+            a structure is unknown, or ``nonzero`` cannot be honoured.
     """
-    (rows, _) = _int_range("rows", rows, 0)
-    (cols, _) = _int_range("cols", cols, 0)
+    rows_r, cols_r = _int_range("rows", rows, 0), _int_range("cols", cols, 0)
     structures = _choices("structure", structure, STRUCTURES)
     if not isinstance(nonzero, bool):
         raise InvalidInputError(f"Got nonzero={nonzero!r}, but valid values are True and False.")
-    if nonzero and ("zero" in structures or rows == 0 or cols == 0):
+    if nonzero and ("zero" in structures or rows_r[0] == 0 or cols_r[0] == 0):
         raise InvalidInputError(
-            f"Got nonzero=True with structure={structure!r} and shape {(rows, cols)}, but valid "
-            "combinations exclude the 'zero' structure and empty shapes."
+            f"Got nonzero=True with structure={structure!r}, rows={rows!r} and cols={cols!r}, but valid "
+            "combinations exclude the 'zero' structure and (possibly) empty shapes."
         )
-    return _matrix(rows, cols, structures, _scale_strategy(scale), nonzero)
+    if rows_r[0] == rows_r[1] and cols_r[0] == cols_r[1]:
+        return _matrix(rows_r[0], cols_r[0], structures, _scale_strategy(scale), nonzero)
+    return _ranged_matrix(rows_r, cols_r, structures, _scale_strategy(scale), nonzero)
+
+
+@st.composite
+def _ranged_matrix(draw: st.DrawFn, rows: tuple[int, int], cols: tuple[int, int], structures: tuple[str, ...],
+                   scale: SearchStrategy[float], nonzero: bool) -> np.ndarray:
+    return _draw_matrix(draw, draw(_size_in(*rows)), draw(_size_in(*cols)), structures, scale, nonzero)
