@@ -171,3 +171,38 @@ def test_same_seed_same_cases_whatever_local_modules_are_imported(tmp_path, monk
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("many_constants")
     assert plain(run_claim(claim, examples=200, seed=3)) == before
+
+
+def _slow_true_claim(symbolic=None) -> Claim:
+    """x² = x·x, with each case taking 0.05 s: a 0.3 s limit decides a few of 40 cases, never all."""
+    import time as _time
+
+    def check(x, ctx):
+        _time.sleep(0.05)
+        return CaseResult(compare_close(x * x, x**2, 1.0, Tolerance(ctx.dtype)))
+
+    return Claim(id="slow-true", statement="x^2 = x x", source="t", cases=lambda: st.floats(-2, 2), check=check,
+                 symbolic=symbolic)
+
+
+@pytest.mark.parametrize("symbolic", [None, lambda: PROVED], ids=["numeric-only", "with-proof"])
+def test_a_search_cut_short_by_the_time_limit_is_never_verified(symbolic):
+    """A true claim whose search the limit cuts short is inconclusive (it was `ok verified` before), and says
+    how many cases were decided."""
+    v = run_claim(_slow_true_claim(symbolic), examples=40, device="cpu", time_limit=0.3)
+    assert v.numeric["cut_short"] and 0 < v.numeric["examples"] < 40
+    assert v.verdict is VerdictKind.INCONCLUSIVE, v.message
+    assert f"{v.numeric['examples']} cases decided" in v.message and "of the 40 requested" in v.message
+
+
+def test_a_counterexample_found_before_the_time_limit_still_refutes():
+    def check(x, ctx):
+        import time as _time
+
+        _time.sleep(0.05)
+        return CaseResult(compare_leq(x, 0.5, 1.0, Tolerance(ctx.dtype)))
+
+    claim = Claim(id="slow-false", statement="x <= 0.5", source="t", relation="inequality",
+                  cases=lambda: st.sampled_from([1.0, 0.0]), check=check)
+    v = run_claim(claim, examples=40, device="cpu", time_limit=0.5)
+    assert v.verdict is VerdictKind.REFUTED  # the time limit never turns a counterexample into anything else

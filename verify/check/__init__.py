@@ -134,7 +134,7 @@ def run_claim(
     else:
         kind, message = combine(symbolic, numeric)
     if numeric.evidence and numeric.evidence.get("cut_short"):
-        message += f" Cut short by the time limit ({time_limit:g} s)."
+        kind, message = _cut_short(kind, message, numeric.evidence, time_limit, examples)
     if kind in (VerdictKind.VERIFIED, VerdictKind.PROVED) and numeric.evidence:
         message += within_tolerance_note(numeric.evidence)
     return Verdict(
@@ -145,6 +145,22 @@ def run_claim(
         seed=int(seed), device=dev, dtype=dt, torch_threads=threads, versions=versions(),
         elapsed_s=round(time.monotonic() - start, 3), ref=claim_ref(claim),
     )
+
+
+def _cut_short(kind: VerdictKind, message: str, evidence: dict[str, Any], time_limit: float | None,
+               examples: int) -> tuple[VerdictKind, str]:
+    """A search the time limit cut short is at most ``inconclusive``: an unfinished search proves nothing.
+
+    A counterexample it found is still one (``refuted`` stays), and an ``error`` stays an error.
+    """
+    decided = evidence.get("examples", 0)
+    note = (f" Cut short by the time limit ({time_limit:g} s): {decided} of {examples} requested cases were "
+            "decided.")
+    if kind in (VerdictKind.VERIFIED, VerdictKind.PROVED):
+        return VerdictKind.INCONCLUSIVE, (f"No counterexample in the {decided} cases decided before the time "
+                                          f"limit ({time_limit:g} s) of the {examples} requested: an unfinished "
+                                          "search cannot verify the claim. Raise --time-limit or lower --examples.")
+    return kind, message + note
 
 
 def _add_figures(claim: Claim, ctx: CheckContext, numeric: NumericOutcome) -> str:
