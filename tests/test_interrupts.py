@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -54,8 +55,10 @@ def _default_sigint() -> None:
 
 def _interrupt(argv: list[str], cwd: Path, sig: int, after: str, watch: str = "stdout") -> tuple[int, str, str]:
     """Run ``argv``, send ``sig`` once a line of ``watch`` contains ``after``; (exit status, stdout, stderr)."""
+    # unbuffered: a progress line must reach us when it is printed, not when a buffer fills at the end of the run
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)
+                            preexec_fn=_default_sigint, env=env)
     seen = []
     for line in getattr(proc, watch):
         seen.append(line)
