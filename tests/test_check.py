@@ -174,11 +174,11 @@ def test_same_seed_same_cases_whatever_local_modules_are_imported(tmp_path, monk
 
 
 def _slow_true_claim(symbolic=None) -> Claim:
-    """x² = x·x, with each case taking 0.05 s: a 0.3 s limit decides a few of 40 cases, never all."""
+    """x² = x·x, with each case taking 0.1 s: a 1 s limit decides a few of 40 cases (4 s of work), never all."""
     import time as _time
 
     def check(x, ctx):
-        _time.sleep(0.05)
+        _time.sleep(0.1)
         return CaseResult(compare_close(x * x, x**2, 1.0, Tolerance(ctx.dtype)))
 
     return Claim(id="slow-true", statement="x^2 = x x", source="t", cases=lambda: st.floats(-2, 2), check=check,
@@ -189,7 +189,7 @@ def _slow_true_claim(symbolic=None) -> Claim:
 def test_a_search_cut_short_by_the_time_limit_is_never_verified(symbolic):
     """A true claim whose search the limit cuts short is inconclusive (it was `ok verified` before), and says
     how many cases were decided."""
-    v = run_claim(_slow_true_claim(symbolic), examples=40, device="cpu", time_limit=0.3)
+    v = run_claim(_slow_true_claim(symbolic), examples=40, device="cpu", time_limit=1.0)
     assert v.numeric["cut_short"] and 0 < v.numeric["examples"] < 40
     assert v.verdict is VerdictKind.INCONCLUSIVE, v.message
     assert f"{v.numeric['examples']} cases decided" in v.message and "of the 40 requested" in v.message
