@@ -31,7 +31,7 @@ from verify.claims import (
     claim_ref,
     versions,
 )
-from verify.claims.evidence import within_tolerance_note
+from verify.claims.evidence import repetition_note, roundoff_note, within_tolerance_note
 from verify.claims.model import UnloadableClaim
 from verify.claims.usercode import USER_FAILURES
 from verify.errors import InvalidInputError, UserCodeError
@@ -53,7 +53,8 @@ def combine(symbolic: SymbolicResult | None, numeric: NumericOutcome) -> tuple[V
         note = (" The symbolic part claimed a proof: the two parts disagree, which is a bug "
                 "in the derivation or in the numeric check." if proved else "")
         replay_note = f" {numeric.message}" if numeric.message else ""  # e.g. why it cannot be replayed
-        return VerdictKind.REFUTED, "A counterexample survived the independent re-check." + note + replay_note
+        survived = numeric.recheck or "independent re-check"
+        return VerdictKind.REFUTED, f"A counterexample survived the {survived}." + note + replay_note
     if sym_refuted:
         names = ", ".join(s.name for s in sym_refuted)
         return VerdictKind.REFUTED, f"Exact symbolic counterexample in step(s): {names}."
@@ -136,7 +137,8 @@ def run_claim(
     if numeric.evidence and numeric.evidence.get("cut_short"):
         kind, message = _cut_short(kind, message, numeric.evidence, time_limit, examples)
     if kind in (VerdictKind.VERIFIED, VerdictKind.PROVED) and numeric.evidence:
-        message += within_tolerance_note(numeric.evidence)
+        message += (within_tolerance_note(numeric.evidence) + roundoff_note(numeric.evidence)
+                    + repetition_note(numeric.evidence))
     return Verdict(
         claim=claim.id, verdict=kind, expected=claim.expected, statement=claim.statement,
         source=claim.source, message=message, title=claim.title, hypotheses=list(claim.hypotheses),

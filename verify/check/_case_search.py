@@ -1,10 +1,10 @@
 """The numeric part of a claim: the Hypothesis search for a counterexample, and its outcome.
 
-:func:`_search` runs the claim's check over its generated cases, steering toward the
-smallest slack and shrinking a violation; :func:`_confirm` re-checks a shrunk violation
-independently (in float64) before it counts as a counterexample, and says so when the
-counterexample cannot be replayed from its JSON. Both return a
-:class:`NumericOutcome`, which :func:`verify.check.combine` turns into a verdict.
+:func:`_search` runs the claim's check over its generated cases in blocks of :data:`BLOCK`
+(generation, targeting toward the smallest slack, shrinking a violation); a violation of a claim without
+a re-check of its own counts only beyond its measured round-off (:mod:`verify.check._roundoff`), and
+:func:`verify.check._confirm.confirm` re-checks the shrunk one before it counts as a counterexample.
+Both return a :class:`NumericOutcome`, which :func:`verify.check.combine` turns into a verdict.
 """
 
 from __future__ import annotations
@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
+from verify.check._roundoff import RoundoffCheck, roundoff_check
 from verify.claims import CaseResult, CheckContext, Claim, to_plain
 from verify.claims.evidence import distribution
 from verify.claims.usercode import USER_FAILURES, describe_failure
@@ -35,12 +36,14 @@ class NumericOutcome:
         evidence: the ``numeric`` block of the verdict.
         counterexample: the shrunk case and its numbers, for ``counterexample``.
         message: the reason, for ``error``/``unconfirmed``/``undecidable``.
+        recheck: for ``counterexample``, the re-check it survived, in words.
     """
 
     status: str
     evidence: dict[str, Any] | None = None
     counterexample: dict[str, Any] | None = None
     message: str = ""
+    recheck: str = ""
 
 
 class _Violation(Exception):
@@ -70,11 +73,28 @@ class _Search:
     tolerance: str = ""
     undecidable_reason: str = ""
     samples: list[float] = field(default_factory=list)
+    roundoff: RoundoffCheck | None = None
+    dismissed: int = 0
+    dismissed_worst: dict[str, Any] | None = None
+    evaluated: int = 0
+    found_at: int | None = None
+    fingerprints: set[int] = field(default_factory=set)
 
     def run_case(self, case: Any) -> None:
+        if self._violates(case):
+            raise _Violation  # one raise site: Hypothesis calls a failure flaky when its origin moves
+
+    def _violates(self, case: Any) -> bool:
+        if self.failure is None and self.evaluated >= self.ctx.examples:
+            return False  # the budget is spent: the rest of the block's draws are not evaluated
         if self.deadline is not None and time.monotonic() > self.deadline:
+            # past the limit only the failure found before it still runs (Hypothesis replays it at the end)
+            if self.failure is not None and _same_case(case, self.failure[0]):
+                return True
             self.skipped += 1
-            return
+            return False
+        if self.failure is None:
+            self.evaluated += 1
         try:
             result = self.claim.check(case, self.ctx)  # type: ignore[misc]
         except USER_FAILURES as exc:  # the claim's own code failed (or called sys.exit): an `error` verdict
@@ -84,10 +104,29 @@ class _Search:
         if problem:
             self.crash = (case, problem)
             raise _ClaimCrashed
+        if result.comparison.status == "violated" and self.claim.recheck is None:
+            # no re-check of its own: a violation counts only beyond the round-off the check is subject to
+            roundoff = roundoff_check(self.claim, case, self.ctx, result)
+            if not roundoff.confirmed:
+                self._dismiss(case, result, roundoff)
+                return False
+            self.roundoff = roundoff
         self._record(case, result)
         if result.comparison.status == "violated":
             self.failure = (case, result)
-            raise _Violation
+            self.found_at = self.found_at or self.evaluated
+            return True
+        return False
+
+    def _dismiss(self, case: Any, result: CaseResult, roundoff: RoundoffCheck) -> None:
+        """A violation within the measured round-off: counted as decided, kept apart from the evidence's extremes."""
+        self.checked += 1
+        self.tags.update(result.tags)
+        self.dismissed += 1
+        self._fingerprint(case)
+        if self.dismissed_worst is None or roundoff.excess > self.dismissed_worst["roundoff"]["excess_over_tolerance"]:
+            self.dismissed_worst = {"case": to_plain(case), "comparison": to_plain(result.comparison),
+                                    "roundoff": roundoff.to_json()}
 
     def _record(self, case: Any, result: CaseResult) -> None:
         c = result.comparison
@@ -98,6 +137,7 @@ class _Search:
             self.undecidable_reason = str(result.details.get("reason", "")) or self.undecidable_reason
             return
         self.checked += 1
+        self._fingerprint(case)
         self.max_abs_err = max(self.max_abs_err, c.abs_err)
         self.max_rel_err = max(self.max_rel_err, c.rel_err)
         # inequalities: the ratio lhs/rhs (undefined when rhs <= 0: such cases are not in the histogram)
@@ -116,6 +156,13 @@ class _Search:
         except Exception:  # target() outside a search, or called twice: not essential
             pass
 
+    def _fingerprint(self, case: Any) -> None:
+        """Remember the case by the hash of its exact JSON form, to count distinct cases."""
+        try:
+            self.fingerprints.add(hash(json.dumps(to_plain(case), sort_keys=True, default=repr)))
+        except (TypeError, ValueError):  # not JSON-able: count it as new
+            self.fingerprints.add(len(self.fingerprints) + 1 << 62)
+
     def evidence(self) -> dict[str, Any]:
         worst = None
         if self.worst is not None:
@@ -125,6 +172,8 @@ class _Search:
         return {
             "examples": self.checked,
             "examples_requested": self.ctx.examples,
+            "distinct_cases": len(self.fingerprints),
+            "cases_with_ratio": len(self.samples) if self.claim.relation == "inequality" else None,
             "undecidable": self.undecidable,
             "skipped_after_time_limit": self.skipped,
             "cut_short": self.skipped > 0,
@@ -137,6 +186,8 @@ class _Search:
             "boundary_cases_hit": sorted(self.tags),
             "worst_case": worst,
             "distribution": distribution(self.samples, self.claim.relation),
+            "within_roundoff": ({"count": self.dismissed, "largest": self.dismissed_worst}
+                                if self.dismissed else None),
         }
 
 
@@ -181,10 +232,45 @@ def _malformed(result: Any) -> str:
     return ""
 
 
-def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericOutcome:
+#: Cases per search block. A search is a sequence of blocks, each a Hypothesis run of its own with a seed
+#: derived from the run's seed and the block's index: generation, then a targeting pass that climbs toward
+#: the block's tightest case, then shrinking of a violation. What a block does never depends on the budget,
+#: so a run with more examples repeats the run with fewer case for case before going on: more examples
+#: never lose a counterexample found with fewer.
+BLOCK = 100
+
+
+def block_seed(seed: int, block: int) -> int:
+    """The Hypothesis seed of one block of a search: the run's seed for the first block (a run of at most
+    :data:`BLOCK` cases draws what it always drew), then a hash (the blocks of nearby seeds do not overlap)."""
+    import hashlib
+
+    if block == 0:
+        return seed
+    return int.from_bytes(hashlib.sha256(f"verify-search:{seed}:{block}".encode()).digest()[:8], "big")
+
+
+def _block_search(strategy: Any, state: _Search, seed: int) -> Any:
     import hypothesis
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hypothesis_seed
+
+    @settings(
+        max_examples=BLOCK, database=None, deadline=None, derandomize=False,
+        suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False,
+        verbosity=hypothesis.Verbosity.quiet,
+        phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink),
+    )
+    @hypothesis_seed(seed)
+    @given(case=strategy)
+    def search(case: Any) -> None:
+        state.run_case(case)
+
+    return search
+
+
+def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericOutcome:
+    import hypothesis
 
     state = _Search(claim, ctx, deadline)
     try:
@@ -192,25 +278,19 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
     except ClaimDefinitionError as exc:
         return NumericOutcome("error", state.evidence(), message=str(exc))
 
-    @settings(
-        max_examples=max(ctx.examples, 1), database=None, deadline=None, derandomize=False,
-        suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False,
-        verbosity=hypothesis.Verbosity.quiet,
-        phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink),
-    )
-    @hypothesis_seed(ctx.seed)
-    @given(case=strategy)
-    def search(case: Any) -> None:
-        state.run_case(case)
-
     from verify.strategies.determinism import module_independent_generation
 
     try:
         with module_independent_generation():
-            search()
+            for block in range(math.ceil(ctx.examples / BLOCK)):
+                if state.failure is not None or state.evaluated >= ctx.examples:
+                    break
+                _block_search(strategy, state, block_seed(ctx.seed, block))()
     except _Violation:
         assert state.failure is not None
-        return _confirm(claim, ctx, state)
+        from verify.check._confirm import confirm
+
+        return confirm(claim, ctx, state)
     except _ClaimCrashed:
         case, what = state.crash or (None, "unknown failure")
         return NumericOutcome("error", state.evidence(), message=(
@@ -239,67 +319,11 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
     return NumericOutcome("agree", evidence)
 
 
-def _confirm(claim: Claim, ctx: CheckContext, state: _Search) -> NumericOutcome:
-    """Re-check the shrunk counterexample independently before calling it one."""
-    case, result = state.failure  # type: ignore[misc]
-    recheck = claim.recheck or claim.check
-    ctx64 = replace(ctx, dtype="float64")
-    evidence = state.evidence()
+def _same_case(a: Any, b: Any) -> bool:
     try:
-        again = recheck(case, ctx64)  # type: ignore[misc]
-    except USER_FAILURES as exc:
-        return NumericOutcome("error", evidence, message=(
-            f"The re-check of a counterexample failed: {_describe_exception(exc)}."))
-    problem = _malformed(again)
-    if problem:
-        return NumericOutcome("error", evidence, message=f"The re-check of a counterexample failed: {problem}.")
-    counterexample = {
-        "case": to_plain(case),
-        "comparison": to_plain(result.comparison),
-        "recheck": to_plain(again.comparison),
-        "tags": list(result.tags),
-        "details": to_plain(result.details),
-    }
-    if again.comparison.status != "violated":
-        return NumericOutcome("unconfirmed", evidence, counterexample, message=(
-            "A violation in the search did not survive the independent re-check "
-            f"(re-check status {again.comparison.status}, slack {again.comparison.slack:.3g}): "
-            "it is round-off, not a counterexample."))
-    why = _replay_problem(claim, case, ctx64)
-    if why:
-        counterexample["replayable"] = False
-        counterexample["not_replayable_because"] = why
-        return NumericOutcome("counterexample", evidence, counterexample, message=(
-            f"This counterexample cannot be replayed from the JSON: {why}."))
-    return NumericOutcome("counterexample", evidence, counterexample)
-
-
-def _replay_problem(claim: Claim, case: Any, ctx: CheckContext) -> str:
-    """Why ``--replay`` would not reproduce the counterexample ('' when it does).
-
-    The case goes through what ``--json`` and ``--replay`` do to it (JSON out, the claim's decoder in),
-    and the check runs on what comes back: it must raise nothing and still be ``violated``.
-    """
-    from verify.strategies import decode_case_json
-
-    decode = claim.decode_case or decode_case_json
-    plain = to_plain(case)
-    rebuilt: Any = plain
-    try:
-        rebuilt = decode(json.loads(json.dumps(plain)))
-        again = claim.check(rebuilt, ctx)  # type: ignore[misc]
-        problem = _malformed(again)
-    except USER_FAILURES as exc:
-        problem = describe_failure(exc)
-    if not problem and again.comparison.status == "violated":
-        return ""
-    what = (f"a {type(case).__name__} case comes back from its JSON {_short(plain, 80)} as a "
-            f"{type(rebuilt).__name__}" if type(rebuilt) is not type(case) else "the case rebuilt from its JSON")
-    if problem:
-        return (f"{what}, and the check on it fails ({problem}); give the claim decode_case= that rebuilds "
-                "the case from its JSON (or make its class a verify.case_type)")
-    return (f"{what} is no longer a counterexample (status {again.comparison.status}): its JSON does not "
-            "hold the case exactly; give the claim decode_case= that rebuilds it")
+        return bool(repr(to_plain(a)) == repr(to_plain(b)))
+    except Exception:  # noqa: BLE001 - an exotic case type: treat as different
+        return False
 
 
 def _short(obj: Any, limit: int = 400) -> str:

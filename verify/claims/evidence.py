@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["distribution", "within_tolerance_note"]
+__all__ = ["distribution", "repetition_note", "roundoff_note", "within_tolerance_note"]
 
 
 def distribution(samples: list[float], relation: str) -> dict[str, Any] | None:
@@ -38,3 +38,24 @@ def within_tolerance_note(evidence: dict[str, Any]) -> str:
               and scale > 0 else "")
     return (f" In the tightest case the relation is exceeded by {-slack:.2g} of the scale, within the round-off "
             f"tolerance{within}: equality there, or a violation too small to tell from round-off in this dtype.")
+
+
+def repetition_note(evidence: dict[str, Any]) -> str:
+    """Say so when most decided cases repeat one another: the evidence is thinner than the case count."""
+    decided, distinct = evidence.get("examples"), evidence.get("distinct_cases")
+    if not isinstance(decided, int) or not isinstance(distinct, int) or decided < 4 or 2 * distinct >= decided:
+        return ""
+    return (f" Only {distinct} distinct cases among the {decided} decided: most cases repeat one, so the evidence "
+            "is thinner than the count (a narrow strategy, or the search returning to its tightest case).")
+
+
+def roundoff_note(evidence: dict[str, Any]) -> str:
+    """Say how many violations the round-off re-check found within the measured round-off."""
+    within = evidence.get("within_roundoff")
+    if not isinstance(within, dict) or not within.get("count"):
+        return ""
+    largest = (within.get("largest") or {}).get("roundoff") or {}
+    detail = (f" (the largest {largest['violation']:.3g} against a measured spread {largest['spread']:.3g})"
+              if isinstance(largest.get("violation"), float) and isinstance(largest.get("spread"), float) else "")
+    return (f" {within['count']} apparent violation(s) were within the round-off measured by the re-check "
+            f"'round-off sensitivity'{detail} and do not count.")
