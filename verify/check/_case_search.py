@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from verify.check._local import LOCAL_CASES, Anchor, anchor_of, current_nodes, local_phase, signature
 from verify.check._roundoff import RoundoffCheck, roundoff_check
 from verify.claims import CaseResult, CheckContext, Claim, to_plain
 from verify.claims.evidence import distribution
@@ -78,11 +79,36 @@ class _Search:
     dismissed_worst: dict[str, Any] | None = None
     evaluated: int = 0
     found_at: int | None = None
+    nodes: tuple[Any, ...] | None = None
+    anchors: dict[Any, Anchor] = field(default_factory=dict)
+    local_cases_in_block: int = 0
+    blocks: int = 0
+    local_cases: int = 0
+    local_steps: int = 0
+    last_slack: float = math.inf
     fingerprints: set[int] = field(default_factory=set)
 
     def run_case(self, case: Any) -> None:
+        self.nodes = current_nodes()
         if self._violates(case):
             raise _Violation  # one raise site: Hypothesis calls a failure flaky when its origin moves
+
+    def has_budget(self) -> bool:
+        """No failure yet, cases left, time left."""
+        return (self.failure is None and self.evaluated < self.ctx.examples
+                and (self.deadline is None or time.monotonic() <= self.deadline))
+
+    def evaluate_local(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
+        """Evaluate a case of the local phase: ``None`` for a violation that counts, else its slack
+        (``inf`` when it decided nothing)."""
+        self.nodes = nodes
+        self.local_cases += 1
+        self.local_cases_in_block += 1
+        self.last_slack = math.inf
+        if self._violates(case):
+            return None
+        self.local_steps += self.last_slack < math.inf
+        return self.last_slack
 
     def _violates(self, case: Any) -> bool:
         if self.failure is None and self.evaluated >= self.ctx.examples:
@@ -149,6 +175,14 @@ class _Search:
         if self.min_slack is None or c.slack < self.min_slack:
             self.min_slack = c.slack
             self.worst = (case, result)
+        if (c.lhs == 0 and c.rhs == 0) or 0 <= c.slack < ATTAINED_SLACK:
+            return  # equality attained (rank one, both sides zero): a dead end for targeting and climbing
+        self.last_slack = c.slack
+        shape = signature(case)
+        if shape not in self.anchors or c.slack < self.anchors[shape].slack:
+            anchor = anchor_of(c.slack, self.nodes)
+            if anchor is not None:
+                self.anchors[shape] = anchor
         try:
             import hypothesis
 
@@ -158,10 +192,11 @@ class _Search:
 
     def _fingerprint(self, case: Any) -> None:
         """Remember the case by the hash of its exact JSON form, to count distinct cases."""
-        try:
-            self.fingerprints.add(hash(json.dumps(to_plain(case), sort_keys=True, default=repr)))
-        except (TypeError, ValueError):  # not JSON-able: count it as new
-            self.fingerprints.add(len(self.fingerprints) + 1 << 62)
+        self.fingerprints.add(_case_hash(case, len(self.fingerprints)))
+
+    def seen(self, case: Any) -> bool:
+        """Was this exact case decided before?"""
+        return _case_hash(case, -1) in self.fingerprints
 
     def evidence(self) -> dict[str, Any]:
         worst = None
@@ -188,6 +223,8 @@ class _Search:
             "distribution": distribution(self.samples, self.claim.relation),
             "within_roundoff": ({"count": self.dismissed, "largest": self.dismissed_worst}
                                 if self.dismissed else None),
+            "search": {"blocks": self.blocks, "block_size": BLOCK, "local_cases": self.local_cases,
+                       "local_improvements": self.local_steps},
         }
 
 
@@ -232,17 +269,23 @@ def _malformed(result: Any) -> str:
     return ""
 
 
-#: Cases per search block. A search is a sequence of blocks, each a Hypothesis run of its own with a seed
-#: derived from the run's seed and the block's index: generation, then a targeting pass that climbs toward
-#: the block's tightest case, then shrinking of a violation. What a block does never depends on the budget,
-#: so a run with more examples repeats the run with fewer case for case before going on: more examples
-#: never lose a counterexample found with fewer.
+#: Cases per search block. A search is a sequence of blocks: a Hypothesis run of its own (generation, then
+#: a targeting pass toward the smallest slack) with a seed derived from the run's seed and the block's
+#: index, then a local phase of :data:`~verify.check._local.LOCAL_CASES` evaluations climbing from the
+#: tightest case so far; a violation is shrunk by Hypothesis. What a block does never depends on the
+#: budget, which only says where the search stops, so a run with more examples repeats the run with fewer
+#: case for case before going on: more examples never lose a counterexample found with fewer.
 BLOCK = 100
+#: A case whose relative slack is in ``[0, ATTAINED_SLACK)`` attains equality (a rank-one product, a tie
+#: the bound is exact on): such cases crowd the top of any ranking by slack, and climbing from them leads
+#: nowhere, so they steer neither Hypothesis's targeting nor the local phase.
+ATTAINED_SLACK = 1e-9
+_HYPOTHESIS_CASES = BLOCK - LOCAL_CASES
 
 
 def block_seed(seed: int, block: int) -> int:
-    """The Hypothesis seed of one block of a search: the run's seed for the first block (a run of at most
-    :data:`BLOCK` cases draws what it always drew), then a hash (the blocks of nearby seeds do not overlap)."""
+    """The Hypothesis seed of one block of a search: the run's seed for the first block, then a hash (the
+    blocks of nearby seeds do not overlap)."""
     import hashlib
 
     if block == 0:
@@ -250,23 +293,66 @@ def block_seed(seed: int, block: int) -> int:
     return int.from_bytes(hashlib.sha256(f"verify-search:{seed}:{block}".encode()).digest()[:8], "big")
 
 
-def _block_search(strategy: Any, state: _Search, seed: int) -> Any:
+def _settings(max_examples: int, phases: tuple[Any, ...], database: Any = None) -> Any:
     import hypothesis
-    from hypothesis import HealthCheck, Phase, given, settings
+    from hypothesis import HealthCheck, settings
+
+    return settings(max_examples=max_examples, database=database, deadline=None, derandomize=False,
+                    suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False,
+                    verbosity=hypothesis.Verbosity.quiet, phases=phases)
+
+
+def _block_search(strategy: Any, state: _Search, seed: int) -> Any:
+    from hypothesis import Phase, given
     from hypothesis import seed as hypothesis_seed
 
-    @settings(
-        max_examples=BLOCK, database=None, deadline=None, derandomize=False,
-        suppress_health_check=list(HealthCheck), report_multiple_bugs=False, print_blob=False,
-        verbosity=hypothesis.Verbosity.quiet,
-        phases=(Phase.explicit, Phase.generate, Phase.target, Phase.shrink),
-    )
+    @_settings(_HYPOTHESIS_CASES, (Phase.explicit, Phase.generate, Phase.target, Phase.shrink))
     @hypothesis_seed(seed)
     @given(case=strategy)
     def search(case: Any) -> None:
         state.run_case(case)
 
     return search
+
+
+def _shrink_search(strategy: Any, state: _Search, values: list[Any], seed: int) -> Any:
+    """A Hypothesis run that starts from the local phase's violating choices and shrinks them."""
+    from hypothesis import Phase, given
+    from hypothesis import seed as hypothesis_seed
+    from hypothesis.database import InMemoryExampleDatabase, choices_to_bytes
+
+    database, key = InMemoryExampleDatabase(), b"verify-local-phase"
+    database.save(key, choices_to_bytes(values))
+
+    @_settings(1, (Phase.reuse, Phase.shrink), database)
+    @hypothesis_seed(seed)
+    @given(case=strategy)
+    def shrink(case: Any) -> None:
+        state.run_case(case)
+
+    shrink._hypothesis_internal_database_key = key  # type: ignore[attr-defined]
+    return shrink
+
+
+def _run_blocks(strategy: Any, state: _Search, seed: int) -> None:
+    """Run blocks until the budget is spent, a violation is found, or the strategy has nothing new."""
+    import random
+
+    block = 0
+    while state.has_budget():
+        start = state.evaluated
+        state.blocks += 1
+        _block_search(strategy, state, block_seed(seed, block))()
+        exhausted = state.evaluated - start < _HYPOTHESIS_CASES and state.has_budget()
+        state.local_cases_in_block = 0
+        if state.has_budget():
+            found = local_phase(state, strategy, random.Random(block_seed(seed, block)))
+            if found is not None:
+                _shrink_search(strategy, state, found, block_seed(seed, block))()
+                raise _Violation  # the shrinking run ended without replaying the failure: report it as found
+        if exhausted or state.evaluated == start:
+            return  # Hypothesis ran out of new cases: further blocks would repeat them
+        block += 1
 
 
 def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericOutcome:
@@ -282,10 +368,7 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
 
     try:
         with module_independent_generation():
-            for block in range(math.ceil(ctx.examples / BLOCK)):
-                if state.failure is not None or state.evaluated >= ctx.examples:
-                    break
-                _block_search(strategy, state, block_seed(ctx.seed, block))()
+            _run_blocks(strategy, state, ctx.seed)
     except _Violation:
         assert state.failure is not None
         from verify.check._confirm import confirm
@@ -317,6 +400,13 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
             reason = f"the time limit ran out before any case was decided ({state.skipped} skipped)"
         return NumericOutcome("undecidable", evidence, message=f"No case could be decided: {reason}.")
     return NumericOutcome("agree", evidence)
+
+
+def _case_hash(case: Any, fallback: int) -> int:
+    try:
+        return hash(json.dumps(to_plain(case), sort_keys=True, default=repr))
+    except (TypeError, ValueError):  # not JSON-able: never equal to another
+        return (fallback + 1) << 62
 
 
 def _same_case(a: Any, b: Any) -> bool:
