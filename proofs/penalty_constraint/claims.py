@@ -80,7 +80,8 @@ MAX_NORM = FAMILY.claim(
     statement=(r"P(w) = w \min\!\big(1, \tfrac{c}{\|w\|}\big) = \arg\min_{\|v\|\le c}\|v - w\|,\ "
                r"\texttt{torch.renorm}(W, 2, 0, c)_j = P(W_{j,:}) \pm \tfrac{c\,10^{-7}}{\|W_{j,:}\|}"),
     hypotheses=(r"W \in \mathbb{R}^{\text{out}\times\text{in}} \text{ of } \texttt{nn.Linear};\ c > 0",),
-    cases=cs.max_norm_cases, check=num.max_norm_check, relation="inequality", decode_case=case_from_json,
+    cases=cs.max_norm_cases, check=num.max_norm_check, recheck=num.max_norm_recheck, relation="inequality",
+    decode_case=case_from_json,
     notes=("Optimality certificate: sup over the ball of ⟨w − P, z − P⟩ = c‖w − P‖ − ⟨w − P, P⟩ ≤ 0 (exact, eps); "
            f"SLSQP's projection judged at {sv.SOLVER_RTOL:g}; each unit's own multiplier (‖w‖/c − 1)/2 recorded.",
            "A unit's incoming weights are read off autograd (row j of ∂(Wx)/∂x), independent of the layout "

@@ -314,6 +314,40 @@ def max_norm_check(case: MaxNormCase, ctx: CheckContext,
     return _result(named, case.tags, details, tol, f"SLSQP ftol {sv.SLSQP_FTOL:g}")
 
 
+def max_norm_recheck(case: MaxNormCase, ctx: CheckContext,
+                     projection: Callable[[np.ndarray, float], np.ndarray] = max_norm_projection,
+                     renorm: Callable[[torch.Tensor, float], torch.Tensor] = renorm_rows) -> CaseResult:
+    """The exact relations of :func:`max_norm_check` in mpmath (50 digits): ``projection``'s P(w) feasible and
+    optimal (certificate), ``renorm``'s rows against the exact w·min(1, c/‖w‖) ± torch's offset, each unit's
+    incoming norm after ``renorm``. No solver: the float64 values under test are judged exactly."""
+    tol, c = Tolerance("float64", FAMILY.depth), case.c
+    W = np.asarray(case.W, dtype=np.float64)
+    lin = _renormed(W, c, replace(ctx, dtype="float64"), renorm)
+    R = lin.weight.detach().cpu().numpy().astype(np.float64)
+    incoming = _incoming_norms(lin, ctx)
+    named = []
+    with mpmath.workdps(50):
+        cm = mpmath.mpf(c)
+        for j, w in enumerate(W):
+            wm = [mpmath.mpf(float(v)) for v in w]
+            pm = [mpmath.mpf(float(v)) for v in projection(w, c)]
+            nw = mpmath.sqrt(mpmath.fsum(v * v for v in wm))
+            scale = float(max(nw, cm))
+            norm_p = mpmath.sqrt(mpmath.fsum(v * v for v in pm))
+            named.append((f"row{j}-feasible", compare_leq(float(norm_p), c, c, tol)))
+            d = [a - b for a, b in zip(wm, pm, strict=True)]
+            inner = mpmath.fsum(a * b for a, b in zip(d, pm, strict=True))
+            cert = cm * mpmath.sqrt(mpmath.fsum(v * v for v in d)) - inner
+            named.append((f"row{j}-optimality", compare_leq(float(cert), 0.0, scale * c, tol)))
+            exact = [v * (cm / nw if nw > cm else 1) for v in wm]
+            err = mpmath.sqrt(mpmath.fsum((mpmath.mpf(float(r)) - e) ** 2 for r, e in zip(R[j], exact, strict=True)))
+            offset = float(cm * RENORM_OFFSET / nw) if nw > cm else 0.0
+            named.append((f"row{j}-renorm", compare_leq(float(err), offset, scale, tol)))
+            named.append((f"unit{j}-incoming", compare_leq(float(incoming[j]), c, c, tol)))
+    result = _result(named, case.tags, {"c": c, "incoming_norms_after_renorm": incoming.tolist()}, tol)
+    return replace(result, tolerance="mpmath 50 digits; " + result.tolerance)
+
+
 def columns_check(case: MaxNormCase, ctx: CheckContext) -> CaseResult:
     """The source's torch.renorm over columns (dim 1), then every unit's incoming-weight norm ≤ c (claimed)."""
     tol, c = Tolerance(ctx.dtype, FAMILY.depth), case.c

@@ -123,3 +123,22 @@ def test_a_constant_side_does_not_stop_a_real_violation():
 @pytest.mark.parametrize("claim", THIN_CLAIMS, ids=lambda c: c.id)
 def test_thin_set_false_claims_are_refuted_at_seeds_0_to_9(claim):
     assert all(run_claim(claim, seed=seed, device="cpu").verdict.value == "refuted" for seed in SEEDS)
+
+
+def _fourth_difference(x, h=1e-4):
+    f = torch.exp
+    x = torch.as_tensor(x, dtype=torch.float64)
+    return (f(x + 2 * h) - 4 * f(x + h) + 6 * f(x) - 4 * f(x - h) + f(x - 2 * h)) / h**4
+
+
+def test_noise_the_check_amplifies_makes_a_violation_inconclusive_never_verified():
+    """Randomized rounding breaks a check that relies on rounding being the same each time (a fourth
+    difference with h = 1e-4 amplifies it by 1e16): its spread then swallows any violation, and a false claim
+    came out `verified`. Such a violation is now neither confirmed nor dismissed."""
+    claim = verify.identity("fourth-difference", statement=r"\Delta_h^4 e^x / h^4 = 1.5 e^x", expected="refuted",
+                            cases=st.floats(-1, 1), lhs=_fourth_difference, rhs=lambda x: 1.5 * torch.exp(
+                                torch.as_tensor(x, dtype=torch.float64)))
+    v = run_claim(claim, examples=20, device="cpu")
+    assert v.verdict.value == "inconclusive", v.message
+    assert "could not be told from round-off" in v.message
+    assert v.counterexample["recheck"]["ill_conditioned"] and v.counterexample["recheck"]["noise_amplification"] > 1e6

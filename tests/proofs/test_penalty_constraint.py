@@ -145,7 +145,8 @@ def _scale_to_c(w, c):
 @pytest.mark.parametrize("kw", [{"projection": _scale_to_c}, {"renorm": num.seed003_renorm_columns}],
                          ids=["scale-up-short-rows", "columns"])
 def test_wrong_projections_are_refuted(kw):
-    v = _run(_variant(c4.MAX_NORM, lambda case, ctx: num.max_norm_check(case, ctx, **kw)))
+    v = _run(_variant(c4.MAX_NORM, lambda case, ctx: num.max_norm_check(case, ctx, **kw),
+                      recheck=lambda case, ctx: num.max_norm_recheck(case, ctx, **kw)))
     assert v.verdict is VerdictKind.REFUTED, v.message
 
 

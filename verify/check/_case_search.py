@@ -133,7 +133,7 @@ class _Search:
         if result.comparison.status == "violated" and self.claim.recheck is None:
             # no re-check of its own: a violation counts only beyond the round-off the check is subject to
             roundoff = roundoff_check(self.claim, case, self.ctx, result)
-            if not roundoff.confirmed:
+            if not roundoff.confirmed and not roundoff.ill_conditioned:
                 self._dismiss(case, result, roundoff)
                 return False
             self.roundoff = roundoff

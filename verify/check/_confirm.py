@@ -32,8 +32,18 @@ def confirm(claim: Claim, ctx: CheckContext, state: _Search) -> NumericOutcome:
     if claim.recheck is None:
         assert state.roundoff is not None
         # the comparison block that reports read, with the round-off measurement beside it
-        counterexample["recheck"] = {**to_plain(result.comparison), **state.roundoff.to_json()}
-        recheck = state.roundoff.describe()
+        roundoff = state.roundoff
+        counterexample["recheck"] = {**to_plain(result.comparison), **roundoff.to_json()}
+        if roundoff.ill_conditioned:
+            counterexample["recheck"]["status"] = "undecidable"
+            return NumericOutcome("unconfirmed", evidence, counterexample, message=(
+                f"A violation ({roundoff.violation:.3g}) could not be told from round-off: the re-check "
+                f"'{roundoff.to_json()['name']}' re-ran the check with every rounding perturbed by 2 ulps and the "
+                f"result moved by {roundoff.spread:.3g}, {roundoff.amplification:.2g} times the perturbation of "
+                "the largest value computed: the check amplifies rounding (finite differences, high "
+                "derivatives, an ill-conditioned solve) too much for this re-check. Give the claim a "
+                "recheck= (another oracle, or mpmath) to decide it."))
+        recheck = roundoff.describe()
     else:
         name = recheck_name(claim.recheck)
         ctx64 = replace(ctx, dtype="float64")

@@ -69,6 +69,8 @@ class NoisyArithmetic:
         self._mode = _Mode()
         self._numpy_rng = np.random.default_rng(1_000_003 * (seed + 1))
         self._saved: list[tuple[Any, str, Any]] = []
+        #: the largest magnitude among the perturbed results (where it can be read: not inside torch.func)
+        self.largest = 0.0
 
     def __enter__(self) -> NoisyArithmetic:
         self._patch_modules()
@@ -110,19 +112,33 @@ class NoisyArithmetic:
             if not (out.is_floating_point() or out.is_complex()) or out.numel() == 0:
                 return out
             real = out.real.dtype if out.is_complex() else out.dtype
+            self._note(out)
             # drawn by numpy: inside torch.func.vmap a torch random op is an error (a constant broadcasts)
             u = torch.from_numpy(self._numpy_rng.uniform(-1.0, 1.0, tuple(out.shape)))
             return out * (1 + torch.finfo(real).eps * NOISE_ULPS * u).to(device=out.device, dtype=real)
         if isinstance(out, np.ndarray | np.floating | np.complexfloating) and np.asarray(out).dtype.kind in "fc":
             real = np.finfo(np.asarray(out).dtype)
+            self._note(out)
             u = self._numpy_rng.uniform(-1.0, 1.0, np.shape(out))
             return (out * (1 + real.eps * NOISE_ULPS * u)).astype(np.asarray(out).dtype)[()]
         if isinstance(out, float | complex) and not isinstance(out, bool):
+            self._note(out)
             return out * (1 + 2.0**-52 * NOISE_ULPS * self._numpy_rng.uniform(-1.0, 1.0))
         if isinstance(out, tuple) and out:  # (values, vectors) of eigh, svd, slogdet ... (structseqs too)
             items = [self.perturb(o) for o in out]
             return type(out)(*items) if hasattr(out, "_fields") else _rebuild(out, items)
         return out
+
+
+    def _note(self, out: Any) -> None:
+        try:
+            import numpy as np
+
+            value = float(out.detach().abs().max()) if hasattr(out, "detach") else float(np.max(np.abs(out)))
+        except Exception:  # noqa: BLE001 - a functorch wrapper cannot be read: the sides' size stands in
+            return
+        if math.isfinite(value):
+            self.largest = max(self.largest, value)
 
 
 def _rebuild(out: tuple[Any, ...], items: list[Any]) -> Any:

@@ -27,7 +27,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from verify.check._noisy import NoisyArithmetic
+from verify.check._noisy import NOISE_ULPS, NoisyArithmetic
 from verify.claims import CaseResult, CheckContext, Claim
 from verify.claims.usercode import USER_FAILURES
 
@@ -39,6 +39,11 @@ ROUNDOFF_RECHECK = "round-off sensitivity"
 SPREAD_FACTOR = 4.0
 #: Noisy-arithmetic runs.
 NOISY_RUNS = 6
+#: Beyond this amplification of the noise (spread over the perturbation of the largest value handled), the
+#: noisy runs do not measure round-off: the check relies on rounding being the same each time (finite
+#: differences of a function evaluated twice, high derivatives), or is too ill-conditioned to tell. A
+#: violation there is neither confirmed nor dismissed: it is inconclusive.
+AMPLIFICATION_LIMIT = 1e6
 #: The ulp multiples the case is scaled by (each with both signs), smallest first, up to the first that
 #: changes both computed sides.
 CASE_ULPS = (1, 16, 256, 4096, 65536, 2**20, 2**24, 2**28, 2**32)
@@ -55,6 +60,7 @@ class RoundoffCheck:
         evaluations: how many variants ran; ``violated``: in how many the relation was still violated.
         failed: variants whose check raised or gave no result (not counted).
         kinds: how many variants of each kind ran.
+        amplification: the noisy runs' spread over the noise they applied (see :data:`AMPLIFICATION_LIMIT`).
     """
 
     confirmed: bool
@@ -65,12 +71,19 @@ class RoundoffCheck:
     violated: int
     failed: int
     kinds: dict[str, int]
+    amplification: float = 0.0
+
+    @property
+    def ill_conditioned(self) -> bool:
+        """The noisy runs blew the noise up by more than :data:`AMPLIFICATION_LIMIT`: no judgement possible."""
+        return not self.confirmed and self.amplification > AMPLIFICATION_LIMIT
 
     def to_json(self) -> dict[str, Any]:
         return {"name": ROUNDOFF_RECHECK, "confirmed": self.confirmed, "violation": self.violation,
                 "excess_over_tolerance": self.excess, "spread": self.spread, "spread_factor": SPREAD_FACTOR,
                 "evaluations": self.evaluations, "violated_in": self.violated, "failed_variants": self.failed,
-                "variants": dict(self.kinds)}
+                "variants": dict(self.kinds), "noise_amplification": self.amplification,
+                "ill_conditioned": self.ill_conditioned}
 
     def describe(self) -> str:
         """One sentence for the verdict's message."""
@@ -86,9 +99,11 @@ def roundoff_check(claim: Claim, case: Any, ctx: CheckContext, first: CaseResult
     """Re-run ``claim.check`` on round-off variants of ``case`` and judge ``first``'s violation against them."""
     kinds = {"repeat": 1, "with noisy arithmetic": NOISY_RUNS, "on ulp-scaled cases": 0}
     plain = [_run(claim, case, ctx)]
+    largest = 0.0
     for run in range(NOISY_RUNS):
-        with NoisyArithmetic(seed=run):
+        with NoisyArithmetic(seed=run) as noisy:
             plain.append(_run(claim, case, ctx))
+        largest = max(largest, noisy.largest)
     pairs: list[tuple[CaseResult | None, CaseResult | None]] = []
     for k in CASE_ULPS:
         up, down = (scale_floats(case, 1.0 + sign * k * 2.0**-52) for sign in (1, -1))
@@ -98,7 +113,19 @@ def roundoff_check(claim: Claim, case: Any, ctx: CheckContext, first: CaseResult
         kinds["on ulp-scaled cases"] += 2
         if _both_moved(first, pairs[-1]):
             break
-    return _judge(claim.relation, first, plain, pairs, kinds)
+    checked = _judge(claim.relation, first, plain, pairs, kinds)
+    checked.amplification = _amplification(claim.relation, first, plain[1:], largest)
+    return checked
+
+
+def _amplification(relation: str, first: CaseResult, noisy: list[CaseResult | None], largest: float) -> float:
+    """How many times the noisy runs' spread exceeds the perturbation they applied, relative to the largest
+    value the computation handled (the sides and scale stand in where torch.func hides the intermediates)."""
+    c0 = first.comparison
+    spread = max((_change(relation, c0, r.comparison) for r in noisy if r is not None), default=0.0)
+    size = max(largest, abs(c0.lhs), abs(c0.rhs), c0.scale)
+    unit = NOISE_ULPS * 2.0**-52 * size
+    return spread / unit if unit > 0 else (math.inf if spread > 0 else 0.0)
 
 
 def _both_moved(first: CaseResult, pair: tuple[CaseResult | None, CaseResult | None]) -> bool:
