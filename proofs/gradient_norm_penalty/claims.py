@@ -65,6 +65,10 @@ FD_ORDER = FAMILY.claim(
     relation="inequality", decode_case=case_from_json,
     notes=("Error model: forward (r/2)M3 + O(ε R/r), central (r²/6)M4 + O(ε R/r); the recommended step "
            "r* = 2√(εR/M3) (forward), (3εR/M4)^{1/3} (central) is in each case's details and marked on the figure.",
+           "The reference Hĝ (autograd) is itself off where torch's second derivative of an activation cancels "
+           "(softplus = −logsigmoid(−z): σ(u) − 1 at u = −z ≫ 0); that error δ, measured against Hĝ in mpmath, "
+           "does not shrink with r and is allowed on top. M3, M4 come from mpmath where torch's w₃, w₄ at θ "
+           "disagree with it (there they can vanish altogether, z < −37).",
            "A forward slope of 2 is allowed: it happens where D³L_S[ĝ, ĝ] vanishes. Quadratic L_S (depth-1 nets): "
            "B ≡ 0, exact for every r up to round-off, checked for r from 10 down to 1e-8.",
            "A wrong HVP formula has an error that does not go to 0 as r → 0 (a plateau): it is refuted.",

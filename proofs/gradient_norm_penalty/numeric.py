@@ -4,6 +4,7 @@ Formulas (what a claim states; a seed's mistake or a test passes another one to 
 
 * :func:`norm_gradient` — ∇‖g‖ = Hg/‖g‖; the source's :func:`seed002_half_norm_gradient` keeps a ½;
 * :data:`FD_QUOTIENTS` — the forward and central quotients that approximate Hv;
+* :data:`FD_BOUNDS` — the bounds on their errors, (r/2)·M3 (O(r)) and (r²/6)·M4 (O(r²));
 * :data:`LOSS_GRADIENT` — what those quotients difference, ∇L_S; the source's
   :data:`SEED002_PENALIZED_GRADIENT` differences ∇L of the penalized loss instead;
 * :func:`sam_mixing_weight` — α = λ/r, which is 1 for λ = r = ρ.
@@ -75,6 +76,23 @@ def central_quotient(grad_fn: orc.Fn, theta: torch.Tensor, v: torch.Tensor, r: f
 
 #: the FD quotients of Hv, by scheme
 FD_QUOTIENTS: dict[str, orc.Quotient] = {"forward": forward_quotient, "central": central_quotient}
+
+#: a claimed bound on an FD quotient's error: (r, M3, M4) ↦ B(r)
+FDBound = Callable[[float, float, float], float]
+
+
+def forward_bound(r: float, m3: float, m4: float) -> float:
+    """(r/2)·M3: Taylor's integral remainder of the forward quotient, O(r)."""
+    return r / 2 * m3
+
+
+def central_bound(r: float, m3: float, m4: float) -> float:
+    """(r²/6)·M4: the remainder of the central quotient, O(r²)."""
+    return r * r / 6 * m4
+
+
+#: the error bounds C5 states, by scheme (a test passes wrong orders to the same check)
+FD_BOUNDS: dict[str, FDBound] = {"forward": forward_bound, "central": central_bound}
 
 
 @dataclass(frozen=True)
@@ -168,12 +186,17 @@ def gradient_recheck(case: GNPCase, ctx: CheckContext, formula: NormGradient = n
 
 
 def _fd_sweep(grad_fn: orc.Fn, theta: torch.Tensor, v: torch.Tensor, hv: torch.Tensor,
-              grids: dict[str, tuple[float, ...]], quotients: dict[str, orc.Quotient], bounds: tuple[float, float],
-              roundoff: float, tol: Tolerance, stop_at_violation: bool,
+              grids: dict[str, tuple[float, ...]], quotients: dict[str, orc.Quotient], bounds: dict[str, FDBound],
+              sups: tuple[float, float], noise: tuple[float, float], tol: Tolerance, stop_at_violation: bool,
               ) -> tuple[list[tuple[str, float, Comparison]], dict[str, tuple[list[float], list[float]]],
                          dict[str, list[list[float]]]]:
-    """For every scheme and r: ‖Q(r) − Hv‖_∞ ≤ B(r) (+ round-off), the error curves and the r above round-off."""
-    m3, m4 = bounds
+    """For every scheme and r: ‖Q(r) − Hv‖_∞ ≤ B(r) (+ round-off), the error curves and the r above round-off.
+
+    ``noise = (R, δ)``: the differences' round-off is about ε·R/r, and the reference ``hv`` is off by
+    δ (measured, independent of r); the allowance on top of B(r) is c·ε·(‖Hv‖ + R/r) + δ.
+    """
+    m3, m4 = sups
+    roundoff, hv_error = noise
     base = grad_fn(theta)
     scale = float(hv.abs().max())
     results: list[tuple[str, float, Comparison]] = []
@@ -183,13 +206,14 @@ def _fd_sweep(grad_fn: orc.Fn, theta: torch.Tensor, v: torch.Tensor, hv: torch.T
         rs, errs = [], []
         for r in sorted(grids[scheme]):
             err = orc.fd_error(quotients[scheme], grad_fn, theta, v, hv, r, base=base)
-            bound = r / 2 * m3 if scheme == "forward" else r * r / 6 * m4
-            c = compare_leq(err, bound, scale, tol, noise=roundoff / r)
+            bound = bounds[scheme](r, m3, m4)
+            allowance = tol.rtol * (scale + roundoff / r) + hv_error
+            c = compare_leq(err, bound, scale, tol, noise=roundoff / r + hv_error / tol.rtol)
             if c.status != "undecidable":  # round-off allowance in the bound: the ratio stays meaningful
-                c = compare_leq(err, bound + tol.rtol * (scale + roundoff / r), scale, tol)
+                c = compare_leq(err, bound + allowance, scale, tol)
             results.append((scheme, r, c))
             curves_all.setdefault(scheme, []).append([r, err])
-            if c.status != "undecidable" and err > 10 * tol.rtol * (scale + roundoff / r):
+            if c.status != "undecidable" and err > 10 * allowance:
                 rs.append(r)
                 errs.append(err)
             if stop_at_violation and c.status == "violated":
@@ -201,16 +225,21 @@ def _fd_sweep(grad_fn: orc.Fn, theta: torch.Tensor, v: torch.Tensor, hv: torch.T
 
 
 def _fd_compare(case: GNPCase, ctx: CheckContext, differenced: Differenced, hvp: Callable[..., torch.Tensor],
-                points: int, quotients: dict[str, orc.Quotient], stop_at_violation: bool) -> CaseResult:
+                points: int, quotients: dict[str, orc.Quotient], stop_at_violation: bool,
+                bounds: dict[str, FDBound] = FD_BOUNDS) -> CaseResult:
     """FD quotients along v = ĝ of ``differenced`` vs Hv (by ``hvp``), over the dtype's grid of r.
 
     For every r (every scheme), ``‖FD(r) − Hv‖_∞ ≤ B(r)`` is judged with B_forward = (r/2)·M3,
-    B_central = (r²/6)·M4 (Taylor's integral remainder with the sups M3, M4 of the third and fourth
-    directional derivatives, sampled at ``points`` points; B = 0 for quadratic L_S) and the round-off of
-    the differences, R/r with R = κ + ‖H‖·‖θ‖_∞ (κ the gradient's measured round-off amplification),
-    allowed on top as c·ε·(‖Hv‖ + R/r): an r where that allowance swamps the comparison is undecidable,
-    so the relation is judged on the range of r above round-off. The worst r decides the case; the
-    error curve, the fitted slopes and the model's r* go to the evidence.
+    B_central = (r²/6)·M4 (``bounds``; Taylor's integral remainder with the sups M3, M4 of the third and
+    fourth directional derivatives, sampled at ``points`` points; B = 0 for quadratic L_S). Allowed on top:
+    the round-off of the differences, R/r with R = κ + ‖H‖·‖θ‖_∞ (κ the gradient's measured round-off
+    amplification), as c·ε·(‖Hv‖ + R/r), and the reference's own error δ = ‖Hv (``hvp``) − Hv (mpmath)‖_∞,
+    measured (:func:`~proofs.gradient_norm_penalty.oracles.mp_directional`; it does not shrink with r).
+    M3, M4 come from torch only where its w₃, w₄ agree with mpmath's at θ, else from mpmath
+    (:func:`~proofs.gradient_norm_penalty.oracles.checked_segment_bounds`). An r
+    where that allowance swamps the comparison is undecidable, so the relation is judged on the range of
+    r above round-off. The worst r decides the case; the error curve, the fitted slopes and the model's
+    r* go to the evidence.
     """
     f64, _ = orc.regression_loss(case.mlp, "float64", ctx.device)
     f, theta = orc.regression_loss(case.mlp, ctx.dtype, ctx.device)
@@ -219,27 +248,31 @@ def _fd_compare(case: GNPCase, ctx: CheckContext, differenced: Differenced, hvp:
     v = ghat.to(theta.dtype)
     v_ref = v.double()
     hv = hvp(f64, theta_ref, v_ref)
+    hv_mp, w3_mp, w4_mp = orc.mp_directional(case.mlp, theta_ref, v_ref)
+    hv_error = float((hv - hv_mp[0].to(hv)).abs().max())
     quadratic = is_quadratic(case.mlp)
     weight = differenced.weight(case.lam)
     exact = quadratic and weight == 0  # B ≡ 0: exact for every r, so large r are checked too
     grids = {s: (QUADRATIC_GRID if exact else GRIDS[(ctx.dtype, s)]) for s in ("forward", "central")}
     if quadratic:
-        m3 = m4 = 0.0
+        m3, m4, sups = 0.0, 0.0, "quadratic: B = 0"
     else:
         r_top = max(max(grid) for grid in grids.values())
-        m3, m4 = orc.segment_bounds(f64, theta_ref, v_ref, r_top, points)
+        m3, m4, sups = orc.checked_segment_bounds(f64, case.mlp, theta_ref, v_ref, r_top, points,
+                                                  (w3_mp[0].to(hv), w4_mp[0].to(hv)))
     hscale, kappa_rel = _scales(f64, theta_ref, g, ghat, hv, case.mlp)
     roundoff = kappa_rel * float(g.abs().max()) + hscale * float(theta_ref.abs().max())
     if weight:
         roundoff += weight * hscale * kappa_rel
     tol = Tolerance(ctx.dtype, FAMILY.depth)
     results, curves, curves_all = _fd_sweep(differenced.gradient(f, case.lam), theta, v, hv, grids, quotients,
-                                            (m3, m4), roundoff, tol, stop_at_violation)
+                                            bounds, (m3, m4), (roundoff, hv_error), tol, stop_at_violation)
     decided = [x for x in results if x[2].status != "undecidable"]
     scheme, r, worst = min(decided or results, key=lambda x: x[2].slack)
     eps = tol.eps
     details = {
         "scheme": scheme, "r": r, "kind": differenced.kind, "M3": m3, "M4": m4, "roundoff_R": roundoff,
+        "hv_error": hv_error, "sups_route": sups,
         "r_decided": sorted({x[1] for x in decided}), "fd_errors": curves_all,
         "slope_forward": orc.loglog_slope(*curves.get("forward", ([], []))),
         "slope_central": orc.loglog_slope(*curves.get("central", ([], []))),
@@ -251,27 +284,28 @@ def _fd_compare(case: GNPCase, ctx: CheckContext, differenced: Differenced, hvp:
     return CaseResult(worst, case.tags, details, tol.describe())
 
 
-def fd_order_check(case: GNPCase, ctx: CheckContext,
-                   quotients: dict[str, orc.Quotient] = FD_QUOTIENTS) -> CaseResult:
+def fd_order_check(case: GNPCase, ctx: CheckContext, quotients: dict[str, orc.Quotient] = FD_QUOTIENTS,
+                   bounds: dict[str, FDBound] = FD_BOUNDS) -> CaseResult:
     """The forward and central quotients of ∇L_S along ĝ against Hĝ (forward-over-reverse): O(r), O(r²)."""
-    return _fd_compare(case, ctx, LOSS_GRADIENT, orc.hvp, SEGMENT_POINTS, quotients, stop_at_violation=False)
+    return _fd_compare(case, ctx, LOSS_GRADIENT, orc.hvp, SEGMENT_POINTS, quotients, stop_at_violation=False,
+                       bounds=bounds)
 
 
-def fd_order_recheck(case: GNPCase, ctx: CheckContext) -> CaseResult:
+def fd_order_recheck(case: GNPCase, ctx: CheckContext, bounds: dict[str, FDBound] = FD_BOUNDS) -> CaseResult:
     """Re-check a violation: Hĝ from the dense Hessian, M3, M4 from 17 samples; then the worst r in mpmath.
 
     At 60 digits (hand-written backpropagation, no torch) the FD error has neither round-off nor
     the library's approximations of the activations; it is judged against the same bound B(r).
     """
     result = _fd_compare(case, ctx, LOSS_GRADIENT, orc.hvp_dense, SEGMENT_POINTS_RECHECK, FD_QUOTIENTS,
-                         stop_at_violation=False)
+                         stop_at_violation=False, bounds=bounds)
     if result.comparison.status != "violated":
         return result
     d = result.details
     f, theta = orc.regression_loss(case.mlp, "float64", ctx.device)
     _, ghat = orc.unit_gradient(f, theta)
     err = orc.mp_fd_error(case.mlp, theta, ghat, d["r"], d["scheme"])
-    bound = d["r"] / 2 * d["M3"] if d["scheme"] == "forward" else d["r"] ** 2 / 6 * d["M4"]
+    bound = bounds[d["scheme"]](d["r"], d["M3"], d["M4"])
     tol = Tolerance("float64", FAMILY.depth)
     return CaseResult(compare_leq(err, bound, result.comparison.scale, tol), case.tags,
                       {**d, "recheck": "mpmath, 60 digits"}, tol.describe())

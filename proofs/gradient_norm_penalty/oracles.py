@@ -20,7 +20,9 @@ Oracles (torch autograd, float64), independent of the formulas under test:
           \sup_{|s|\le r}\|w_4(\theta+sv)\|;
 
 * the error of an FD quotient (:func:`fd_error`), and the same in mpmath with a hand-written
-  backpropagation (:func:`mp_fd_error`), free of round-off and of torch's activations.
+  backpropagation (:func:`mp_fd_error`), free of round-off and of torch's activations;
+* Hv, w₃, w₄ in mpmath (:func:`mp_directional`): the measured error of autograd's Hv, and the check
+  that torch's higher derivatives are accurate enough for the sampled sups (:func:`checked_segment_bounds`).
 """
 
 from __future__ import annotations
@@ -238,18 +240,86 @@ def mp_gradient(mlp: MLPCase, theta: list[Any]) -> list[Any]:
     return out
 
 
+def _mp_point(theta: torch.Tensor, v: torch.Tensor) -> tuple[list[Any], list[Any]]:
+    """θ and v as mpf lists (exact: every float64 is an mpf)."""
+    return [mpmath.mpf(float(x)) for x in theta.tolist()], [mpmath.mpf(float(x)) for x in v.tolist()]
+
+
+def _mp_hv(mlp: MLPCase, th: list[Any], vv: list[Any], dps: int) -> list[Any]:
+    """Hv in mpmath: a central difference of :func:`mp_gradient` with step 10^(−dps/3) (error ~10^(−2dps/3))."""
+    h = mpmath.mpf(10) ** (-(dps // 3))
+    plus = mp_gradient(mlp, [a + h * b for a, b in zip(th, vv)])
+    minus = mp_gradient(mlp, [a - h * b for a, b in zip(th, vv)])
+    return [(p - q) / (2 * h) for p, q in zip(plus, minus)]
+
+
+def mp_directional(mlp: MLPCase, theta: torch.Tensor, v: torch.Tensor, s: torch.Tensor | tuple[float, ...] = (0.0,),
+                   dps: int = 60) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(Hv, w₃, w₄)`` at θ + s·v for every s (float64, each ``(len(s), n)``), in mpmath.
+
+    Differences of :func:`mp_gradient` (no torch, no library derivative of an activation) at ξ + khv,
+    k = −2 … 2, h = 10^(−dps/5): Hv by the 5-point stencil (error h⁴), w₃ = Δ²g/h² and w₄ = δ³g/(2h³)
+    (error h²); at 60 digits the cancellation costs 10^(−24) of ‖∇L_S‖.
+    """
+    out: tuple[list[list[float]], ...] = ([], [], [])
+    with mpmath.workdps(dps):
+        th, vv = _mp_point(theta.double(), v.double())
+        h = mpmath.mpf(10) ** (-(dps // 5))
+        for sk in (float(x) for x in s):
+            xi = [a + mpmath.mpf(sk) * b for a, b in zip(th, vv)]
+            g = {k: mp_gradient(mlp, [a + k * h * b for a, b in zip(xi, vv)]) for k in (-2, -1, 0, 1, 2)}
+            for lst, stencil in zip(out, (
+                    lambda i: (g[-2][i] - 8 * g[-1][i] + 8 * g[1][i] - g[2][i]) / (12 * h),
+                    lambda i: (g[1][i] - 2 * g[0][i] + g[-1][i]) / h ** 2,
+                    lambda i: (g[2][i] - 2 * g[1][i] + 2 * g[-1][i] - g[-2][i]) / (2 * h ** 3))):
+                lst.append([float(stencil(i)) for i in range(len(th))])
+    hv, w3, w4 = (torch.tensor(x, dtype=torch.float64) for x in out)
+    return hv, w3, w4
+
+
+def mp_segment_bounds(mlp: MLPCase, theta: torch.Tensor, v: torch.Tensor, r_top: float,
+                      points: int = 5) -> tuple[float, float]:
+    """:func:`segment_bounds` with w₃, w₄ from :func:`mp_directional` (no torch derivative of an activation)."""
+    s = torch.linspace(-r_top, r_top, points, dtype=torch.float64)
+    _, w3, w4 = mp_directional(mlp, theta, v, s)
+    return _sup(w3[points // 2:]), _sup(w4)
+
+
+#: torch's w₃, w₄ at θ must agree with mpmath's to this fraction for its sampled sups to be used
+TRUST_REL = 1e-9
+
+
+def checked_segment_bounds(f: Fn, mlp: MLPCase, theta: torch.Tensor, v: torch.Tensor, r_top: float, points: int,
+                           reference: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, str]:
+    """``(M3, M4, route)``: :func:`segment_bounds` by torch where its derivatives are shown accurate, else mpmath.
+
+    torch's formulas for an activation's higher derivatives can lose far more than round-off where it
+    saturates (softplus = −logsigmoid(−z): σ(u) − 1 at u = −z cancels, relative error ≈ ε·e^u, all of it
+    for z < −37; tanh's 1 − tanh² alike), which makes a sampled sup, and so the bound B(r), too small.
+    torch's w₃, w₄ at θ are compared with ``reference`` (mpmath's, :func:`mp_directional`): within
+    :data:`TRUST_REL` the torch sups are used, raised by twice the measured disagreement (the segment is
+    short, the disagreement varies slowly along it); otherwise the sups are recomputed in mpmath.
+    """
+    w3_t, w4_t = directional_w3_w4(f, theta, v)
+    off3 = float((w3_t - reference[0]).abs().max())
+    off4 = float((w4_t - reference[1]).abs().max())
+    if off3 <= TRUST_REL * float(reference[0].abs().max()) and off4 <= TRUST_REL * float(reference[1].abs().max()):
+        m3, m4 = segment_bounds(f, theta, v, r_top, points)
+        return m3 + 2 * off3, m4 + 2 * off4, "torch.func jvp"
+    m3, m4 = mp_segment_bounds(mlp, theta, v, r_top, points)
+    return m3, m4, f"mpmath (torch's w3, w4 at θ off by {off3:.2g}, {off4:.2g})"
+
+
 def mp_fd_error(mlp: MLPCase, theta: torch.Tensor, v: torch.Tensor, r: float, scheme: str,
                 dps: int = 60) -> float:
     """‖FD(r) − Hv‖_∞ in mpmath at ``dps`` digits; Hv by a central difference with step 10^(−dps/3)."""
     with mpmath.workdps(dps):
-        th = [mpmath.mpf(float(x)) for x in theta.tolist()]
-        vv = [mpmath.mpf(float(x)) for x in v.tolist()]
+        th, vv = _mp_point(theta, v)
 
         def at(step: Any) -> list[Any]:
             return mp_gradient(mlp, [a + step * b for a, b in zip(th, vv)])
 
-        h = mpmath.mpf(10) ** (-(dps // 3))
-        hv = [(p - q) / (2 * h) for p, q in zip(at(h), at(-h))]
+        hv = _mp_hv(mlp, th, vv, dps)
         rr = mpmath.mpf(r)
         if scheme == "forward":
             fd = [(p - q) / rr for p, q in zip(at(rr), at(0))]
