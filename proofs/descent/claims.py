@@ -37,9 +37,11 @@ DESCENT = FAMILY.claim(
     symbolic=lambda: SymbolicResult([sym.taylor_remainder(), sym.curvature_bound(), sym.step_size_condition(),
                                      sym.optimal_step(), sym.quadratic_equality()]),
     cases=descent_cases, check=num.descent_check, recheck=num.descent_recheck_dense,
-    relation="inequality", decode_case=DescentCase.from_json, figures=figures.descent_margin_figures,
+    relation="inequality", decode_case=DescentCase.from_json, figures=figures.descent_figures,
     notes=("Softmax regression uses the global M of C1 with α ∈ (0, 2/M]; MLP regressions (C² activations, "
-           "targets cos(i)) fix α_max first and measure M on the whole segment; quadratics use the directional "
+           "targets cos(i)) fix α_max first and certify M on the whole segment (interval Taylor enclosures of "
+           "gᵀ∇²L(ξ)g with bisection; undecidable only where no finite bound is found within the work limit); "
+           "quadratics use the directional "
            "M = gᵀQg/‖g‖², where the lemma is an equality (slack ≈ 0), and M = λ_max(Q), where the slack is "
            "checked to equal α²(λ_max‖g‖² − gᵀQg)/2.",
            "The decrease (not the inequality) needs 0 < α < 2/M; α = 1/M decreases L by ‖g‖²/(2M).",

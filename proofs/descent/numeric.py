@@ -2,8 +2,9 @@ r"""The per-case checks of the descent family, their independent re-checks, and 
 
 - ``descent-lemma``: :func:`check_bound` judges a bound formula :math:`L(\theta-\alpha g) - L(\theta)
   \le B(\alpha, M, \|g\|^2)` at every α of the grid on any descent problem (:mod:`.problems`);
-  :func:`descent_check` is it with :func:`descent_bound` and :func:`descent_recheck_dense` with M
-  measured on the fine grid.
+  :func:`descent_check` is it with :func:`descent_bound` and the certified M of the problem,
+  :func:`descent_recheck_dense` with M certified to a finer tolerance and cross-checked by a dense scan;
+  :func:`sampled_m` and :func:`half_certified_m` are wrong choices of M (for tests: the check must fail).
 - ``seed000-ascent-update`` and ``descent-lemma-beyond-2-over-M``: :func:`check_step` judges a step rule
   (:func:`seed_ascent_step`, :func:`beyond_two_over_m_step`) claimed to decrease a quadratic;
   :func:`recheck_step_exact` in rationals (:func:`ascent_check`, :func:`beyond_check` and their re-checks).
@@ -19,7 +20,8 @@ import mpmath
 import torch
 
 from proofs.descent import FAMILY
-from proofs.descent.problems import SEGMENT_POINTS, DescentCase
+from proofs.descent.evidence import note_case
+from proofs.descent.problems import CurvatureBound, DescentCase, DescentProblem
 from verify import CaseResult, CheckContext, Comparison, Tolerance, compare_leq, gradient
 
 __all__ = [
@@ -30,11 +32,14 @@ __all__ = [
     "beyond_recheck_exact",
     "beyond_two_over_m_step",
     "check_bound",
+    "certified_m",
     "check_step",
     "descent_bound",
     "descent_check",
     "descent_recheck_dense",
+    "half_certified_m",
     "recheck_step_exact",
+    "sampled_m",
     "seed_ascent_step",
     "start_point_check",
     "start_point_recheck_mpmath",
@@ -45,6 +50,8 @@ ALPHA_GRID = (1.0, 0.75, 0.5, 0.25, 0.1, 0.01)
 
 #: (α, M, ‖g‖²) -> the claimed upper bound on L(θ − αg) − L(θ)
 Bound = Callable[[float, float, float], float]
+#: the problem's CurvatureBound -> the M the lemma is judged with (None: no M, the case is undecidable)
+MRule = Callable[[CurvatureBound], float | None]
 #: (α/α_max as drawn, λ_max(Q)) -> (α, sign of the step θ + sign·αg, details to record)
 StepRule = Callable[[float, float], tuple[float, int, dict[str, Any]]]
 
@@ -73,8 +80,37 @@ def _bound_at(f: Callable, theta: torch.Tensor, g: torch.Tensor, alpha: float, M
     return compare_leq(L1 - L0, bound(alpha, M, G), scale, tol, noise=abs(L0) + abs(L1) + noise(theta) + noise(moved))
 
 
-def check_bound(case: DescentCase, ctx: CheckContext, bound: Bound, *, dense: bool) -> CaseResult:
-    """Judge ``bound`` at every α of the grid, with M from the problem (``dense``: on the fine grid)."""
+def certified_m(curvature: CurvatureBound) -> float | None:
+    """The M the lemma is checked with: the certified bound (None where none could be certified)."""
+    return curvature.M
+
+
+def sampled_m(curvature: CurvatureBound) -> float | None:
+    """A wrong M, for tests: the sampled estimate (misses curvature peaks between samples), else the certified."""
+    return curvature.M if curvature.sampled is None else curvature.sampled
+
+
+def half_certified_m(curvature: CurvatureBound) -> float | None:
+    """A wrong M, for tests: half the certified bound."""
+    return None if curvature.M is None else curvature.M / 2.0
+
+
+def _ratio(certified: float | None, sampled: float | None) -> float | None:
+    return certified / sampled if certified is not None and sampled is not None and sampled > 0 else None
+
+
+def _undecided(problem: DescentProblem, tol: Tolerance, reason: str, details: dict[str, Any]) -> CaseResult:
+    comparison = Comparison("undecidable", 0.0, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0.0)
+    return CaseResult(comparison, problem.tags, {"reason": reason, **details}, tol.describe())
+
+
+def check_bound(case: DescentCase, ctx: CheckContext, bound: Bound, *, dense: bool,
+                m_rule: MRule = certified_m) -> CaseResult:
+    """Judge ``bound`` at every α of the grid, with M certified by the problem (``dense``: finer, cross-checked).
+
+    ``m_rule`` picks the M judged with from the problem's :class:`CurvatureBound` (a wrong rule is how a test
+    shows that the check can fail). The details record the certified and the sampled M, their ratio and α·M.
+    """
     problem = case.problem
     f, theta = problem.loss_and_point(ctx)
     g = gradient(f, theta).detach()
@@ -83,32 +119,42 @@ def check_bound(case: DescentCase, ctx: CheckContext, bound: Bound, *, dense: bo
         return CaseResult(compare_leq(0.0, 0.0, 0.0, tol), (problem.name, "zero-gradient"), {"reason": "g = 0"},
                           tol.describe())
     fixed_max = case.alpha_max
-    M, how, hvps = problem.curvature_bound(f, theta, g, fixed_max, ctx, dense)
+    curvature = problem.curvature_bound(f, theta, g, fixed_max, ctx, dense)
+    sampled = curvature.sampled
+    facts: dict[str, Any] = {"M_certified": curvature.M, "M_sampled": sampled, "M_obtained_by": curvature.how,
+                             "hvps_for_M": curvature.hvps, "certification": dict(curvature.work)}
+    M = m_rule(curvature)
+    if M is None:
+        result = _undecided(problem, tol, f"no certified bound of the curvature: {curvature.how}", facts)
+        if not dense:
+            note_case(ctx, case, result.details)
+        return result
     alpha_max = problem.alpha_max(M, fixed_max)
     alphas = sorted({alpha_max * a for a in ALPHA_GRID} | {alpha_max * case.alpha_frac})
     noise = lambda point: problem.evaluation_noise(point, ctx)  # noqa: E731
     results = [(a, _bound_at(f, theta, g, a, M, bound, tol, noise)) for a in alphas]
     results += problem.exact_checks(theta, g, alphas, tol, ctx)
     alpha, worst = _worst(results)
-    if worst.violated and problem.refines_sampled_m and not dense:
-        # a sampled segment M can miss a sharp curvature peak between samples (tanh at large inputs):
-        # before this counts, measure M again on the fine grid of the re-check and judge with it
-        M, how, more = problem.curvature_bound(f, theta, g, fixed_max, ctx, dense=True)
-        hvps += more
-        how += f" (refined after the {SEGMENT_POINTS}-point estimate was exceeded)"
-        alpha, worst = _worst([(a, _bound_at(f, theta, g, a, M, bound, tol, noise)) for a in alphas])
-    return CaseResult(worst, problem.tags, {"alpha": alpha, "alpha_max": alpha_max, "M": M, "M_obtained_by": how,
-                                            "hvps_for_M": hvps, "grad_norm_sq": float(g @ g),
-                                            "normalized_slack": worst.slack}, tol.describe())
+    step = alpha_max * case.alpha_frac
+    details = {"alpha": alpha, "alpha_max": alpha_max, "M": M, **facts,
+               "M_ratio_certified_to_sampled": _ratio(curvature.M, sampled),
+               "M_ratio_certified_to_sampled_directional": _ratio(curvature.M,
+                                                                  curvature.work.get("M_sampled_directional")),
+               "alpha_M": alpha * M, "step_alpha_M": step * M,
+               "decrease_guaranteed": bool(step > 0.0 and step * M < 2.0),  # the bound < 0 at the drawn step
+               "grad_norm_sq": float(g @ g), "normalized_slack": worst.slack}
+    if not dense:
+        note_case(ctx, case, details)
+    return CaseResult(worst, problem.tags, details, tol.describe())
 
 
 def descent_check(case: DescentCase, ctx: CheckContext) -> CaseResult:
-    """The descent lemma, with a sampled M measured again on the fine grid if it is exceeded."""
+    """The descent lemma with the certified M of the problem."""
     return check_bound(case, ctx, descent_bound, dense=False)
 
 
 def descent_recheck_dense(case: DescentCase, ctx: CheckContext) -> CaseResult:
-    """The descent lemma with M measured on the fine grid from the start (the re-check)."""
+    """The descent lemma with M certified to a 100× finer tolerance and cross-checked by a 257-point scan."""
     return check_bound(case, ctx, descent_bound, dense=True)
 
 

@@ -4,14 +4,15 @@ A problem wraps one drawn case and answers, without the check asking what kind i
 
 - ``loss_and_point(ctx)``: the loss as a function of a flat vector, and the start point θ;
 - ``evaluation_noise(theta, ctx)``: the size of the intermediate quantities whose round-off enters L(θ);
-- ``curvature_bound(f, theta, g, alpha_max, ctx, dense)``: M with :math:`g^\top\nabla^2 L(\xi) g \le M\|g\|^2`
-  on the segment, how it was obtained, and the Hessian-vector products spent;
-- ``alpha_max(M, fixed)``: the largest step checked; ``refines_sampled_m``: whether an M that the lemma
-  exceeds was sampled (and is measured again on the fine grid before the case counts);
+- ``curvature_bound(f, theta, g, alpha_max, ctx, dense)``: a :class:`CurvatureBound`: a *certified* M with
+  :math:`g^\top\nabla^2 L(\xi) g \le M\|g\|^2` on the whole segment (by a theorem, exactly, or by an interval
+  enclosure, :mod:`.certify`), or none where none could be certified within the work limit; how it was
+  obtained, the Hessian-vector products spent, and the sampled estimate where the problem samples one;
+- ``alpha_max(M, fixed)``: the largest step checked;
 - ``exact_checks(theta, g, alphas, tol, ctx)``: further comparisons the problem allows (quadratics);
 - ``name`` and ``tags``: what the check reports (the case type's name first).
 
-:class:`SoftmaxRegression` (global M of C1), :class:`MLPRegression` (M sampled on the segment) and
+:class:`SoftmaxRegression` (global M of C1), :class:`MLPRegression` (M certified on the segment) and
 :class:`QuadraticLoss` (directional M; :class:`Quadratic` is its case). :class:`DescentCase` is a
 problem and a step fraction; its JSON holds the case's own JSON, decoded through
 :func:`verify.case_from_json` and :data:`PROBLEM_TYPES`.
@@ -20,13 +21,14 @@ problem and a step fraction; its JSON holds the case's own JSON, decoded through
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import torch
 
+from proofs.descent.certify import CERTIFY_RTOL, MAX_INTERVALS, SegmentNetwork, certify_curvature, divide_up
 from proofs.softmax_ce.numeric import case_tensors
 from verify import (
     ACTIVATIONS,
@@ -48,10 +50,12 @@ from verify import (
 )
 
 __all__ = [
+    "DENSE_RTOL",
     "LAMBDA_POINTS",
     "PROBLEM_TYPES",
     "RECHECK_SEGMENT_POINTS",
     "SEGMENT_POINTS",
+    "CurvatureBound",
     "DescentCase",
     "DescentProblem",
     "MLPRegression",
@@ -59,30 +63,63 @@ __all__ = [
     "QuadraticLoss",
     "SoftmaxRegression",
     "curvature_along",
+    "curvature_samples",
 ]
 
-#: points on the segment where the MLP curvature is sampled (directional), and where λ_max is taken
+#: points on the segment where the MLP curvature is sampled (directional), and where λ_max is taken: the
+#: sampled estimate of M used before M was certified, kept as the baseline the certified M is compared with
 SEGMENT_POINTS, LAMBDA_POINTS = 33, 5
-#: the fine grid of the re-check (and of the refinement of an exceeded M)
+#: the directional scan of the re-check (a cross-check of the certified bound by autograd)
 RECHECK_SEGMENT_POINTS = 257
+#: the certification tolerance of the re-check (the check's is CERTIFY_RTOL)
+DENSE_RTOL = CERTIFY_RTOL / 100
 
 Loss = Callable[[torch.Tensor], torch.Tensor]
 
 
 def curvature_along(f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, points: int,
                     lambda_points: int, ctx: CheckContext) -> tuple[float, int]:
-    """max over sampled ξ on [θ, θ − α_max g] of gᵀ∇²L(ξ)g/‖g‖², and of λ_max(∇²L(ξ)); HVPs used."""
+    """The sampled estimate: max over sampled ξ on [θ, θ − α_max g] of gᵀ∇²L(ξ)g/‖g‖², and of λ_max(∇²L(ξ));
+    HVPs used."""
+    directional, lam, hvps = curvature_samples(f, theta, g, alpha_max, points, lambda_points, ctx)
+    return max(directional, lam), hvps
+
+
+def curvature_samples(f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, points: int,
+                      lambda_points: int, ctx: CheckContext) -> tuple[float, float, int]:
+    """Sampled on [θ, θ − α_max g]: max of gᵀ∇²L(ξ)g/‖g‖² at ``points`` ξ, max of λ_max(∇²L(ξ)) (Lanczos) at
+    ``lambda_points`` of them (-inf without), and the HVPs used."""
     G = float(g @ g)
-    best, hvps = -float("inf"), 0
+    directional, lam, hvps = -float("inf"), -float("inf"), 0
     for j, s in enumerate(np.linspace(0.0, 1.0, points)):
         xi = theta - float(s) * alpha_max * g
         op = hvp_operator(f, xi)
-        best = max(best, float(g @ op(g)) / G)
+        directional = max(directional, float(g @ op(g)) / G)
         hvps += 1
         if lambda_points and j % max(1, (points - 1) // (lambda_points - 1)) == 0:
             est = extreme_eigenvalue(op, theta.numel(), "LA", dtype=ctx.dtype, device=ctx.device)
-            best, hvps = max(best, est.value), hvps + est.matvecs
-    return best, hvps
+            lam, hvps = max(lam, est.value), hvps + est.matvecs
+    return directional, lam, hvps
+
+
+@dataclass(frozen=True)
+class CurvatureBound:
+    """What a problem knows of the curvature on the segment: what ``curvature_bound`` returns.
+
+    Attributes:
+        M: a certified bound of gᵀ∇²L(ξ)g/‖g‖² on the whole segment, or None where none could be certified
+            (the case is then undecidable).
+        how: how M was obtained (or why none was).
+        hvps: the Hessian-vector products spent.
+        sampled: the sampled estimate of M (before M was certified it was the M used), where the problem has one.
+        work: what the certification spent (intervals, rounds, whether it converged to its tolerance ...).
+    """
+
+    M: float | None
+    how: str
+    hvps: int = 0
+    sampled: float | None = None
+    work: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,8 +131,6 @@ class DescentProblem:
     """
 
     case: Any
-    #: a sampled M that the lemma exceeds is measured again on the fine grid before the case counts
-    refines_sampled_m: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -114,7 +149,7 @@ class DescentProblem:
         raise NotImplementedError
 
     def curvature_bound(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, ctx: CheckContext,
-                        dense: bool) -> tuple[float, str, int]:
+                        dense: bool) -> CurvatureBound:
         raise NotImplementedError
 
     def alpha_max(self, M: float, fixed: float) -> float:
@@ -142,9 +177,10 @@ class SoftmaxRegression(DescentProblem):
         return float(z.abs().amax(dim=-1).mean()) + float(np.log(self.case.k))
 
     def curvature_bound(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, ctx: CheckContext,
-                        dense: bool) -> tuple[float, str, int]:
+                        dense: bool) -> CurvatureBound:
         X = np.asarray(self.case.X)
-        return 0.5 * float(np.linalg.eigvalsh(X.T @ X / X.shape[0])[-1]), "global M = ½λ_max(XᵀX/m) (C1)", 0
+        return CurvatureBound(0.5 * float(np.linalg.eigvalsh(X.T @ X / X.shape[0])[-1]),
+                              "global M = ½λ_max(XᵀX/m), a bound everywhere by the theorem of C1")
 
 
 def _targets(m: int, d_out: int, like: torch.Tensor) -> torch.Tensor:
@@ -153,9 +189,7 @@ def _targets(m: int, d_out: int, like: torch.Tensor) -> torch.Tensor:
 
 
 class MLPRegression(DescentProblem):
-    """½‖f(x; θ) − t‖² (mean over the batch) of a :class:`verify.MLPCase`, targets t = cos(i); M sampled."""
-
-    refines_sampled_m: ClassVar[bool] = True
+    """½‖f(x; θ) − t‖² (mean over the batch) of a :class:`verify.MLPCase`, targets t = cos(i); M certified."""
 
     def _spec_and_inputs(self, ctx: CheckContext) -> tuple[MLPSpec, torch.Tensor]:
         return MLPSpec(tuple(self.case.widths), self.case.activation, self.case.bias), as_tensor(
@@ -179,12 +213,44 @@ class MLPRegression(DescentProblem):
         r = out - _targets(x.shape[0], spec.widths[-1], x)
         return float(((r.norm(dim=-1) + h.norm(dim=-1)) * h.norm(dim=-1)).mean())
 
+    def segment(self, theta: torch.Tensor, g: torch.Tensor, ctx: CheckContext) -> SegmentNetwork:
+        """The network on the segment θ − s·g in float64 numpy (for :func:`certify_curvature`)."""
+        spec, x = self._spec_and_inputs(ctx)
+        t = _targets(x.shape[0], spec.widths[-1], x)
+        npy = lambda v: None if v is None else v.detach().to("cpu", torch.float64).numpy()  # noqa: E731
+        layers = [(npy(W), npy(b), npy(dW), npy(db))
+                  for (W, b), (dW, db) in zip(unflatten(spec, theta), unflatten(spec, g), strict=True)]
+        return SegmentNetwork(layers, spec.activation, npy(x), npy(t))
+
     def curvature_bound(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, ctx: CheckContext,
-                        dense: bool) -> tuple[float, str, int]:
+                        dense: bool) -> CurvatureBound:
+        """M certified by interval Taylor enclosures of gᵀ∇²L(ξ)g with bisection (:mod:`.certify`).
+
+        The sampled estimate (the M of the check before: 33 directional points and λ_max at 5) is kept as the
+        baseline; the re-check (``dense``) certifies to a 100× finer tolerance and takes the max with a
+        257-point directional scan by autograd, which can only raise M.
+        """
+        g64 = g.detach().to("cpu", torch.float64).numpy()
+        G = float(g64 @ g64)
+        rtol, limit = (DENSE_RTOL, 4 * MAX_INTERVALS) if dense else (CERTIFY_RTOL, MAX_INTERVALS)
+        bound = certify_curvature(self.segment(theta, g, ctx), alpha_max, G, rtol, limit)
+        work = {"intervals": bound.intervals, "rounds": bound.rounds, "pieces": bound.pieces,
+                "converged": bound.converged, "rtol": rtol, "limit": limit, "M_lower": bound.lower / G}
         points = RECHECK_SEGMENT_POINTS if dense else SEGMENT_POINTS
-        M, hvps = curvature_along(f, theta, g, alpha_max, points, LAMBDA_POINTS, ctx)
-        return M, (f"segment M = max of gᵀ∇²L(ξ)g/‖g‖² at {points} points and λ_max(∇²L(ξ)) (Lanczos) at "
-                   f"{LAMBDA_POINTS} points of [θ, θ − α_max g]"), hvps
+        directional, lam, hvps = curvature_samples(f, theta, g, alpha_max, points, 0 if dense else LAMBDA_POINTS,
+                                                   ctx)
+        sampled = max(directional, lam)
+        work["M_sampled_directional"] = directional
+        if not bound.finite:
+            return CurvatureBound(None, f"no finite bound within {limit} interval evaluations", hvps, sampled, work)
+        certified = divide_up(bound.upper, g64)
+        how = (f"segment M certified: sup of gᵀ∇²L(ξ)g/‖g‖² on [θ, θ − α_max g] by interval Taylor enclosures, "
+               f"{bound.pieces} pieces ({'within' if bound.converged else 'not converged to'} {rtol:g} of the best "
+               "point value)")
+        if dense:
+            how += f", max with a {points}-point autograd scan"
+            certified = max(certified, directional)
+        return CurvatureBound(certified, how, hvps, sampled, work)
 
     def alpha_max(self, M: float, fixed: float) -> float:
         """The α_max drawn with the case (fixed before M is measured)."""
@@ -238,9 +304,10 @@ class QuadraticLoss(DescentProblem):
         return float(0.5 * t @ (Q @ t))
 
     def curvature_bound(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, ctx: CheckContext,
-                        dense: bool) -> tuple[float, str, int]:
+                        dense: bool) -> CurvatureBound:
         G = float(g @ g)
-        return float(g @ (as_tensor(self.case.Q, ctx.dtype, ctx.device) @ g)) / G, "directional M = gᵀQg/‖g‖²", 0
+        return CurvatureBound(float(g @ (as_tensor(self.case.Q, ctx.dtype, ctx.device) @ g)) / G,
+                              "directional M = gᵀQg/‖g‖², exact: the curvature is constant")
 
     def exact_checks(self, theta: torch.Tensor, g: torch.Tensor, alphas: list[float], tol: Tolerance,
                      ctx: CheckContext) -> list[tuple[float, Comparison]]:

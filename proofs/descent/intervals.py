@@ -1,0 +1,235 @@
+r"""Interval arithmetic on numpy arrays, rounded outward, and enclosures of the activations' derivatives.
+
+An :class:`Iv` is a pair of float64 arrays ``lo <= hi`` that encloses a set of real numbers per entry.
+Every operation encloses the exact result of the real operation on the enclosed numbers: the float
+result is widened by a bound on its rounding error (``2·eps`` relative per operation, ``(n+1)·eps`` of
+the sum of magnitudes for a sum of ``n`` terms, plus a tiny absolute term for underflow). A NaN
+(``inf - inf``, ``0·inf``) widens to ``[-inf, inf]``, so an enclosure is never silently lost.
+
+:func:`activation_derivative` encloses the ``k``-th derivative (``k = 0..3``) of an activation over
+an interval of inputs exactly (up to the accuracy of the library functions, a few ulps, which the
+widening covers): the extremes of a smooth function on ``[a, b]`` lie at ``a``, ``b`` or a critical
+point inside, and the critical points of every derivative used are known in closed form (``gelu``'s
+minimum is found once by Newton's method).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+from scipy.special import expit, ndtr
+
+__all__ = ["ACTIVATION_DERIVATIVES", "Iv", "activation_derivative", "iv_matmul"]
+
+EPS = float(np.finfo(np.float64).eps)
+#: absolute widening: covers underflow to zero or to a subnormal
+TINY = 2.0**-1000
+#: widening of a library function value, in units of eps times its magnitude
+_FUNCTION_ULPS = 64.0
+
+
+def _down(x: np.ndarray, ops: float = 1.0) -> np.ndarray:
+    return x - ((ops + 1.0) * EPS * np.abs(x) + TINY)
+
+
+def _up(x: np.ndarray, ops: float = 1.0) -> np.ndarray:
+    return x + ((ops + 1.0) * EPS * np.abs(x) + TINY)
+
+
+def _clean(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
+
+
+class Iv:
+    """An array of intervals ``[lo, hi]``; numbers and arrays mix in as point intervals."""
+
+    __slots__ = ("hi", "lo")
+
+    def __init__(self, lo: np.ndarray | float, hi: np.ndarray | float | None = None) -> None:
+        lo_arr = np.asarray(lo, dtype=np.float64)
+        self.lo, self.hi = _clean(lo_arr, lo_arr if hi is None else np.asarray(hi, dtype=np.float64))
+
+    @staticmethod
+    def of(x: Iv | np.ndarray | float) -> Iv:
+        return x if hasattr(x, "hi") else Iv(x)  # an Iv, or numbers
+
+    @property
+    def mag(self) -> np.ndarray:
+        """max |x| over the interval."""
+        return np.maximum(np.abs(self.lo), np.abs(self.hi))
+
+    def __getitem__(self, key: object) -> Iv:
+        return Iv(self.lo[key], self.hi[key])
+
+    def __neg__(self) -> Iv:
+        return Iv(-self.hi, -self.lo)
+
+    def __add__(self, other: Iv | np.ndarray | float) -> Iv:
+        o = Iv.of(other)
+        with np.errstate(all="ignore"):
+            return Iv(_down(self.lo + o.lo), _up(self.hi + o.hi))
+
+    __radd__ = __add__
+
+    def __sub__(self, other: Iv | np.ndarray | float) -> Iv:
+        return self + (-Iv.of(other))
+
+    def __rsub__(self, other: Iv | np.ndarray | float) -> Iv:
+        return Iv.of(other) + (-self)
+
+    def __mul__(self, other: Iv | np.ndarray | float) -> Iv:
+        o = Iv.of(other)
+        with np.errstate(all="ignore"):
+            p = (self.lo * o.lo, self.lo * o.hi, self.hi * o.lo, self.hi * o.hi)
+            lo = np.minimum(np.minimum(p[0], p[1]), np.minimum(p[2], p[3]))
+            hi = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
+            if any(np.isnan(q).any() for q in p):  # 0·inf: the enclosure is lost
+                bad = np.isnan(p[0]) | np.isnan(p[1]) | np.isnan(p[2]) | np.isnan(p[3])
+                lo, hi = np.where(bad, -np.inf, lo), np.where(bad, np.inf, hi)
+            return Iv(_down(lo), _up(hi))
+
+    __rmul__ = __mul__
+
+    def sqr(self) -> Iv:
+        """x² (tighter than x·x: never negative)."""
+        with np.errstate(all="ignore"):
+            a, b = self.lo * self.lo, self.hi * self.hi
+            lo = np.where((self.lo <= 0) & (self.hi >= 0), 0.0, np.minimum(a, b))
+            return Iv(np.maximum(_down(lo), 0.0), _up(np.maximum(a, b)))
+
+    def cube(self) -> Iv:
+        """x³ (monotone)."""
+        with np.errstate(all="ignore"):
+            return Iv(_down(self.lo * self.lo * self.lo, 2.0), _up(self.hi * self.hi * self.hi, 2.0))
+
+    def sum(self, axis: int) -> Iv:
+        """The sum along ``axis``, widened by ``(n+1)·eps`` of the sum of magnitudes."""
+        n = self.lo.shape[axis]
+        with np.errstate(all="ignore"):
+            pad = (n + 1) * EPS * self.mag.sum(axis=axis) + n * TINY
+            return Iv(self.lo.sum(axis=axis) - pad, self.hi.sum(axis=axis) + pad)
+
+
+def iv_matmul(h: Iv, W: Iv | np.ndarray) -> Iv:
+    """``h @ Wᵀ`` for h ``(K, m, n)`` and W ``(K, o, n)`` or ``(o, n)`` (intervals or a point): ``(K, m, o)``."""
+    w = Iv.of(W)
+    wl, wh = w.lo, w.hi
+    if wl.ndim == 2:
+        wl, wh = wl[None], wh[None]
+    prod = Iv(h.lo[:, :, None, :], h.hi[:, :, None, :]) * Iv(wl[:, None, :, :], wh[:, None, :, :])
+    return prod.sum(axis=-1)
+
+
+# --------------------------------------------------------------------------- activations
+
+#: (value, magnitude for its rounding error) of one derivative at points z
+Evaluator = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def _tanh(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    e = np.exp(-2.0 * np.abs(z))
+    return np.tanh(z), 4.0 * e / (1.0 + e) ** 2
+
+
+def _sigmoid(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    s1 = expit(z) * expit(-z)
+    return expit(z), s1, np.tanh(z / 2.0)
+
+
+def _gelu(z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Φ(z), φ(z), and the factor by which the rounding of Φ is amplified (1 + z² for z < 0, where Φ is an erfc).
+
+    φ = exp(−z²/2)/√(2π) carries the rounding of z²/2 amplified by exp: its magnitudes get a factor 1 + z².
+    """
+    return ndtr(z), np.exp(-z * z / 2.0) / math.sqrt(2.0 * math.pi), np.where(z < 0, 1.0 + z * z, 1.0)
+
+
+def _softplus0(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    v = np.maximum(z, 0.0) + np.log1p(np.exp(-np.abs(z)))
+    return v, np.abs(v)
+
+
+def _gelu_minimum() -> float:
+    """The minimum of gelu(z) = zΦ(z): the root of Φ(z) + zφ(z) = 0 (Newton, float64)."""
+    z = -0.75
+    for _ in range(50):
+        phi = math.exp(-z * z / 2.0) / math.sqrt(2.0 * math.pi)
+        step = (float(ndtr(z)) + z * phi) / (phi * (2.0 - z * z))
+        z -= step
+        if abs(step) < 1e-17:
+            break
+    return z
+
+
+_T1 = math.atanh(1.0 / math.sqrt(3.0))
+_T2 = math.atanh(math.sqrt(2.0 / 3.0))
+_L1 = math.log(2.0 + math.sqrt(3.0))
+_L2 = math.log(5.0 + 2.0 * math.sqrt(6.0))
+_G3 = (math.sqrt((7.0 - math.sqrt(33.0)) / 2.0), math.sqrt((7.0 + math.sqrt(33.0)) / 2.0))
+
+
+def _abs_pair(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return v, np.abs(v)
+
+
+#: name -> k -> (evaluator, critical points of that derivative)
+ACTIVATION_DERIVATIVES: dict[str, tuple[tuple[Evaluator, tuple[float, ...]], ...]] = {
+    "tanh": (
+        (lambda z: _abs_pair(_tanh(z)[0]), ()),
+        (lambda z: _abs_pair(_tanh(z)[1]), (0.0,)),
+        (lambda z: (lambda t, s: (-2.0 * t * s, 2.0 * np.abs(t) * s))(*_tanh(z)), (-_T1, _T1)),
+        (lambda z: (lambda t, s: (-2.0 * s * (1.0 - 3.0 * t * t), 2.0 * s * (1.0 + 3.0 * t * t)))(*_tanh(z)),
+         (-_T2, 0.0, _T2)),
+    ),
+    "sigmoid": (
+        (lambda z: _abs_pair(expit(z)), ()),
+        (lambda z: _abs_pair(_sigmoid(z)[1]), (0.0,)),
+        (lambda z: (lambda s, s1, th: (-s1 * th, s1 * np.abs(th)))(*_sigmoid(z)), (-_L1, _L1)),
+        (lambda z: (lambda s, s1, th: (s1 * (1.0 - 6.0 * s1), s1 * (1.0 + 6.0 * s1)))(*_sigmoid(z)),
+         (-_L2, 0.0, _L2)),
+    ),
+    "softplus": (
+        (_softplus0, ()),
+        (lambda z: _abs_pair(expit(z)), ()),
+        (lambda z: _abs_pair(_sigmoid(z)[1]), (0.0,)),
+        (lambda z: (lambda s, s1, th: (-s1 * th, s1 * np.abs(th)))(*_sigmoid(z)), (-_L1, _L1)),
+    ),
+    "gelu": (
+        (lambda z: (lambda P, p, a: (z * P, np.abs(z) * P * a))(*_gelu(z)), (_gelu_minimum(),)),
+        (lambda z: (lambda P, p, a: (P + z * p, P * a + np.abs(z) * p * (1.0 + z * z)))(*_gelu(z)),
+         (-math.sqrt(2.0), math.sqrt(2.0))),
+        (lambda z: (lambda P, p, a: (p * (2.0 - z * z), p * (2.0 + z * z) * (1.0 + z * z)))(*_gelu(z)),
+         (-2.0, 0.0, 2.0)),
+        (lambda z: (lambda P, p, a: (p * (z**3 - 4.0 * z), p * (np.abs(z) ** 3 + 4.0 * np.abs(z)) * (1.0 + z * z)))(
+            *_gelu(z)), (-_G3[1], -_G3[0], _G3[0], _G3[1])),
+    ),
+    "identity": (
+        (lambda z: (z, np.zeros_like(z)), ()),
+        (lambda z: (np.ones_like(z), np.zeros_like(z)), ()),
+        (lambda z: (np.zeros_like(z), np.zeros_like(z)), ()),
+        (lambda z: (np.zeros_like(z), np.zeros_like(z)), ()),
+    ),
+}
+
+
+def activation_derivative(name: str, k: int, z: Iv) -> Iv:
+    """An enclosure of σ⁽ᵏ⁾(z) over every z in the intervals (σ the activation called ``name``).
+
+    Raises:
+        KeyError: for an activation without known derivatives (``relu`` is not C²).
+    """
+    evaluate, critical = ACTIVATION_DERIVATIVES[name][k]
+    with np.errstate(all="ignore"):
+        lo, hi = np.full(z.lo.shape, np.inf), np.full(z.lo.shape, -np.inf)
+        candidates = [(z.lo, None), (z.hi, None)] + [(np.full(z.lo.shape, c), (z.lo < c) & (c < z.hi))
+                                                     for c in critical]
+        for point, inside in candidates:
+            value, mag = evaluate(point)
+            pad = _FUNCTION_ULPS * EPS * mag + TINY
+            v_lo, v_hi = value - pad, value + pad
+            if inside is not None:
+                v_lo, v_hi = np.where(inside, v_lo, np.inf), np.where(inside, v_hi, -np.inf)
+            lo, hi = np.minimum(lo, v_lo), np.maximum(hi, v_hi)
+    return Iv(lo, hi)
