@@ -15,7 +15,7 @@ and, as controls, the unmutated true claims at the same budgets and seeds (any `
 refutation). torch runs on one thread (``torch.set_num_threads(1)``, and BLAS through threadpoolctl when it
 is installed), on the CPU in float64.
 
-    python bench/mutation_score.py                      # every mutant, seeds 0..4, budgets 30 100 300
+    python bench/mutation_score.py --jobs 2             # every mutant, seeds 0..4, budgets 30 100 300
     python bench/mutation_score.py --sample 20 --seeds 0 --budgets 30,100 --json /tmp/mut.json
     python bench/mutation_score.py --mutants 'optimizer-*,M01?' --no-controls
 """
@@ -138,6 +138,76 @@ def _print_summary(rows: dict, results: list[dict], budgets: list[int]) -> None:
         print(f"  {mid} {claim}: {desc} (seeds {seeds})")
 
 
+_BY_ID: dict[str, Any] = {}
+
+
+def _mutant(mid: str) -> Any:
+    if not _BY_ID:
+        _BY_ID.update({m.id: m for m in all_mutants()})
+    return _BY_ID[mid]
+
+
+def mutant_row(mid: str, seed: int, budgets: list[int], baseline: bool, separate: bool) -> dict[str, Any]:
+    """One mutant at one seed: the engine's outcome per budget and, unless skipped, the baseline's."""
+    m = _mutant(mid)
+    claim = m.claim()
+    row = {"mutant": m.id, "claim": m.claim_id, "site": m.site, "operator": m.op, "description": m.description,
+           "seed": seed, "engine": engine_outcomes(claim, budgets, seed, separate=separate).to_json()}
+    if baseline:
+        row["baseline"] = baseline_outcomes(claim, budgets, seed).to_json()
+    return row
+
+
+def control_row(cid: str, seed: int, budgets: list[int], baseline: bool, separate: bool) -> dict[str, Any]:
+    """An unmutated claim at one seed: a built-in claim id, or ``site:N`` for site N rebuilt unmutated."""
+    from verify import get_claim
+
+    if cid.startswith("site:"):
+        claim = site_control(all_sites()[int(cid[5:])])
+        return {"claim": claim.id, "seed": seed, "site_control": True,
+                "engine": engine_outcomes(claim, budgets, seed, separate=separate).to_json()}
+    claim = replace(get_claim(cid), symbolic=None, figures=None)
+    row = {"claim": cid, "seed": seed, "engine": engine_outcomes(claim, budgets, seed, separate=separate).to_json()}
+    if baseline:
+        row["baseline"] = baseline_outcomes(claim, budgets, seed).to_json()
+    return row
+
+
+def _progress(row: dict[str, Any], done: int, total: int, top: int) -> None:
+    e, bl = row["engine"], row.get("baseline")
+    if "mutant" in row:
+        text = (f"{row['mutant']} {row['claim']:36s} seed {row['seed']}: engine {e['by_budget'][str(top)]} "
+                f"at {e['found_at']} ({e['seconds']:.1f}s)")
+        if bl:
+            text += f", baseline {bl['by_budget'][str(top)]} at {bl['found_at']} ({bl['seconds']:.1f}s)"
+    else:
+        text = f"control {row['claim']:48s} seed {row['seed']}: engine {e['by_budget'][str(top)]} ({e['seconds']:.1f}s)"
+    print(f"[{done}/{total}] {text}", file=sys.stderr, flush=True)
+
+
+def _run_tasks(tasks: list[tuple[Any, ...]], jobs: int, top: int) -> list[dict[str, Any]]:
+    """Run (function, *args) tasks, in ``jobs`` spawned one-thread worker processes when ``jobs > 1``;
+    the rows come back in task order."""
+    rows: list[Any] = [None] * len(tasks)
+    if jobs <= 1:
+        for i, (fn, *fargs) in enumerate(tasks):
+            rows[i] = fn(*fargs)
+            _progress(rows[i], i + 1, len(tasks), top)
+        return rows
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    pool = ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_fix_threads)
+    try:
+        futures = {pool.submit(fn, *fargs): i for i, (fn, *fargs) in enumerate(tasks)}
+        for n, fut in enumerate(as_completed(futures), 1):
+            rows[futures[fut]] = fut.result()
+            _progress(rows[futures[fut]], n, len(tasks), top)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return rows
+
+
 def run(args: argparse.Namespace) -> int:
     budgets, seeds = sorted(set(_ints(args.budgets))), _ints(args.seeds)
     threads = _fix_threads()
@@ -146,50 +216,22 @@ def run(args: argparse.Namespace) -> int:
     counted = [m for m in all_mutants() if not m.excluded]
     print(f"{len(all_mutants())} mutants, {len(counted)} counted ({len(all_mutants()) - len(counted)} excluded, "
           f"see bench/mutants.md); running {len(chosen)} × seeds {seeds} at budgets {budgets}")
-    print(f"threads: {threads}")
+    print(f"threads: {threads}; jobs {args.jobs} (each a process on one thread)")
     print("engine: " + ("records found_at_case: one run per mutant and seed at the largest budget"
                         if position and not args.separate_budgets else "one run per budget"))
+    flags = (budgets, not args.no_baseline, args.separate_budgets)
     start = time.monotonic()
-    results, controls = [], []
-    for i, m in enumerate(chosen, 1):
-        claim = m.claim()
-        for seed in seeds:
-            row = {"mutant": m.id, "claim": m.claim_id, "site": m.site, "operator": m.op,
-                   "description": m.description, "seed": seed,
-                   "engine": engine_outcomes(claim, budgets, seed, separate=args.separate_budgets).to_json()}
-            if not args.no_baseline:
-                row["baseline"] = baseline_outcomes(claim, budgets, seed).to_json()
-            results.append(row)
-            e, bl = row["engine"], row.get("baseline")
-            print(f"[{i}/{len(chosen)}] {m.id} {m.claim_id:36s} seed {seed}: engine {e['by_budget'][str(budgets[-1])]}"
-                  f" at {e['found_at']} ({e['seconds']:.1f}s)" + (
-                      f", baseline {bl['by_budget'][str(budgets[-1])]} at {bl['found_at']} ({bl['seconds']:.1f}s)"
-                      if bl else ""), file=sys.stderr, flush=True)
+    results = _run_tasks([(mutant_row, m.id, seed, *flags) for m in chosen for seed in seeds], args.jobs,
+                         budgets[-1])
     mutants_s = time.monotonic() - start
+    control_ids: list[str] = []
     if not args.no_controls:
-        from verify import get_claim
-
-        claims = sorted({m.claim_id for m in chosen}) if args.mutants or args.sample else holding_claims()
-        for cid in claims:
-            claim = replace(get_claim(cid), symbolic=None, figures=None)
-            for seed in seeds:
-                row = {"claim": cid, "seed": seed, "engine": engine_outcomes(claim, budgets, seed,
-                                                                             separate=args.separate_budgets).to_json()}
-                if not args.no_baseline:
-                    row["baseline"] = baseline_outcomes(claim, budgets, seed).to_json()
-                controls.append(row)
-                print(f"control {cid:48s} seed {seed}: engine {row['engine']['by_budget'][str(budgets[-1])]} "
-                      f"({row['engine']['seconds']:.1f}s)", file=sys.stderr, flush=True)
+        control_ids += sorted({m.claim_id for m in chosen}) if args.mutants or args.sample else holding_claims()
     if args.site_controls:
         claim_ids = {m.claim_id for m in chosen}
-        for site in (s for s in all_sites() if s.claim in claim_ids):
-            claim = site_control(site)
-            for seed in seeds:
-                row = {"claim": claim.id, "seed": seed, "site_control": True,
-                       "engine": engine_outcomes(claim, budgets, seed, separate=args.separate_budgets).to_json()}
-                controls.append(row)
-                print(f"control {claim.id:48s} seed {seed}: engine {row['engine']['by_budget'][str(budgets[-1])]} "
-                      f"({row['engine']['seconds']:.1f}s)", file=sys.stderr, flush=True)
+        control_ids += [f"site:{i}" for i, s in enumerate(all_sites()) if s.claim in claim_ids]
+    controls = _run_tasks([(control_row, cid, seed, *flags) for cid in control_ids for seed in seeds], args.jobs,
+                          budgets[-1])
     total = time.monotonic() - start
     rows = summarize(results, controls, budgets)
     _print_summary(rows, results, budgets)
@@ -197,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
     b_s = sum(r["baseline"]["seconds"] for r in results if r.get("baseline"))
     c_s = total - mutants_s
     print(f"\ntime: {total:.0f} s in all — mutants {mutants_s:.0f} s (engine {e_s:.0f} s, baseline {b_s:.0f} s), "
-          f"controls {c_s:.0f} s; {mutants_s / max(len(results), 1):.2f} s per mutant×seed")
+          f"controls {c_s:.0f} s; {mutants_s / max(len(results), 1):.2f} s wall per mutant×seed")
     top = max(budgets)
     if rows[top]["ratio"]:
         print(f"RATIO engine/baseline kill rate at {top} examples: {rows[top]['ratio']:.2f}")
@@ -218,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mutants", help="comma-separated globs on mutant id, claim id, claim/site or operator")
     parser.add_argument("--sample", type=int, help="run every k-th counted mutant so that about N run")
     parser.add_argument("--json", help="write every result and the summary to this file")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes, each on one thread (default 1)")
     parser.add_argument("--no-baseline", action="store_true", help="skip the random-sampling baseline")
     parser.add_argument("--no-controls", action="store_true", help="skip the unmutated claims (false refutations)")
     parser.add_argument("--site-controls", action="store_true",

@@ -2,8 +2,8 @@
 
 Each sampled mutant is a real claim (the built-in claim with one mutated formula in its check and re-check,
 bench/mutants.md) run by the engine at seed 0 and a small budget; it must come out ``refuted``. The same
-site rebuilt with its formula unmutated must not, and the bench's rewritten checks (bench/_mutants/mirrors.py)
-must give the family's own comparisons. The full bench is a script (bench/README.md), not a test.
+site rebuilt with its formula unmutated must not, and must give the family's own comparisons. The full bench
+is a script (bench/README.md), not a test.
 """
 
 from __future__ import annotations
@@ -95,8 +95,8 @@ def _same(a, b) -> None:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("claim_id", ["softmax-ce-convex", "critical-point-classification"])
-def test_rewritten_checks_match_the_family(claim_id: str):
-    """mirrors.py's checks, with the family's formula, give the family's comparisons (check and re-check)."""
+def test_unmutated_sites_match_the_family(claim_id: str):
+    """The site's check and re-check, rebuilt from its unmutated formula, give the family's comparisons."""
     claim = get_claim(claim_id)
     site = next(s for s in all_sites() if s.claim == claim_id)
     ours = site_control(site)

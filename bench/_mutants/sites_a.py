@@ -11,14 +11,18 @@ import numpy as np
 import sympy as sp
 import torch
 
-from _mutants import mirrors
 from _mutants.operators import Site, offset_first
+from proofs.critical_points.numeric import SecondOrderTerm, classification_check, classification_recheck_exact
 from proofs.descent.numeric import check_bound
 from proofs.softmax_ce import symbolic as softmax_sym
 from proofs.softmax_ce.numeric import (
+    NullDirection,
+    convex_check,
+    convex_recheck_dense,
     half_top_eigenvalue,
     hessian_check,
     hessian_recheck,
+    null_direction,
     smoothness_check,
     smoothness_recheck_dense,
 )
@@ -59,19 +63,27 @@ def _entry_site() -> Site:
 # --------------------------------------------------------------------------- C1: convexity, smoothness
 
 
-def _offset_null(null: mirrors.NullDirection) -> mirrors.NullDirection:
+def null_direction_column_major(k: int, d: int, like: torch.Tensor) -> torch.Tensor:
+    """c ⊗ 1: the null direction in column-major vec (the wrong Kronecker order)."""
+    c = torch.linspace(1.0, 2.0, d, dtype=like.dtype, device=like.device)
+    v = torch.kron(c, torch.ones(k, dtype=like.dtype, device=like.device))
+    return v / v.norm()
+
+
+def _offset_null(null: NullDirection) -> NullDirection:
     """first entry + 1e-2·max|entries|"""
     return offset_first(null, 1e-2)
 
 
 def _convex_site() -> Site:
     return Site("softmax-ce-convex", "null-direction",
-                lambda f: (mirrors.convex_check(f), mirrors.convex_recheck(f)), formula=mirrors.null_direction,
+                lambda f: (partial(convex_check, null=f), partial(convex_recheck_dense, null=f)),
+                formula=null_direction,
                 vector=True, tags=("zero-weights", "large-scale", "k-2"), boundary=_offset_null,
                 scale_equivalent=("equivalent: H(s·v) = s·Hv, so a multiple of a null direction is one "
                                   "(the claim is unchanged)"),
-                alternatives=(("c ⊗ 1 (column-major vec)", mirrors.null_direction_column_major),),
-                doc="the null direction 1 ⊗ c of H (mirrors.convex_check: the family's check with it as a parameter)")
+                alternatives=(("c ⊗ 1 (column-major vec)", null_direction_column_major),),
+                doc="the null direction 1 ⊗ c of H (proofs.softmax_ce.numeric.null_direction)")
 
 
 def mean_eigenvalue_bound(X: np.ndarray) -> float:
@@ -125,16 +137,16 @@ def _within_margin(new: list[sp.Expr]) -> str:
 
 
 def _critical_site() -> Site:
-    def compile_(mapping: dict) -> mirrors.Quadratic:
+    def compile_(mapping: dict) -> SecondOrderTerm:
         f = sp.lambdify((eps, lam), SECOND_ORDER.xreplace(mapping), "math")
         return lambda e, v: float(f(e, v))
 
     return Site("critical-point-classification", "second-order-term",
-                lambda q: (mirrors.classification_check(q), mirrors.classification_recheck(q)),
+                lambda q: (partial(classification_check, second_order=q),
+                           partial(classification_recheck_exact, second_order=q)),
                 exprs=(SECOND_ORDER,), compile=compile_, tags=("max", "saddle", "PolynomialCase"),
                 boundary=sp.Integer(3), equivalent=_within_margin,
-                doc="ΔL ≈ ½ε²λ along a unit eigenvector (mirrors.classification_check: the family's check with the "
-                    "term as a parameter)")
+                doc="ΔL ≈ ½ε²λ along a unit eigenvector (proofs.critical_points.numeric.half_eps2_lambda)")
 
 
 def sites() -> list[Site]:

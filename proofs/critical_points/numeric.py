@@ -23,12 +23,15 @@ __all__ = [
     "classification_check",
     "classification_recheck_exact",
     "classify",
+    "half_eps2_lambda",
     "semidefinite_check",
     "semidefinite_recheck_exact",
 ]
 
 #: (case, loss, θ*, the step εu) -> L(θ* + εu) − L(θ*)
 LossChange = Callable[[Any, Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor], float]
+#: (ε, λ) -> the claimed change of L along a unit eigenvector with eigenvalue λ
+SecondOrderTerm = Callable[[float, float], float]
 
 
 def classify(eig: np.ndarray, tol: float) -> str:
@@ -50,8 +53,14 @@ def _exact_change(case: Any, f: Callable, theta: torch.Tensor, step: torch.Tenso
     return float(case.exact_loss(theta + step) - case.exact_loss(theta))
 
 
-def _judge_classification(case: Any, ctx: CheckContext, change: LossChange) -> CaseResult:
-    """Along each eigenvector u: |ΔL − ½ε²λ| ≤ ½·|½ε²λ| (so ΔL has the sign of λ: the classification)."""
+def half_eps2_lambda(eps: float, lam: float) -> float:
+    """½ε²λ, the second-order term of ΔL along a unit eigenvector with eigenvalue λ."""
+    return 0.5 * eps**2 * lam
+
+
+def _judge_classification(case: Any, ctx: CheckContext, change: LossChange,
+                          second_order: SecondOrderTerm) -> CaseResult:
+    """Along each eigenvector u: |ΔL − q| ≤ ½·|q| with q = ½ε²λ (so ΔL has the sign of λ: the classification)."""
     f, theta = case.loss_and_point(ctx)
     H = dense_hessian(f, theta).detach()
     eig, vecs = torch.linalg.eigh(H)
@@ -64,7 +73,7 @@ def _judge_classification(case: Any, ctx: CheckContext, change: LossChange) -> C
     worst, worst_details = None, {}
     for j in range(eig.numel()):
         u = vecs[:, j]
-        quadratic = 0.5 * eps**2 * float(eig[j])
+        quadratic = second_order(eps, float(eig[j]))
         delta = change(case, f, theta, eps * u)
         # round-off of the two evaluations, plus ε·‖g‖ from the (round-off sized) gradient at θ*, which
         # enters the tolerance as an absolute allowance: a θ* that is not stationary becomes undecidable
@@ -79,14 +88,16 @@ def _judge_classification(case: Any, ctx: CheckContext, change: LossChange) -> C
                        **worst_details}, tol.describe())
 
 
-def classification_check(case: Any, ctx: CheckContext) -> CaseResult:
+def classification_check(case: Any, ctx: CheckContext,
+                         second_order: SecondOrderTerm = half_eps2_lambda) -> CaseResult:
     """The classification along every eigenvector, with ΔL in ``ctx.dtype``."""
-    return _judge_classification(case, ctx, _float_change)
+    return _judge_classification(case, ctx, _float_change, second_order)
 
 
-def classification_recheck_exact(case: Any, ctx: CheckContext) -> CaseResult:
+def classification_recheck_exact(case: Any, ctx: CheckContext,
+                                 second_order: SecondOrderTerm = half_eps2_lambda) -> CaseResult:
     """The same, with ΔL evaluated exactly on the float64 points (the independent re-check)."""
-    return _judge_classification(case, ctx, _exact_change)
+    return _judge_classification(case, ctx, _exact_change, second_order)
 
 
 def semidefinite_check(case: SemidefiniteCase, ctx: CheckContext) -> CaseResult:

@@ -5,7 +5,7 @@ Closed forms of the Hessian (:func:`closed_form_hessian`, the lambdified entry f
 ``torch.func.hessian``; :func:`double_backward_hessian`, the re-check's), the smoothness constant
 (:func:`half_top_eigenvalue`) and the per-case checks and re-checks of the claims in
 :mod:`proofs.softmax_ce.claims`. A formula under test is a function: the checks take it as an
-argument (:data:`HessianFormula`, :data:`SmoothnessBound`), so that a wrong one is refuted by the
+argument (:data:`HessianFormula`, :data:`SmoothnessBound`, :data:`NullDirection`), so that a wrong one is refuted by the
 same code.
 """
 
@@ -56,6 +56,8 @@ HessianFormula = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 HessianOracle = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 #: a claimed smoothness constant M from the inputs X (m, d) (float64)
 SmoothnessBound = Callable[[np.ndarray], float]
+#: a claimed null direction of H: (k, d, a tensor of the dtype and device) -> a unit vector of length k·d
+NullDirection = Callable[[int, int, torch.Tensor], torch.Tensor]
 
 
 # --------------------------------------------------------------------------- the loss and its Hessian
@@ -177,37 +179,39 @@ def _dense_eigs(case: SoftmaxBatch, ctx: CheckContext) -> np.ndarray:
     return np.linalg.eigvalsh(oracle_hessian(W, X, y).detach().cpu().numpy())
 
 
-def _null_vector(k: int, d: int, like: torch.Tensor) -> torch.Tensor:
+def null_direction(k: int, d: int, like: torch.Tensor) -> torch.Tensor:
+    """1 ⊗ c with c = linspace(1, 2, d), normalized: a null direction of H (row-major vec of W)."""
     c = torch.linspace(1.0, 2.0, d, dtype=like.dtype, device=like.device)
     v = torch.kron(torch.ones(k, dtype=like.dtype, device=like.device), c)
     return v / v.norm()
 
 
 def _judge_convex(case: SoftmaxBatch, ctx: CheckContext, lam_min: float, X: torch.Tensor,
-                  op: Callable[[torch.Tensor], torch.Tensor]) -> CaseResult:
-    """λ_min ≥ 0 and H(1⊗c) = 0, judged on whichever is tighter."""
+                  op: Callable[[torch.Tensor], torch.Tensor], null: NullDirection) -> CaseResult:
+    """λ_min ≥ 0 and H·null = 0, judged on whichever is tighter."""
     tol = Tolerance(ctx.dtype, EIG_DEPTH)
     scale = hessian_scale(X) * case.d
     psd = compare_leq(-lam_min, 0.0, scale, tol)
-    residual = float(op(_null_vector(case.k, case.d, X)).norm())
+    residual = float(op(null(case.k, case.d, X)).norm())
     null = compare_close(residual, 0.0, scale, tol)
     worse = psd if psd.slack <= null.slack else null
     return CaseResult(worse, case.tags, {"lambda_min": lam_min, "null_residual": residual,
                                          "judged": "psd" if worse is psd else "null-direction"}, tol.describe())
 
 
-def convex_check(case: SoftmaxBatch, ctx: CheckContext) -> CaseResult:
-    """``softmax-ce-convex``: λ_min by Lanczos, the null direction through the same HVP operator."""
+def convex_check(case: SoftmaxBatch, ctx: CheckContext, null: NullDirection = null_direction) -> CaseResult:
+    """``softmax-ce-convex``: λ_min by Lanczos, the null direction ``null`` through the same HVP operator."""
     lam_min, X, op = _lanczos(case, ctx, "SA")
-    return _judge_convex(case, ctx, lam_min, X, op)
+    return _judge_convex(case, ctx, lam_min, X, op, null)
 
 
-def convex_recheck_dense(case: SoftmaxBatch, ctx: CheckContext) -> CaseResult:
+def convex_recheck_dense(case: SoftmaxBatch, ctx: CheckContext,
+                         null: NullDirection = null_direction) -> CaseResult:
     """Its re-check: λ_min of the dense Hessian (numpy eigvalsh), the null direction by double backward."""
     lam_min = float(_dense_eigs(case, ctx)[0])
     W, X, y = case_tensors(case, ctx)
     op = hvp_operator(mean_loss(X, y, case.k), W.reshape(-1), route="double_backward")
-    return _judge_convex(case, ctx, lam_min, X, op)
+    return _judge_convex(case, ctx, lam_min, X, op, null)
 
 
 def half_top_eigenvalue(X: np.ndarray) -> float:

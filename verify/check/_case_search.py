@@ -95,8 +95,15 @@ class _Search:
 
     def has_budget(self) -> bool:
         """No failure yet, cases left, time left."""
-        return (self.failure is None and self.evaluated < self.ctx.examples
-                and (self.deadline is None or time.monotonic() <= self.deadline))
+        return self.failure is None and self.evaluated < self.ctx.examples and not self._past_deadline()
+
+    def _past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def cut_short(self) -> bool:
+        """Did the time limit stop the search before its budget was spent (and before any failure)?"""
+        return self.skipped > 0 or (self.failure is None and self.evaluated < self.ctx.examples
+                                    and self._past_deadline())
 
     def evaluate_local(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
         """Evaluate a case of the local phase: ``None`` for a violation that counts, else its slack
@@ -113,7 +120,7 @@ class _Search:
     def _violates(self, case: Any) -> bool:
         if self.failure is None and self.evaluated >= self.ctx.examples:
             return False  # the budget is spent: the rest of the block's draws are not evaluated
-        if self.deadline is not None and time.monotonic() > self.deadline:
+        if self._past_deadline():
             # past the limit only the failure found before it still runs (Hypothesis replays it at the end)
             if self.failure is not None and _same_case(case, self.failure[0]):
                 return True
@@ -211,7 +218,7 @@ class _Search:
             "cases_with_ratio": len(self.samples) if self.claim.relation == "inequality" else None,
             "undecidable": self.undecidable,
             "skipped_after_time_limit": self.skipped,
-            "cut_short": self.skipped > 0,
+            "cut_short": self.cut_short(),
             "max_abs_err": self.max_abs_err if self.checked else None,
             "max_rel_err": self.max_rel_err if self.checked else None,
             "tightest_ratio": self.tightest_ratio,
@@ -336,8 +343,8 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
     evidence = state.evidence()
     if state.checked == 0:
         reason = state.undecidable_reason or "the tolerance was larger than the margin in every case"
-        if state.skipped:
-            reason = f"the time limit ran out before any case was decided ({state.skipped} skipped)"
+        if state.cut_short():
+            reason = "the time limit ran out before any case was decided"
         return NumericOutcome("undecidable", evidence, message=f"No case could be decided: {reason}.")
     return NumericOutcome("agree", evidence)
 
