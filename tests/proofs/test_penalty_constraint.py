@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -263,3 +265,34 @@ def test_cases_keep_their_json_layout_and_round_trip():
     path = cs.PathCase(soft, 0.1, 1.0)
     assert path.to_json() == {"problem": soft.to_json(), "alpha1": 0.1, "alpha2": 1.0}
     assert cs.PathCase.from_json(json.loads(json.dumps(path.to_json()))).problem == soft
+
+
+_ALPHA0_RANK_DEFICIENT = json.loads((Path(__file__).resolve().parent.parent / "data"
+                                     / "penalty_alpha0_rank_deficient.json").read_text())
+
+
+def test_alpha_zero_rank_deficient_case_is_not_refuted_by_solver_distance():
+    """The sweep's seed-2 case: only the ball pins the min-norm minimizer, so both solvers stop a few 1e-6 of ‖θ‖
+    away along null(X); the distance is judged at √(2·rtol), not refuted at rtol (recorded at commit 1f85ed6)."""
+    case, ctx = case_from_json(_ALPHA0_RANK_DEFICIENT["case"]), CheckContext()
+    for judge in (num.equivalence_check, num.equivalence_recheck):
+        result = judge(case, ctx)
+        assert not result.comparison.violated, result.details
+        assert result.details["minimizer_distance"] > 1e-9  # the solver's error is there, and tolerated
+
+
+def test_alpha_zero_rank_deficient_case_still_refutes_a_wrong_multiplier():
+    """The looser tolerance keeps its teeth: a multiplier off by 1 % of its scale is refuted on the same case."""
+    case, ctx = case_from_json(_ALPHA0_RANK_DEFICIENT["case"]), CheckContext()
+    off = 0.01 * (case.problem().L / 2)
+    result = num.equivalence_check(case, ctx, multiplier=lambda a: num.kkt_multiplier(a) + off)
+    assert result.comparison.violated and result.details["worst_relation"] == "multiplier", result.details
+
+
+def test_only_alpha_zero_with_rank_deficient_x_gets_the_square_root_tolerance():
+    case = case_from_json(_ALPHA0_RANK_DEFICIENT["case"])
+    stol = num._solver_tol()
+    assert num._pinned_tol(case, stol).rtol == pytest.approx(np.sqrt(2 * stol.rtol))
+    assert num._pinned_tol(replace(case, alpha=0.1), stol) is stol
+    full_rank = replace(case, X=np.eye(4), y=np.arange(1.0, 5.0))
+    assert num._pinned_tol(full_rank, stol) is stol
