@@ -170,11 +170,11 @@ def polynomial_cases(draw: st.DrawFn) -> PolynomialCase:
     else:
         pattern = np.full(n, 1.0 if kind == "min" else -1.0)
     eig = magnitudes * pattern
-    A = draw(matrices(n, n, scale=1.0, nonzero=True))
+    A = draw(matrices(n, n, structure="generic", scale=1.0, nonzero=True))
     rotation, _ = np.linalg.qr(A + 1e-3 * np.eye(n))
     Q = rotation @ np.diag(eig) @ rotation.T
     Q = (Q + Q.T) / 2
-    T = draw(matrices(n, n * n, scale=st.sampled_from([0.0, 1.0, 0.1, 10.0]))).reshape(n, n, n)
+    T = draw(matrices(n, n * n, structure="generic", scale=st.sampled_from([0.0, 1.0, 0.1, 10.0]))).reshape(n, n, n)
     q = draw(st.sampled_from([0.0, 1.0, -1.0, 0.25]))
     return PolynomialCase(Q, T, q)
 
@@ -187,7 +187,7 @@ def least_squares_cases(draw: st.DrawFn) -> LeastSquaresCase:
     X = draw(matrices(m, n, structure="generic", scale=st.sampled_from([1.0, 0.1, 10.0]), nonzero=True))
     if np.linalg.matrix_rank(X) < n:
         X = X + np.eye(m, n)
-    y = draw(matrices(m, 1, scale=st.sampled_from([1.0, 100.0]))).reshape(m)
+    y = draw(matrices(m, 1, structure="generic", scale=st.sampled_from([1.0, 100.0]))).reshape(m)
     return LeastSquaresCase(X, y)
 
 

@@ -155,7 +155,8 @@ def _equivalence(case: Any, ctx: CheckContext, minimizer: RidgeMinimizer, multip
                                                              abs_err=max(err - dist, 0))))
     named.append(("constrained-value", compare_close(J_star, J_alpha, value_scale, stol)))
     claimed = multiplier(case.alpha)
-    named.append(("multiplier", compare_close(sol.multiplier, claimed, prob.L / 2 + case.alpha, _pinned_tol(case, stol))))
+    pinned = _pinned_tol(case, stol)
+    named.append(("multiplier", compare_close(sol.multiplier, claimed, prob.L / 2 + case.alpha, pinned)))
     # 3. projected gradient descent: J(θ_α) ≤ J(θ_T) ≤ J(θ_α) + 2Lk/(T+1)²
     theta_T, bound = sv.fista_projected(prob, k)
     J_T = prob.J(theta_T)

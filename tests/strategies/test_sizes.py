@@ -13,6 +13,7 @@ from hypothesis import find, given, settings
 import verify
 from verify.errors import InvalidInputError
 from verify.strategies import (
+    SCALE_LADDER,
     logits,
     matrices,
     mlp_cases,
@@ -145,3 +146,25 @@ FALSE_NORM_BOUNDS = [
 def test_norm_bounds_false_beyond_the_lowest_size_are_refuted(claim, seed):
     verdict = verify.run_claim(claim, seed=seed)
     assert verdict.verdict.value == "refuted", verdict.message
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (2, 4), (4, 2), (3, 3)])
+def test_flat_spectrum_matrices_have_every_singular_value_equal_to_the_scale(shape):
+    for A in _draw_all(matrices(*shape, structure="flat-spectrum"), 40):
+        sv = np.linalg.svd(A, compute_uv=False)
+        assert sv == pytest.approx(np.full(min(shape), sv[0]), rel=1e-15) and sv[0] in SCALE_LADDER
+        assert np.count_nonzero(A) == min(shape) and set(np.abs(A[A != 0])) == {sv[0]}
+
+
+def test_default_matrices_reach_both_ends_of_the_spectrum():
+    """Half generic, and the two extremes of bounds between matrix norms: rank one and a flat spectrum."""
+    kinds = set()
+    for A in _draw_all(matrices(3, 3), 200):
+        sv = np.linalg.svd(A, compute_uv=False)
+        if sv[0] > 0 and np.allclose(sv, sv[0], rtol=0, atol=1e-12 * sv[0]):
+            kinds.add("flat")
+        elif sv[0] > 0 and sv[1] <= 1e-12 * sv[0]:
+            kinds.add("rank-one")
+        elif sv[0] > 0:
+            kinds.add("generic")
+    assert kinds == {"flat", "rank-one", "generic"}

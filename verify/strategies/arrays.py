@@ -51,7 +51,10 @@ DENOMINATORS: tuple[int, ...] = (1, 2, 4, 8, 64, 1024)
 _DENOMINATOR_WEIGHTS: tuple[int, ...] = (1, 1, 1, 1, 2, 4)
 
 #: Structures :func:`matrices` can build.
-STRUCTURES: tuple[str, ...] = ("generic", "rank-one", "zero", "tied-rows")
+STRUCTURES: tuple[str, ...] = ("generic", "rank-one", "zero", "tied-rows", "flat-spectrum")
+#: What :func:`matrices` draws by default: mostly generic, with the two extremes of the spectrum (one
+#: non-zero singular value; all of them equal) as boundary cases.
+DEFAULT_STRUCTURES: tuple[str, ...] = ("generic", "generic", "rank-one", "flat-spectrum")
 
 ScaleArg = float | SearchStrategy[float] | None
 StructureArg = str | Sequence[str]
@@ -298,6 +301,8 @@ def _draw_matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, .
         u = draw(_cached_unit((rows,), True))
         v = draw(_cached_unit((cols,), True))
         return _scaled(np.outer(u, v), s)
+    if structure == "flat-spectrum":
+        return _scaled(draw(_signed_partial_permutation(rows, cols)), s)
     values = draw(_cached_unit((rows, cols), nonzero))
     if structure == "tied-rows" and rows >= 2:
         i = draw(st.integers(0, rows - 1))
@@ -308,12 +313,25 @@ def _draw_matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, .
 
 
 @st.composite
+def _signed_partial_permutation(draw: st.DrawFn, rows: int, cols: int) -> np.ndarray:
+    """min(rows, cols) entries ±1, no two in a row or a column: every singular value is 1 (exactly)."""
+    k = min(rows, cols)
+    long_side = draw(st.permutations(range(max(rows, cols))))[:k]
+    signs = draw(st.lists(st.sampled_from((1.0, -1.0)), min_size=k, max_size=k))
+    out = np.zeros((rows, cols))
+    for i, (j, sign) in enumerate(zip(long_side, signs, strict=True)):
+        out[(i, j) if rows <= cols else (j, i)] = sign
+    return out
+
+
+@st.composite
 def _matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, ...],
             scale: SearchStrategy[float], nonzero: bool) -> np.ndarray:
     return _draw_matrix(draw, rows, cols, structures, scale, nonzero)
 
 
-def matrices(rows: int | tuple[int, int], cols: int | tuple[int, int], *, structure: StructureArg = "generic",
+def matrices(rows: int | tuple[int, int], cols: int | tuple[int, int], *,
+             structure: StructureArg = DEFAULT_STRUCTURES,
              scale: ScaleArg = None, nonzero: bool = False) -> SearchStrategy[np.ndarray]:
     r"""Float64 ``(rows, cols)`` matrices of a given structure, shrinking toward 0.
 
@@ -322,15 +340,19 @@ def matrices(rows: int | tuple[int, int], cols: int | tuple[int, int], *, struct
             drawn in ``[lo, hi]`` (half the draws ``hi``, one in six ``lo``; shrinks toward ``lo``).
         cols: number of columns, likewise.
         structure: one of :data:`STRUCTURES`, or a sequence of them to sample from
-            (repeat a name to weight it; the first is the one shrinking moves to).
-            ``tied-rows`` needs ``rows >= 2`` (with one row it is ``generic``).
+            (repeat a name to weight it; the first is the one shrinking moves to). The default,
+            :data:`DEFAULT_STRUCTURES`, is half ``generic``, a quarter ``rank-one`` and a quarter
+            ``flat-spectrum``. ``tied-rows`` needs ``rows >= 2`` (with one row it is ``generic``).
         scale: a float, a strategy of floats, or ``None`` for :func:`scales`.
         nonzero: never draw the zero matrix (a generic draw of all zeros gets its
             first entry set to 1; not allowed with ``zero`` or an empty shape).
 
     Returns:
         Strategy of writable float64 arrays; ``rank-one`` ones are :math:`s\,uv^\top`
-        with :math:`u, v \ne 0`, so exactly rank one whenever they are finite.
+        with :math:`u, v \ne 0`, so exactly rank one whenever they are finite; ``flat-spectrum``
+        ones are :math:`s\,P` with :math:`P` a signed partial permutation (``min(rows, cols)``
+        entries ±1, no two in a row or a column), so all their singular values equal :math:`s`:
+        the extreme case of :math:`\|A\|_F \le \sqrt{r}\,\|A\|_2` and of bounds between norms.
 
     Raises:
         InvalidInputError: a size is not an int or a pair of ints ``0 <= lo <= hi``,
