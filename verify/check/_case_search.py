@@ -342,9 +342,10 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
             f"Generating a case failed in the claim's cases= strategy: {describe_failure(exc)}."))
     evidence = state.evidence()
     if state.checked == 0:
+        if state.cut_short():  # _cut_short in verify.check adds the limit and the count
+            return NumericOutcome("undecidable", evidence,
+                                  message="The time limit ran out before any case was decided.")
         reason = state.undecidable_reason or "the tolerance was larger than the margin in every case"
-        if state.cut_short():
-            reason = "the time limit ran out before any case was decided"
         return NumericOutcome("undecidable", evidence, message=f"No case could be decided: {reason}.")
     return NumericOutcome("agree", evidence)
 
