@@ -102,6 +102,20 @@ def summarize(results: list[dict], controls: list[dict], budgets: list[int]) -> 
     return rows
 
 
+def lost_counterexamples(results: list[dict], budgets: list[int]) -> list[tuple[str, int, int, int]]:
+    """(mutant, seed, b, b') where the engine killed at budget b but not at a larger b' (with
+    ``--separate-budgets`` each budget is a run of its own, so this measures that more cases never lose one)."""
+    lost = []
+    for r in results:
+        by = r["engine"]["by_budget"]
+        for i, b in enumerate(budgets):
+            later = [c for c in budgets[i + 1:] if by[str(c)] != KILLED]
+            if by[str(b)] == KILLED and later:
+                lost.append((r["mutant"], r["seed"], b, later[0]))
+                break
+    return lost
+
+
 def _print_summary(rows: dict, results: list[dict], budgets: list[int]) -> None:
     print(f"\n{'budget':>6}  {'engine killed':>20}  {'baseline killed':>20}  {'ratio':>6}  {'diff':>7}  "
           f"{'false refutations (engine / baseline)':>38}")
@@ -120,6 +134,9 @@ def _print_summary(rows: dict, results: list[dict], budgets: list[int]) -> None:
         if r["site_control_pairs"]:
             print(f"{'':>8}sites rebuilt unmutated, refuted: {r['site_control_refutations']} of "
                   f"{r['site_control_pairs']}")
+    lost = lost_counterexamples(results, budgets)
+    print(f"\nkilled at a budget but not at a larger one (more cases losing a counterexample): {len(lost)}"
+          + "".join(f"\n  {m} seed {s}: killed at {b}, not at {c}" for m, s, b, c in lost))
     top = str(max(budgets))
     per_claim: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for res in results:
@@ -248,6 +265,7 @@ def run(args: argparse.Namespace) -> int:
             "budgets": budgets, "seeds": seeds, "threads": threads, "engine_records_position": position,
             "mutants_total": len(all_mutants()), "mutants_counted": len(counted), "selected": [m.id for m in chosen],
             "summary": {str(b): r for b, r in rows.items()}, "results": results, "controls": controls,
+            "lost_counterexamples": lost_counterexamples(results, budgets),
             "seconds": {"total": total, "mutants": mutants_s, "engine": e_s, "baseline": b_s, "controls": c_s},
         }, indent=1))
     return 0
