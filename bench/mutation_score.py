@@ -34,6 +34,9 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+if __name__ in ("__main__", "__mp_main__"):  # before numpy and torch load: BLAS on one thread (workers inherit)
+    for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_name] = "1"
 
 from _mutants import OPERATORS, all_mutants, all_sites, holding_claims, site_control  # noqa: E402
 from _mutants.runner import KILLED, baseline_outcomes, engine_outcomes, engine_records_position  # noqa: E402
@@ -57,8 +60,9 @@ def _fix_threads() -> str:
         threadpool_limits(1)
         blas = "BLAS limited to 1 thread by threadpoolctl"
     except ImportError:
-        blas = "threadpoolctl not installed (BLAS threads as set by the environment: " \
-               f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})"
+        blas = "threadpoolctl not installed (BLAS threads as set by the environment: " + ", ".join(
+            f"{v}={os.environ.get(v, 'unset')}" for v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"))
+        blas += ")"
     return f"torch threads {torch.get_num_threads()}; {blas}"
 
 
