@@ -104,6 +104,15 @@ def test_negative_zero_is_zero():
     assert "-0<" not in render_claim_html(v) and "| smallest slack | 0 |" in render_claim_markdown(v)
 
 
+def test_pages_show_distinct_cases_and_cases_with_a_ratio():
+    """The search's own count of distinct cases, beside the cases decided (most may repeat one)."""
+    v = Verdict(claim="d", verdict="verified", expected="holds",
+                numeric={"relation": "inequality", "examples": 100, "distinct_cases": 37, "cases_with_ratio": 31})
+    md, page = render_claim_markdown(v), render_claim_html(v)
+    assert "| distinct cases | 37 |" in md and "| cases with a defined ratio | 31 |" in md
+    assert re.search(r"distinct cases</t[hd]>\s*<td[^>]*>37<", page), page
+
+
 def test_undefined_tightest_ratio_is_explained_and_counted():
     page, md = render_claim_html(_refuted()), render_claim_markdown(_refuted())
     for text in (page, md):

@@ -109,6 +109,8 @@ def _evidence_section(v: Verdict, h: int, generic: bool = False) -> str:
     rows = [
         ("relation", esc(num.get("relation", "—"))),
         ("cases decided", esc(fmt_num(num.get("examples")))),
+        ("distinct cases", esc(fmt_num(num.get("distinct_cases")))),
+        ("cases with a defined ratio lhs/rhs", esc(fmt_num(num.get("cases_with_ratio")))),
         ("cases the tolerance could not decide", esc(fmt_num(num.get("undecidable")))),
         ("max |lhs − rhs|", esc(fmt_num(num.get("max_abs_err")))),
         ("max relative error", esc(fmt_num(num.get("max_rel_err")))),

@@ -121,6 +121,7 @@ def _claim_body(v: Verdict, h: str = "##", card: ReportCard | None = None, docs:
     elif num:
         lines += ["| quantity | value |", "|---|---|"]
         for label, key in (("relation", "relation"), ("cases decided", "examples"),
+                           ("distinct cases", "distinct_cases"), ("cases with a defined ratio", "cases_with_ratio"),
                            ("undecidable cases", "undecidable"), ("max abs error", "max_abs_err"),
                            ("max relative error", "max_rel_err"), ("tightest ratio", "tightest_ratio"),
                            ("smallest slack", "min_slack"), ("tolerance", "tolerance"),
