@@ -312,12 +312,22 @@ def _draw_matrix(draw: st.DrawFn, rows: int, cols: int, structures: tuple[str, .
     return _scaled(values, s)
 
 
+@lru_cache(maxsize=64)
+def _permutations(n: int) -> SearchStrategy[list[int]]:
+    return st.permutations(range(n))
+
+
+@lru_cache(maxsize=64)
+def _signs(k: int) -> SearchStrategy[list[float]]:
+    return st.lists(st.sampled_from((1.0, -1.0)), min_size=k, max_size=k)
+
+
 @st.composite
 def _signed_partial_permutation(draw: st.DrawFn, rows: int, cols: int) -> np.ndarray:
     """min(rows, cols) entries ±1, no two in a row or a column: every singular value is 1 (exactly)."""
     k = min(rows, cols)
-    long_side = draw(st.permutations(range(max(rows, cols))))[:k]
-    signs = draw(st.lists(st.sampled_from((1.0, -1.0)), min_size=k, max_size=k))
+    long_side = draw(_permutations(max(rows, cols)))[:k]
+    signs = draw(_signs(k))
     out = np.zeros((rows, cols))
     for i, (j, sign) in enumerate(zip(long_side, signs, strict=True)):
         out[(i, j) if rows <= cols else (j, i)] = sign
