@@ -8,7 +8,8 @@ import math
 import hypothesis.strategies as st
 import pytest
 
-from verify import CaseResult, Claim, SymbolicResult, SymbolicStep, Tolerance, compare_close, compare_leq, run_claim
+from verify import (CaseResult, Claim, InvalidInputError, SymbolicResult, SymbolicStep, Tolerance, compare_close,
+                    compare_leq, compare_nonfinite, run_claim)
 from verify.check import NumericOutcome, combine
 from verify.claims import VerdictKind, dump_verdicts
 
@@ -74,6 +75,33 @@ def test_exception_in_check_is_an_error_verdict():
 def test_nan_is_an_error_verdict():
     v = run_claim(equality_claim(lambda x: math.nan), examples=5, device="cpu")
     assert v.verdict is VerdictKind.ERROR and "non-finite" in v.message
+
+
+def _nonfinite_claim(recheck_blows_up: bool) -> Claim:
+    def check(x, ctx):  # 1/x against the oracle 0 at x = 0: the formula blows up, the oracle does not
+        got = math.inf if x == 0 else x * x
+        return CaseResult(compare_nonfinite(got, 0.0) if x == 0 else compare_close(got, x * x, x * x, TOL))
+
+    def recheck(x, ctx):
+        return CaseResult(compare_nonfinite(math.nan, 0.0) if recheck_blows_up else compare_close(0.0, 0.0, 0.0, TOL))
+
+    return Claim(id="toy-nonfinite", statement="s", source="t", cases=lambda: st.sampled_from([1.0, 0.0, 2.0]),
+                 check=check, recheck=recheck)
+
+
+def test_a_formula_that_blows_up_where_the_oracle_does_not_is_refuted_once_rechecked():
+    v = run_claim(_nonfinite_claim(recheck_blows_up=True), examples=20, device="cpu")
+    assert v.verdict is VerdictKind.REFUTED, v.message
+    assert "gives nan where the oracle gives 0" in v.message
+    v = run_claim(_nonfinite_claim(recheck_blows_up=False), examples=20, device="cpu")
+    assert v.verdict is VerdictKind.INCONCLUSIVE, v.message
+
+
+def test_compare_nonfinite_needs_a_non_finite_obtained_and_a_finite_expected():
+    assert compare_nonfinite(math.inf, 1.0).violated and compare_nonfinite(math.inf, 1.0).slack == -math.inf
+    for bad in ((1.0, 1.0), (math.nan, math.inf)):
+        with pytest.raises(InvalidInputError, match="compare_close"):
+            compare_nonfinite(*bad)
 
 
 def test_wrong_return_type_is_an_error_verdict():

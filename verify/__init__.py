@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "all_claims": "verify.claims",
     "compare_close": "verify.claims",
     "compare_leq": "verify.claims",
+    "compare_nonfinite": "verify.claims",
     "dump_verdicts": "verify.claims",
     "get_claim": "verify.claims",
     "library_claims": "verify.claims",

@@ -24,7 +24,8 @@ import torch
 from proofs.optimizers import FAMILY
 from proofs.optimizers import symbolic as sym
 from proofs.optimizers.cases import OptimizerCase
-from verify import CaseResult, CheckContext, Comparison, Tolerance, compare_close, to_torch
+from verify import CaseResult, CheckContext, Comparison, Tolerance, compare_close, compare_nonfinite, to_torch
+from verify.errors import NumericError
 
 #: depth factor c per step: a step is about a dozen flops, each rounding once
 DEPTH_PER_STEP = FAMILY.depth  # the family's tolerance depth is per optimizer step
@@ -178,8 +179,15 @@ def mp_trajectory(rule: sym.UpdateRule, case: OptimizerCase, dps: int = RECHECK_
             theta, state = mpmath.mpf(float(th0)), list(initial)
             out[0, i] = float(theta)
             for k in range(case.steps):
-                new = fn(theta, *state, mpmath.mpf(float(case.grads[k, i])), mpmath.mpf(k + 1), *params)
+                try:
+                    new = fn(theta, *state, mpmath.mpf(float(case.grads[k, i])), mpmath.mpf(k + 1), *params)
+                except ZeroDivisionError:  # mpmath raises where floats give inf or nan
+                    out[k + 1:, i] = np.nan
+                    break
                 theta, state = new[0], list(new[1:])
+                if not all(isinstance(x, mpmath.mpf) for x in new):  # a square root of a negative number
+                    out[k + 1:, i] = np.nan
+                    break
                 out[k + 1, i] = float(theta)
     return out
 
@@ -277,8 +285,10 @@ def step_scale(case: OptimizerCase, rules: list[sym.UpdateRule], ctx: CheckConte
                ) -> np.ndarray:
     """S_t per coordinate: the largest shadow run of the rules, and at least |θ_t| of every trajectory."""
     parts = [rule_trajectory(r, case, ctx, shadow=True).detach().cpu().numpy() for r in dict.fromkeys(rules)]
-    parts += [np.abs(tr) for tr in trajectories]
-    out = np.maximum.reduce(parts)
+    # a rule under test may blow up in its shadow run (a dropped eps): the other rules' shadows then set S_t
+    shadows = np.stack([np.where(np.isfinite(p), p, -np.inf) for p in parts])
+    out = np.maximum.reduce([shadows.max(axis=0)] + [np.abs(tr) for tr in trajectories])
+    out = np.where(np.isfinite(shadows).any(axis=0), out, np.inf)
     return np.where(np.isfinite(out), out, np.inf)
 
 
@@ -306,9 +316,40 @@ def torch_call_text(case: OptimizerCase) -> str:
 # --------------------------------------------------------------------------- a claim's check and re-check
 
 
+def finiteness_mismatch(ours: np.ndarray, theirs: np.ndarray) -> tuple[int, int] | None:
+    """The first (step, coordinate) where one trajectory is finite and the other is not, or both are
+    non-finite but differ (nan against inf): there the two cannot agree whatever the tolerance."""
+    same = np.isfinite(ours) == np.isfinite(theirs)
+    both = ~np.isfinite(ours) & ~np.isfinite(theirs)
+    same &= ~both | (np.isnan(ours) & np.isnan(theirs)) | (ours == theirs)
+    bad = np.argwhere(~same)
+    return (int(bad[0][0]), int(bad[0][1])) if bad.size else None
+
+
+def _nonfinite_result(case: OptimizerCase, rule: sym.UpdateRule, ours: np.ndarray, theirs: np.ndarray,
+                      where: tuple[int, int], route: str, tags: tuple[str, ...]) -> CaseResult:
+    """A violation: at step k one side is finite and the other is not (a division by zero, an overflow,
+    the square root of a negative number)."""
+    k, i = where
+    mine, torch_value = float(ours[k, i]), float(theirs[k, i])
+    if np.isfinite(mine):  # torch.optim itself blew up where the rule did not: no oracle value to compare to
+        raise NumericError(f"torch.optim gives {torch_value} at step {k} where the rule gives {mine}; "
+                           f"the case {torch_call_text(case)} has no finite reference trajectory")
+    comparison = compare_nonfinite(mine, torch_value)
+    details = {
+        "rule": rule.name, "torch": torch_call_text(case), "steps": case.steps, "first_divergence_step": k,
+        "judged_step": k, "coordinate": i, "theta_ours": ours[k].tolist(), "theta_torch": theirs[k].tolist(),
+        "route": route, "nonfinite": f"step {k}: the rule gives {mine} where torch.optim gives {torch_value}",
+    }
+    return CaseResult(comparison, tags, details, "none: one side is not finite")
+
+
 def _judge(case: OptimizerCase, ctx: CheckContext, rule: sym.UpdateRule, ours: np.ndarray, theirs: np.ndarray,
            route: str, tags: tuple[str, ...]) -> CaseResult:
     """Judge the trajectories of ``rule`` (``ours``) and torch.optim (``theirs``) step by step."""
+    where = finiteness_mismatch(ours, theirs)
+    if where is not None:
+        return _nonfinite_result(case, rule, ours, theirs, where, route, tags)
     reference = torch_rule(case)
     scale = step_scale(case, [rule, reference], ctx, ours, theirs)
     measured: list[np.ndarray] = []

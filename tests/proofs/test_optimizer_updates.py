@@ -11,7 +11,7 @@ import pytest
 import sympy as sp
 
 from proofs.optimizers import claims as c6
-from proofs.optimizers import lecture
+from proofs.optimizers import lecture, numeric
 from proofs.optimizers import symbolic as sym
 from verify import CheckContext, InvalidInputError, VerdictKind, dump_verdicts, prove_identity, run_claim
 from verify.check import replay
@@ -175,6 +175,31 @@ def test_wrong_rules_are_refuted(optimizer, options, wrong):
     assert v.verdict is VerdictKind.REFUTED, v.message
     assert v.counterexample["recheck"]["status"] == "violated"
     assert v.counterexample["details"]["rule"] == rule.name
+
+
+def _adagrad_without_eps():
+    rule = sym.adagrad()
+    return _edit(rule, "adagrad-no-eps", (sym.eps, sp.S.Zero))
+
+
+def test_a_rule_that_blows_up_where_torch_does_not_is_refuted():
+    # without eps the step is 0/0 at a zero gradient; torch.optim stays at θ: a counterexample, not an error
+    rule = _adagrad_without_eps()
+    claim = c6.make_optimizer_claim("wrong-no-eps", statement="wrong", cases=_plain_cases("adagrad"),
+                                    rule_for=lambda case: rule)
+    v = _run(claim)
+    assert v.verdict is VerdictKind.REFUTED, v.message
+    assert "gives nan where the oracle gives" in v.message and "rule_recheck_mp" in v.message
+    assert v.counterexample["recheck"]["status"] == "violated"
+    assert "torch.optim gives" in v.counterexample["details"]["nonfinite"]
+
+
+def test_finiteness_mismatch_finds_the_first_step():
+    ours = np.array([[0.0, 1.0], [1.0, np.nan], [np.inf, np.nan]])
+    theirs = np.array([[0.0, 1.0], [1.0, 2.0], [np.inf, np.nan]])
+    assert numeric.finiteness_mismatch(ours, theirs) == (1, 1)
+    assert numeric.finiteness_mismatch(theirs, theirs) is None
+    assert numeric.finiteness_mismatch(np.array([[np.inf]]), np.array([[np.nan]])) == (0, 0)
 
 
 def test_the_correct_rules_pass_the_same_cases():

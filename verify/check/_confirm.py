@@ -62,7 +62,10 @@ def confirm(claim: Claim, ctx: CheckContext, state: _Search) -> NumericOutcome:
                 f"A violation in the search did not survive the independent re-check '{name}' "
                 f"(re-check status {again.comparison.status}, slack {again.comparison.slack:.3g}): "
                 "it is round-off, not a counterexample."))
-        recheck = f"independent re-check '{name}' (slack {again.comparison.slack:.3g})"
+        c = again.comparison
+        recheck = f"independent re-check '{name}' (" + (
+            f"the formula under test gives {c.lhs} where the oracle gives {c.rhs:.6g}" if c.slack == -float("inf")
+            else f"slack {c.slack:.3g}") + ")"
     why = _replay_problem(claim, case, replace(ctx, dtype="float64"))
     if why:
         counterexample["replayable"] = False

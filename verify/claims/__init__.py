@@ -23,7 +23,7 @@ from verify.claims.registry import (
     resolve_claims,
 )
 from verify.claims.replay import replay_commands, replay_line, run_options, verdict_ref
-from verify.claims.tolerance import EPS, Comparison, Tolerance, compare_close, compare_leq
+from verify.claims.tolerance import EPS, Comparison, Tolerance, compare_close, compare_leq, compare_nonfinite
 from verify.claims.verdict import SCHEMA_VERSION, Verdict, dump_verdicts, load_verdicts, to_plain
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "claim_ref",
     "compare_close",
     "compare_leq",
+    "compare_nonfinite",
     "dump_verdicts",
     "get_claim",
     "library_claims",

@@ -210,3 +210,21 @@ def compare_leq(lhs: float, rhs: float, scale: float, tol: Tolerance, noise: flo
         slack=-excess / denom if math.isfinite(excess) else -math.inf, ratio=ratio,
         scale=scale, atol=atol,
     )
+
+
+def compare_nonfinite(obtained: float, expected: float) -> Comparison:
+    """The formula under test is not finite (a division by zero, an overflow, the square root of a negative
+    number) where the oracle is: a violation whatever the tolerance, with slack ``-inf``.
+
+    The engine takes a non-finite side only from this comparison (it is otherwise a defect of the claim's
+    code); the claim's re-check must still confirm it.
+
+    >>> compare_nonfinite(float("nan"), 0.0).status
+    'violated'
+    """
+    obtained, expected = float(obtained), float(expected)
+    if not math.isfinite(expected) or math.isfinite(obtained):
+        raise InvalidInputError(f"compare_nonfinite({obtained!r}, {expected!r}) needs a non-finite obtained value "
+                                "and a finite expected one; compare finite values with compare_close.")
+    return Comparison(status="violated", lhs=obtained, rhs=expected, abs_err=math.inf, rel_err=math.inf,
+                      slack=-math.inf, ratio=None, scale=abs(expected), atol=0.0)
