@@ -63,6 +63,8 @@ class Site:
         scale_equivalent: function sites: why scaling the value gives an equivalent claim ("" when it does not).
         alternatives: (name, formula) pairs for ``alternative``.
         equivalent: a site-specific proof: the mutated expression(s) ↦ a reason they are equivalent, or "".
+        boundary_equivalent: boundary tag ↦ why ``boundary-only`` on that tag cannot change a verdict (the
+            formula's value does not enter the judgement of those cases).
         doc: what the site is, for the list.
     """
 
@@ -83,6 +85,7 @@ class Site:
     boundary: Any = sp.Rational(101, 100)
     alternatives: tuple[tuple[str, Any], ...] = ()
     equivalent: Callable[[list[sp.Expr]], str] | None = None
+    boundary_equivalent: dict[str, str] = field(default_factory=dict)
     doc: str = ""
 
 
@@ -292,15 +295,16 @@ def mutations(site: Site) -> list[Mutation]:
 
 def _boundary(site: Site, tag: str, base: Callable[[], Any]) -> Mutation:
     factor = site.boundary
+    why = site.boundary_equivalent.get(tag, "")
     if callable(factor):
         detail = f"{site.name}: {getattr(factor, '__doc__', '') or 'mutated'} only on cases tagged {tag}"
-        return Mutation(site, "boundary-only", detail, lambda: factor(base()), boundary_tag=tag)
+        return Mutation(site, "boundary-only", detail, lambda: factor(base()), why, boundary_tag=tag)
     detail = f"{site.name} × {_text(factor)} only on cases tagged {tag}"
     if site.exprs:
         scale = site.output or (lambda e, f: e * f)
         mapping = {e: scale(e, factor) for e in (site.outputs or site.exprs)}
-        return Mutation(site, "boundary-only", detail, lambda: site.compile(mapping), boundary_tag=tag)
-    return Mutation(site, "boundary-only", detail, lambda: scaled(site.formula, float(factor)), boundary_tag=tag)
+        return Mutation(site, "boundary-only", detail, lambda: site.compile(mapping), why, boundary_tag=tag)
+    return Mutation(site, "boundary-only", detail, lambda: scaled(site.formula, float(factor)), why, boundary_tag=tag)
 
 
 def _key(site: Site, mapping: dict) -> str:

@@ -26,6 +26,10 @@ C3_FORMS = {
     "mlp-gradient-inequality-frobenius": Form(w_norm=frobenius, j_norm=frobenius),
 }
 C3_TAGS = ("single-example", "tiny-scale", "zero-weights")
+#: why the numerator cannot matter on zero-weights cases
+ZERO_WEIGHTS = ("equivalent on these cases: some W⁽ᵗ⁾ = 0, so ∇_x f = W⁽¹⁾ᵀ…W⁽ᵗ⁾ᵀ… = 0 exactly and every term "
+                "‖∇_x f‖²·numerator/(…) is 0 whatever the numerator; the layer with W⁽ᵗ⁾ = 0 is judged as "
+                "‖∇_x f‖ ≤ 0, which has no numerator")
 
 
 def _c3_checks(form: Form):  # type: ignore[no-untyped-def]
@@ -48,7 +52,7 @@ def _c3_sites(claim: str, form: Form) -> list[Site]:
         return numerator
 
     sites = [Site(claim, "numerator", lambda n: _c3_checks(replace(form, numerator=n)), role="lower",
-                  exprs=(NUMERATOR,), compile=compile_, tags=C3_TAGS,
+                  exprs=(NUMERATOR,), compile=compile_, tags=C3_TAGS, boundary_equivalent={"zero-weights": ZERO_WEIGHTS},
                   doc="layer t's numerator 1 + ‖h⁽ᵗ⁾‖² (judge.one_plus_h_sq, in SymPy with ‖h⁽ᵗ⁾‖ as a symbol)")]
     spectral_form = form.w_norm is spectral
     for name, field in (("W-norm", "w_norm"), ("J-norm", "j_norm")):

@@ -145,6 +145,12 @@ def _equivalence(case: Any, ctx: CheckContext, minimizer: RidgeMinimizer, multip
     grad_scale = prob.L * float(np.linalg.norm(theta)) + float(np.linalg.norm(prob.grad(np.zeros(prob.dim)))) \
         + 2 * case.alpha * float(np.linalg.norm(theta))
     named = [("penalized-stationarity", compare_close(float(g.norm()), 0.0, grad_scale, tol))]
+    # 1b. the claimed multiplier m is KKT-stationary there: ∇J(θ_α) + 2mθ_α = ∇(J + αΩ)(θ_α) + 2(m − α)θ_α = 0.
+    # Eps-level, so it pins m to round-off where the solver's multiplier (rtol 1e-6 of L) cannot: tiny α.
+    claimed = multiplier(case.alpha)
+    kkt = g + 2 * (claimed - case.alpha) * t
+    named.append(("kkt-stationarity", compare_close(float(kkt.norm()), 0.0,
+                                                    grad_scale + 2 * abs(claimed) * float(np.linalg.norm(theta)), tol)))
     # 2. the constrained solver
     sol = sv.constrained_solve(prob, k, method)
     J_alpha, J_star = prob.J(theta), prob.J(sol.theta)
@@ -154,7 +160,6 @@ def _equivalence(case: Any, ctx: CheckContext, minimizer: RidgeMinimizer, multip
         named.append(("constrained-minimizer", compare_close(err, 0.0, np.sqrt(k), _pinned_tol(case, stol),
                                                              abs_err=max(err - dist, 0))))
     named.append(("constrained-value", compare_close(J_star, J_alpha, value_scale, stol)))
-    claimed = multiplier(case.alpha)
     pinned = _pinned_tol(case, stol)
     named.append(("multiplier", compare_close(sol.multiplier, claimed, prob.L / 2 + case.alpha, pinned)))
     # 3. projected gradient descent: J(θ_α) ≤ J(θ_T) ≤ J(θ_α) + 2Lk/(T+1)²

@@ -53,3 +53,29 @@ def test_the_local_phase_runs_and_is_reported():
 def test_signature_separates_shapes():
     assert signature((np.zeros((2, 1)), np.zeros((1, 2)))) != signature((np.zeros((2, 2)), np.zeros((2, 2))))
     assert signature(1.0) == signature(2.0)
+
+
+def test_a_local_violation_whose_replay_hypothesis_rejects_is_still_reported(monkeypatch):
+    # the shrinking run replays the local phase's choices; when Hypothesis rejects them (a filter on the
+    # replay, 1 of 1 cases invalid) it raises Unsatisfiable: the violation found must not be lost
+    from hypothesis.errors import Unsatisfiable
+
+    import verify.check._blocks as blocks
+
+    def rejecting(*_args, **_kw):
+        def run():
+            raise Unsatisfiable("Unable to satisfy assumptions of shrink")
+        return run
+
+    def local_finds_it(state, strategy, rng):  # the local phase reaches the one violating case
+        case, nodes = replay_choices(strategy, [0.9995])
+        assert state.evaluate_local(case, nodes) is None
+        return [0.9995]
+
+    monkeypatch.setattr(blocks, "_shrink_search", rejecting)
+    monkeypatch.setattr(blocks, "local_phase", local_finds_it)
+    claim = verify.inequality("thin-dip", statement="x <= 1 - a dip of width 1e-6 at 0.9995", cases=st.floats(0, 1),
+                              lhs=lambda x: x, rhs=lambda x: 1.0 - 0.6 * max(0.0, 1.0 - abs(x - 0.9995) * 1e6))
+    v = run_claim(claim, examples=300, device="cpu")
+    assert v.verdict.value == "refuted", v.message
+    assert v.counterexample["case"] == 0.9995

@@ -98,7 +98,7 @@ def test_wrong_formulas_are_refuted(minimizer, multiplier):
                   check=lambda case, ctx: num.equivalence_check(case, ctx, minimizer=minimizer, multiplier=multiplier))
     v = _run(claim)
     assert v.verdict is VerdictKind.REFUTED, v.message
-    assert v.counterexample["details"]["worst_relation"] in ("penalized-stationarity", "multiplier")
+    assert v.counterexample["details"]["worst_relation"] in ("penalized-stationarity", "kkt-stationarity", "multiplier")
 
 
 def test_path_is_proved_and_its_figures_are_well_formed():
@@ -286,7 +286,18 @@ def test_alpha_zero_rank_deficient_case_still_refutes_a_wrong_multiplier():
     case, ctx = case_from_json(_ALPHA0_RANK_DEFICIENT["case"]), CheckContext()
     off = 0.01 * (case.problem().L / 2)
     result = num.equivalence_check(case, ctx, multiplier=lambda a: num.kkt_multiplier(a) + off)
-    assert result.comparison.violated and result.details["worst_relation"] == "multiplier", result.details
+    assert result.comparison.violated and result.details["slacks"]["multiplier"] < -1e-3, result.details
+
+
+def test_a_multiplier_off_by_one_percent_at_tiny_alpha_is_refuted_by_kkt_stationarity():
+    """1 % of a tiny α is below the solver's multiplier accuracy (rtol 1e-6 of L/2 + α), but not below
+    round-off of ∇J(θ_α) + 2mθ_α = 0: the stationarity relation pins m (the mutation bench's M440)."""
+    case = cs.RidgeCase(np.array([[1.0, 2.0, 3.0]]), np.array([1.0]), 1e-7, "mean")
+    assert "tiny-alpha" in case.tags
+    result = num.equivalence_check(case, CTX, multiplier=lambda a: 1.01 * a)
+    assert result.comparison.violated and result.details["worst_relation"] == "kkt-stationarity", result.details
+    assert result.details["slacks"]["multiplier"] > -sv.SOLVER_RTOL  # the solver's multiplier alone cannot tell
+    assert num.equivalence_check(case, CTX).comparison.holds
 
 
 def test_only_alpha_zero_with_rank_deficient_x_gets_the_square_root_tolerance():

@@ -63,7 +63,12 @@ def run_blocks(strategy: Any, state: _Search, seed: int) -> None:
         if state.has_budget():
             found = local_phase(state, strategy, random.Random(block_seed(seed, block)))
             if found is not None:
-                _shrink_search(strategy, state, found, block_seed(seed, block))()
+                from hypothesis.errors import Unsatisfiable
+
+                try:
+                    _shrink_search(strategy, state, found, block_seed(seed, block))()
+                except Unsatisfiable:  # Hypothesis rejected the replayed choices (a filter): keep it unshrunk
+                    pass
                 raise _Violation  # the shrinking run ended without replaying the failure: report it as found
         if exhausted or state.evaluated == start:
             return  # Hypothesis ran out of new cases: further blocks would repeat them
