@@ -16,6 +16,7 @@ from typing import Any
 
 from _mutants.operators import OPERATORS, Mutation, Site
 from verify import CaseResult, CheckContext, Claim, get_claim
+from verify.check._confirm import recheck_name
 
 __all__ = ["OPERATORS", "Mutant", "Site", "all_mutants", "all_sites", "holding_claims", "site_control"]
 
@@ -94,6 +95,7 @@ def _on_tag(tag: str, site: Site, check: Any, recheck: Any) -> tuple[Any, Any]:
             result = base(case, ctx)
             return mutated(case, ctx) if tag in result.tags else result
 
+        run.__qualname__ = f"{recheck_name(mutated)} (mutated on {tag})"  # what a message names
         return run
 
     return dispatch(check, base_check), (dispatch(recheck, base_recheck) if recheck is not None else None)

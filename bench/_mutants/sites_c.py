@@ -14,7 +14,7 @@ from _mutants.operators import Site, _text
 from proofs.gradient_norm_penalty import numeric as gnp
 from proofs.gradient_norm_penalty import oracles as orc
 from proofs.penalty_constraint import numeric as pen
-from verify import CheckContext, to_torch
+from verify import CaseResult, CheckContext, to_torch
 
 # --------------------------------------------------------------------------- C4: penalty ⇔ constraint
 
@@ -135,9 +135,11 @@ def _fd_checks(quotients: dict | None = None, bounds: dict | None = None):
     q = quotients or gnp.FD_QUOTIENTS
     extra = {"bounds": bounds} if bounds is not None else {}
     check = partial(gnp.fd_order_check, quotients=q, **extra)
-    recheck = lambda case, ctx: gnp._fd_compare(case, ctx, gnp.LOSS_GRADIENT, orc.hvp_dense,  # noqa: E731
-                                                gnp.SEGMENT_POINTS_RECHECK, q, stop_at_violation=False, **extra)
-    return check, recheck
+    def fd_dense_recheck(case: Any, ctx: CheckContext) -> CaseResult:
+        return gnp._fd_compare(case, ctx, gnp.LOSS_GRADIENT, orc.hvp_dense, gnp.SEGMENT_POINTS_RECHECK, q,
+                               stop_at_violation=False, **extra)
+
+    return check, fd_dense_recheck
 
 
 QUOTIENT_TEXT = {"forward": "[∇(θ+rv) − ∇θ]/r", "central": "[∇(θ+rv) − ∇(θ−rv)]/(2r)"}
@@ -177,9 +179,10 @@ def _bound_site(scheme: str) -> Site:
 
 
 def _sam_checks(weight: Callable[[float, float], float]):
-    check = partial(gnp.sam_check, mixing_weight=weight)
-    return check, lambda case, ctx: gnp.sam_check(case, CheckContext("cpu", "float64", ctx.seed, ctx.examples),
-                                                  mixing_weight=weight)
+    def sam_float64_recheck(case: Any, ctx: CheckContext) -> CaseResult:
+        return gnp.sam_check(case, CheckContext("cpu", "float64", ctx.seed, ctx.examples), mixing_weight=weight)
+
+    return partial(gnp.sam_check, mixing_weight=weight), sam_float64_recheck
 
 
 def _sam_weight_from(mapping: dict) -> Callable[[float, float], float]:
