@@ -53,6 +53,8 @@ EQUIVALENCE = FAMILY.claim(
            "and polished by Newton steps on the KKT system; its minimizer, value and multiplier are judged at "
            f"{sv.SOLVER_RTOL:g} relative to their scales (the solver's accuracy), everything else at c·eps·scale. "
            "The re-check uses trust-constr.",
+           "The claimed multiplier m must also be KKT-stationary at θ_α, ∇J(θ_α) + 2mθ_α = 0, at c·eps of the "
+           "gradient's scale: this pins m at a tiny α, where the solver's multiplier is not accurate enough.",
            f"Accelerated projected gradient descent ({sv.FISTA_STEPS} steps from 0) must satisfy "
            "J(θ_α) ≤ J(θ_T) ≤ J(θ_α) + 2Lk/(T+1)² (Beck–Teboulle), i.e. reach the same optimum.",
            "A solver given the same J as the penalty returns multiplier α under every convention; the ridge "
