@@ -8,8 +8,18 @@ import math
 import hypothesis.strategies as st
 import pytest
 
-from verify import (CaseResult, Claim, InvalidInputError, SymbolicResult, SymbolicStep, Tolerance, compare_close,
-                    compare_leq, compare_nonfinite, run_claim)
+from verify import (
+    CaseResult,
+    Claim,
+    InvalidInputError,
+    SymbolicResult,
+    SymbolicStep,
+    Tolerance,
+    compare_close,
+    compare_leq,
+    compare_nonfinite,
+    run_claim,
+)
 from verify.check import NumericOutcome, combine
 from verify.claims import VerdictKind, dump_verdicts
 

@@ -11,7 +11,8 @@ import sympy as sp
 from _mutants.operators import Site
 from proofs.gradient_inequality.claims import Form, frobenius, mpmath_recheck, spectral, torch_check
 from proofs.optimizers import symbolic as opt_sym
-from proofs.optimizers.numeric import rule_check, rule_recheck_mp, torch_rule
+from proofs.optimizers.numeric import rule_check, rule_recheck_mp
+from proofs.optimizers.reference import torch_rule
 
 # --------------------------------------------------------------------------- C3
 
@@ -52,7 +53,8 @@ def _c3_sites(claim: str, form: Form) -> list[Site]:
         return numerator
 
     sites = [Site(claim, "numerator", lambda n: _c3_checks(replace(form, numerator=n)), role="lower",
-                  exprs=(NUMERATOR,), compile=compile_, tags=C3_TAGS, boundary_equivalent={"zero-weights": ZERO_WEIGHTS},
+                  exprs=(NUMERATOR,), compile=compile_, tags=C3_TAGS,
+                  boundary_equivalent={"zero-weights": ZERO_WEIGHTS},
                   doc="layer t's numerator 1 + ‖h⁽ᵗ⁾‖² (judge.one_plus_h_sq, in SymPy with ‖h⁽ᵗ⁾‖ as a symbol)")]
     spectral_form = form.w_norm is spectral
     for name, field in (("W-norm", "w_norm"), ("J-norm", "j_norm")):

@@ -67,16 +67,13 @@ from proofs.optimizers.numeric import (
     amplification,
     compare_trajectories,
     conditioning,
-    in_dtype,
     mp_trajectory,
     rule_check,
     rule_recheck_mp,
     rule_trajectory,
     step_scale,
-    torch_call_text,
-    torch_rule,
-    torch_trajectory,
 )
+from proofs.optimizers.reference import in_dtype, torch_call_text, torch_rule, torch_trajectory
 from verify import (
     Claim,
     SymbolicResult,

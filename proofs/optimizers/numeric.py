@@ -1,7 +1,7 @@
 r"""The update rules stepped numerically, and the step-by-step judgement, behind :mod:`proofs.optimizers`.
 
-Both sides of C6: :func:`torch_trajectory` steps ``torch.optim`` itself (``p.grad = g_t;
-opt.step()``), :func:`rule_trajectory` the lambdified SymPy rule (:func:`verify.to_torch`) and
+Both sides of C6: :func:`~proofs.optimizers.reference.torch_trajectory` steps ``torch.optim`` itself
+(``p.grad = g_t; opt.step()``), :func:`rule_trajectory` the lambdified SymPy rule (:func:`verify.to_torch`) and
 :func:`mp_trajectory` the same rule in 50-digit mpmath (``sympy.lambdify``, the re-check's
 independent route). :func:`compare_trajectories` judges them per step and coordinate with the
 tolerance :math:`c\,t\,\kappa_t\,A_t\,\varepsilon\,S_t`: :math:`S_t` from the rule's shadow run
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import mpmath
@@ -24,8 +24,17 @@ import torch
 from proofs.optimizers import FAMILY
 from proofs.optimizers import symbolic as sym
 from proofs.optimizers.cases import OptimizerCase
-from verify import CaseResult, CheckContext, Comparison, Tolerance, compare_close, compare_nonfinite, to_torch
-from verify.errors import NumericError
+from proofs.optimizers.reference import in_dtype, torch_call_text, torch_rule, torch_trajectory
+from verify import (
+    CaseResult,
+    CheckContext,
+    Comparison,
+    NumericError,
+    Tolerance,
+    compare_close,
+    compare_nonfinite,
+    to_torch,
+)
 
 #: depth factor c per step: a step is about a dozen flops, each rounding once
 DEPTH_PER_STEP = FAMILY.depth  # the family's tolerance depth is per optimizer step
@@ -41,53 +50,8 @@ MAX_AMPLIFICATION = 1e8
 RuleFor = Callable[[OptimizerCase], sym.UpdateRule]
 
 
-def torch_rule(case: OptimizerCase) -> sym.UpdateRule:
-    """The documented torch.optim algorithm for the case's optimizer and options."""
-    o = case.options
-    if case.optimizer == "sgd":
-        return sym.sgd(nesterov=bool(o["nesterov"]), heavy_ball=o["momentum"] != 0)
-    if case.optimizer == "adagrad":
-        return sym.adagrad()
-    if case.optimizer == "rmsprop":
-        return sym.rmsprop(centered=bool(o["centered"]))
-    return sym.adam(amsgrad=bool(o["amsgrad"]), decoupled=bool(o["decoupled"]))
-
-
 def _values(case: OptimizerCase) -> dict[str, Any]:
     return {**case.options, "direction": -1.0 if case.options["maximize"] else 1.0}
-
-
-def torch_kwargs(case: OptimizerCase, cls: str) -> dict[str, Any]:
-    """The keyword arguments of torch.optim class ``cls`` for the case (``betas``; Adam's decoupled flag)."""
-    o = dict(case.options)
-    if case.optimizer == "adam":
-        o["betas"] = (o.pop("beta1"), o.pop("beta2"))
-        decoupled = o.pop("decoupled")
-        if cls == "Adam":
-            o["decoupled_weight_decay"] = decoupled
-    return o
-
-
-def torch_trajectory(case: OptimizerCase, ctx: CheckContext, *, foreach: bool = False,
-                     other_class: bool = False) -> torch.Tensor:
-    """θ₀..θ_T from torch.optim itself: (T+1, n).
-
-    Args:
-        foreach: torch's multi-tensor implementation instead of the single-tensor one.
-        other_class: for decoupled weight decay, ``AdamW`` ↔ ``Adam(decoupled_weight_decay=True)``.
-    """
-    cls = case.torch_class
-    if other_class and case.options.get("decoupled"):
-        cls = "Adam" if cls == "AdamW" else "AdamW"
-    dtype = getattr(torch, ctx.dtype)
-    p = torch.nn.Parameter(torch.tensor(case.theta0, dtype=dtype, device=ctx.device))
-    opt = getattr(torch.optim, cls)([p], foreach=foreach, **torch_kwargs(case, cls))
-    out = [p.detach().clone()]
-    for row in case.grads:
-        p.grad = torch.tensor(row, dtype=dtype, device=ctx.device)
-        opt.step()
-        out.append(p.detach().clone())
-    return torch.stack(out)
 
 
 @functools.cache
@@ -290,27 +254,6 @@ def step_scale(case: OptimizerCase, rules: list[sym.UpdateRule], ctx: CheckConte
     out = np.maximum.reduce([shadows.max(axis=0)] + [np.abs(tr) for tr in trajectories])
     out = np.where(np.isfinite(shadows).any(axis=0), out, np.inf)
     return np.where(np.isfinite(out), out, np.inf)
-
-
-def in_dtype(case: OptimizerCase, dtype: str) -> OptimizerCase:
-    """The case with its float hyper-parameters rounded to ``dtype``, so that both sides use equal values.
-
-    In float32 the lambdified rule holds α = 0.9999 as float32 and computes 1 − α from it, while torch
-    computes ``1 - alpha`` from the Python float: a relative difference of 1e-4 that is the rounding
-    of the option, not a difference between the algorithms.
-    """
-    if dtype == "float64":
-        return case
-    torch_dtype = getattr(torch, dtype)
-    options = {k: torch.tensor(v, dtype=torch_dtype).item() if isinstance(v, float) else v
-               for k, v in case.options.items()}
-    return replace(case, options=options)
-
-
-def torch_call_text(case: OptimizerCase) -> str:
-    """The torch.optim call of the case, for the details: ``Adam(lr=0.001, betas=(0.9, 0.999), ...)``."""
-    kwargs = ", ".join(f"{k}={v!r}" for k, v in torch_kwargs(case, case.torch_class).items())
-    return f"{case.torch_class}({kwargs})"
 
 
 # --------------------------------------------------------------------------- a claim's check and re-check
