@@ -79,3 +79,50 @@ def test_a_local_violation_whose_replay_hypothesis_rejects_is_still_reported(mon
     v = run_claim(claim, examples=300, device="cpu")
     assert v.verdict.value == "refuted", v.message
     assert v.counterexample["case"] == 0.9995
+
+
+def _tiny_bound_claim():
+    """lhs = 1e-9·(1 − (x − 0.3)²) ≤ 1e-9·0.99 on x in [-100, 100], judged on the scale 1: false only for
+    |x − 0.3| < 0.1, while every case within 1 of 0.3 has a slack under 1e-9 (counted as attained)."""
+    from fractions import Fraction
+
+    def sides(x, exact=False):
+        x = Fraction(x) if exact else x
+        one = Fraction(1) if exact else 1.0
+        return (one - (x - Fraction(3, 10) if exact else x - 0.3) ** 2) / 10**9, Fraction(99, 100) / 10**9
+
+    def check(x, ctx):
+        lhs, rhs = sides(x)
+        return verify.CaseResult(verify.compare_leq(lhs, float(rhs), 1.0, verify.Tolerance()))
+
+    def recheck(x, ctx):  # exact rational arithmetic
+        lhs, rhs = sides(x, exact=True)
+        return verify.CaseResult(verify.compare_leq(float(lhs), float(rhs), 1.0, verify.Tolerance()))
+
+    return verify.Claim(id="tiny-bound", statement="s", source="test", cases=lambda: st.floats(-100, 100),
+                        check=check, recheck=recheck, expected="refuted")
+
+
+def test_a_bound_small_next_to_the_claims_scale_is_climbed_by_its_ratio(monkeypatch):
+    """The search climbs 1 − lhs/rhs, not the claim's slack: a bound 1e-7 of the scale the claim judges it on
+    (the central FD remainder against ‖Hv‖) looks attained by the slack long before the ratio crosses 1 −
+    1e-4 (mutant M549 of gradient-norm-penalty-fd-order survived at 4 of 5 seeds)."""
+    claim = _tiny_bound_claim()
+    assert all(run_claim(claim, seed=s, examples=300, device="cpu").verdict.value == "refuted" for s in range(3))
+    import verify.check._case_search as search
+
+    monkeypatch.setattr(search, "tightness_gap", lambda c: c.slack)  # the search as it was: by the slack
+    assert any(run_claim(claim, seed=s, examples=300, device="cpu").verdict.value == "verified" for s in range(3))
+
+
+def test_the_sample_phase_draws_from_the_strategy_and_is_reported():
+    claim = verify.inequality("norm-ratio", statement=r"\|x\|_2 \le 2\|x\|_\infty", cases=verify.vectors((1, 4)),
+                              lhs=lambda x: np.linalg.norm(x), rhs=lambda x: 2 * np.abs(x).max())
+    v = run_claim(claim, examples=100, device="cpu")
+    assert v.numeric["search"]["sampled_cases"] == 20
+
+
+def test_a_move_to_a_larger_shape_draws_the_new_choices_at_random_not_as_zeros():
+    strategy = st.integers(1, 4).flatmap(lambda n: st.lists(st.floats(1, 2), min_size=n, max_size=n))
+    case, _ = replay_choices(strategy, [4, 1.5], random.Random(0))  # the size grew from 1 to 4
+    assert len(case) == 4 and case[0] == 1.5 and len(set(case[1:])) > 1

@@ -118,8 +118,6 @@ def test_a_constant_side_does_not_stop_a_real_violation():
     assert v.verdict.value == "refuted" and v.counterexample["recheck"]["evaluations"] >= 7
 
 
-@pytest.mark.xfail(strict=True, reason="open gap (issue 13, item 2): targeting and the local phase climb the tightest "
-                   "cases, rank-one products here, and miss the violating set at seed 2 of 0..9")
 @pytest.mark.parametrize("claim", THIN_CLAIMS, ids=lambda c: c.id)
 def test_thin_set_false_claims_are_refuted_at_seeds_0_to_9(claim):
     assert all(run_claim(claim, seed=seed, device="cpu").verdict.value == "refuted" for seed in SEEDS)

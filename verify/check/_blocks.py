@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from verify.check._case_search import _HYPOTHESIS_CASES, _Search, _Violation, block_seed
-from verify.check._local import local_phase
+from verify.check._local import local_phase, sample_phase
 
 
 def _settings(max_examples: int, phases: tuple[Any, ...], database: Any = None) -> Any:
@@ -60,16 +60,18 @@ def run_blocks(strategy: Any, state: _Search, seed: int) -> None:
         _block_search(strategy, state, block_seed(seed, block))()
         exhausted = state.evaluated - start < _HYPOTHESIS_CASES and state.has_budget()
         state.local_cases_in_block = 0
-        if state.has_budget():
-            found = local_phase(state, strategy, random.Random(block_seed(seed, block)))
-            if found is not None:
-                from hypothesis.errors import Unsatisfiable
+        rng = random.Random(block_seed(seed, block))
+        found = sample_phase(state, strategy, rng) if state.has_budget() else None
+        if found is None and state.has_budget():
+            found = local_phase(state, strategy, rng)
+        if found is not None:
+            from hypothesis.errors import Unsatisfiable
 
-                try:
-                    _shrink_search(strategy, state, found, block_seed(seed, block))()
-                except Unsatisfiable:  # Hypothesis rejected the replayed choices (a filter): keep it unshrunk
-                    pass
-                raise _Violation  # the shrinking run ended without replaying the failure: report it as found
+            try:
+                _shrink_search(strategy, state, found, block_seed(seed, block))()
+            except Unsatisfiable:  # Hypothesis rejected the replayed choices (a filter): keep it unshrunk
+                pass
+            raise _Violation  # the shrinking run ended without replaying the failure: report it as found
         if exhausted or state.evaluated == start:
             return  # Hypothesis ran out of new cases: further blocks would repeat them
         block += 1

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from verify.check._local import LOCAL_CASES, Anchor, anchor_of, current_nodes, signature
+from verify.check._local import LOCAL_CASES, SAMPLED_CASES, Anchor, anchor_of, current_nodes, signature
 from verify.check._roundoff import RoundoffCheck, roundoff_check
 from verify.claims import CaseResult, CheckContext, Claim, to_plain
 from verify.claims.evidence import distribution
@@ -84,8 +84,9 @@ class _Search:
     local_cases_in_block: int = 0
     blocks: int = 0
     local_cases: int = 0
+    sampled_cases: int = 0
     local_steps: int = 0
-    last_slack: float = math.inf
+    last_gap: float = math.inf
     fingerprints: set[int] = field(default_factory=set)
 
     def run_case(self, case: Any) -> None:
@@ -105,17 +106,24 @@ class _Search:
         return self.skipped > 0 or (self.failure is None and self.evaluated < self.ctx.examples
                                     and self._past_deadline())
 
+    def evaluate_sampled(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
+        """Evaluate a case of the sample phase: ``None`` for a violation that counts, else its slack."""
+        self.nodes = nodes
+        self.sampled_cases += 1
+        self.last_gap = math.inf
+        return None if self._violates(case) else self.last_gap
+
     def evaluate_local(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
         """Evaluate a case of the local phase: ``None`` for a violation that counts, else its slack
         (``inf`` when it decided nothing)."""
         self.nodes = nodes
         self.local_cases += 1
         self.local_cases_in_block += 1
-        self.last_slack = math.inf
+        self.last_gap = math.inf
         if self._violates(case):
             return None
-        self.local_steps += self.last_slack < math.inf
-        return self.last_slack
+        self.local_steps += self.last_gap < math.inf
+        return self.last_gap
 
     def _violates(self, case: Any) -> bool:
         if self.failure is None and self.evaluated >= self.ctx.examples:
@@ -182,18 +190,19 @@ class _Search:
         if self.min_slack is None or c.slack < self.min_slack:
             self.min_slack = c.slack
             self.worst = (case, result)
-        if (c.lhs == 0 and c.rhs == 0) or 0 <= c.slack < ATTAINED_SLACK:
+        gap = tightness_gap(c)
+        if (c.lhs == 0 and c.rhs == 0) or 0 <= gap < ATTAINED_SLACK:
             return  # equality attained (rank one, both sides zero): a dead end for targeting and climbing
-        self.last_slack = c.slack
+        self.last_gap = gap
         shape = signature(case)
-        if shape not in self.anchors or c.slack < self.anchors[shape].slack:
-            anchor = anchor_of(c.slack, self.nodes)
+        if shape not in self.anchors or gap < self.anchors[shape].gap:
+            anchor = anchor_of(gap, self.nodes)
             if anchor is not None:
                 self.anchors[shape] = anchor
         try:
             import hypothesis
 
-            hypothesis.target(-c.slack, label="violation")
+            hypothesis.target(-gap, label="violation")
         except Exception:  # target() outside a search, or called twice: not essential
             pass
 
@@ -230,7 +239,8 @@ class _Search:
             "distribution": distribution(self.samples, self.claim.relation),
             "within_roundoff": ({"count": self.dismissed, "largest": self.dismissed_worst}
                                 if self.dismissed else None),
-            "search": {"blocks": self.blocks, "block_size": BLOCK, "local_cases": self.local_cases,
+            "search": {"blocks": self.blocks, "block_size": BLOCK, "sampled_cases": self.sampled_cases,
+                       "local_cases": self.local_cases,
                        "local_improvements": self.local_steps},
         }
 
@@ -265,6 +275,17 @@ def case_strategy(claim: Claim) -> Any:
         "strategy. Fix: return one, e.g. cases=lambda: st.integers(1, 5), or cases=verify.logits.")
 
 
+def tightness_gap(c: Any) -> float:
+    """How far a case is from violating, the quantity the search drives down: ``1 - lhs/rhs`` where the
+    ratio is defined (an inequality with ``rhs > 0``), else the slack.
+
+    The ratio does not depend on the scale the claim normalizes its slack by: a bound off by a factor
+    ``1 - δ`` fails exactly where the ratio exceeds ``1 - δ``, however small the bound is next to that scale
+    (the FD remainder ``(r²/6)·M4`` is 1e-7 of ``‖Hv‖``: by the slack every case looked equally tight).
+    """
+    return 1.0 - c.ratio if c.ratio is not None and math.isfinite(c.ratio) else c.slack
+
+
 def _malformed(result: Any) -> str:
     if not isinstance(result, CaseResult):
         return f"the check returned {type(result).__name__}, expected a verify.CaseResult"
@@ -285,11 +306,11 @@ def _malformed(result: Any) -> str:
 #: budget, which only says where the search stops, so a run with more examples repeats the run with fewer
 #: case for case before going on: more examples never lose a counterexample found with fewer.
 BLOCK = 100
-#: A case whose relative slack is in ``[0, ATTAINED_SLACK)`` attains equality (a rank-one product, a tie
+#: A case whose gap (:func:`tightness_gap`) is in ``[0, ATTAINED_SLACK)`` attains equality (a rank-one product, a tie
 #: the bound is exact on): such cases crowd the top of any ranking by slack, and climbing from them leads
 #: nowhere, so they steer neither Hypothesis's targeting nor the local phase.
 ATTAINED_SLACK = 1e-9
-_HYPOTHESIS_CASES = BLOCK - LOCAL_CASES
+_HYPOTHESIS_CASES = BLOCK - SAMPLED_CASES - LOCAL_CASES
 
 
 def block_seed(seed: int, block: int) -> int:
