@@ -29,6 +29,7 @@ import torch
 
 from proofs.penalty_constraint import FAMILY
 from proofs.penalty_constraint import solvers as sv
+from proofs.penalty_constraint.accuracy import minimizer_tol, pinned_tol, solver_tol
 from proofs.penalty_constraint.cases import MaxNormCase, PathCase, RidgeCase, RidgeMinimizer
 from verify import CaseResult, CheckContext, Comparison, Tolerance, as_tensor, compare_close, compare_leq, gradient
 
@@ -88,25 +89,6 @@ def seed003_renorm_columns(weight: torch.Tensor, c: float) -> torch.Tensor:
 # --------------------------------------------------------------------------- shared
 
 
-def _solver_tol() -> Tolerance:
-    """The solver's accuracy as a Tolerance: rtol = SOLVER_RTOL + FAMILY.depth·eps (float64)."""
-    return Tolerance("float64", FAMILY.depth + sv.SOLVER_RTOL / EPS64)
-
-
-def _pinned_tol(case: Any, stol: Tolerance) -> Tolerance:
-    """The solver's accuracy on the minimizer and the multiplier (the value keeps ``stol``).
-
-    With α = 0 and a rank-deficient X, J is flat along null(X) and the multiplier is 0: only the ball pins
-    the minimizer, so a solver point feasible to a relative δ may sit √(2δ)·‖θ‖ away along null(X), and
-    its multiplier estimate is off by as much. Measured on a rank-one X at seed 2: SLSQP 5·10⁻⁶ of ‖θ‖
-    away, trust-constr's multiplier 1.3·10⁻⁵ of its scale, against the solver's rtol of 10⁻⁶. There both are
-    judged at √(2·rtol); anywhere else at the solver's rtol.
-    """
-    if getattr(case, "alpha", None) == 0 and np.linalg.matrix_rank(case.X) < case.X.shape[1]:
-        return Tolerance("float64", float(np.sqrt(2 * stol.rtol)) / EPS64)
-    return stol
-
-
 def _worst(named: list[tuple[str, Comparison]]) -> tuple[str, Comparison]:
     violated = [c for c in named if c[1].violated]
     decided = [c for c in named if c[1].status != "undecidable"]
@@ -119,7 +101,7 @@ def _result(named: list[tuple[str, Comparison]], tags: tuple[str, ...], details:
     details = {**details, "worst_relation": which, "slacks": {n: c.slack for n, c in named}}
     described = tol.describe()
     if solver:
-        described += f"; solver relations: {_solver_tol().describe()} ({solver} + KKT Newton polish)"
+        described += f"; solver relations: {solver_tol().describe()} ({solver} + KKT Newton polish)"
     return CaseResult(worst, tags, details, described)
 
 
@@ -129,7 +111,7 @@ def _result(named: list[tuple[str, Comparison]], tags: tuple[str, ...], details:
 def _equivalence(case: Any, ctx: CheckContext, minimizer: RidgeMinimizer, multiplier: Callable[[float], float],
                  method: str) -> CaseResult:
     """θ_α (penalized) vs the constrained solver's (``method``) minimizer, value and multiplier, and projected GD."""
-    tol, stol = Tolerance(ctx.dtype, FAMILY.depth), _solver_tol()
+    tol, stol = Tolerance(ctx.dtype, FAMILY.depth), solver_tol()
     prob = case.problem()
     theta, k, dist = case.penalized(minimizer)
     tags = tuple(case.tags)
@@ -155,12 +137,13 @@ def _equivalence(case: Any, ctx: CheckContext, minimizer: RidgeMinimizer, multip
     sol = sv.constrained_solve(prob, k, method)
     J_alpha, J_star = prob.J(theta), prob.J(sol.theta)
     value_scale = prob.L * k + abs(J_alpha)
-    if case.unique_minimizer():
+    pinning = minimizer_tol(case, prob, theta, k, stol.atol(value_scale), pinned_tol(case, stol))
+    if case.unique_minimizer() and pinning is not None:
         err = float(np.linalg.norm(sol.theta - theta))
-        named.append(("constrained-minimizer", compare_close(err, 0.0, np.sqrt(k), _pinned_tol(case, stol),
+        named.append(("constrained-minimizer", compare_close(err, 0.0, np.sqrt(k), pinning,
                                                              abs_err=max(err - dist, 0))))
     named.append(("constrained-value", compare_close(J_star, J_alpha, value_scale, stol)))
-    pinned = _pinned_tol(case, stol)
+    pinned = pinned_tol(case, stol)
     named.append(("multiplier", compare_close(sol.multiplier, claimed, prob.L / 2 + case.alpha, pinned)))
     # 3. projected gradient descent: J(θ_α) ≤ J(θ_T) ≤ J(θ_α) + 2Lk/(T+1)²
     theta_T, bound = sv.fista_projected(prob, k)
@@ -310,7 +293,7 @@ def max_norm_check(case: MaxNormCase, ctx: CheckContext,
                    projection: Callable[[np.ndarray, float], np.ndarray] = max_norm_projection,
                    renorm: Callable[[torch.Tensor, float], torch.Tensor] = renorm_rows) -> CaseResult:
     """P(w) per row: feasible, optimal (certificate), = SLSQP's projection, = ``renorm`` rows ± torch's offset."""
-    tol, stol, c = Tolerance(ctx.dtype, FAMILY.depth), _solver_tol(), case.c
+    tol, stol, c = Tolerance(ctx.dtype, FAMILY.depth), solver_tol(), case.c
     W = np.asarray(case.W, dtype=np.float64)
     lin = _renormed(W, c, ctx, renorm)
     R = lin.weight.detach().cpu().numpy().astype(np.float64)
