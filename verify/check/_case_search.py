@@ -107,15 +107,16 @@ class _Search:
                                     and self._past_deadline())
 
     def evaluate_sampled(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
-        """Evaluate a case of the sample phase: ``None`` for a violation that counts, else its slack."""
+        """Evaluate a case of the sample phase: ``None`` for a violation that counts, else its gap
+        (:func:`tightness_gap`; ``inf`` when it decided nothing)."""
         self.nodes = nodes
         self.sampled_cases += 1
         self.last_gap = math.inf
         return None if self._violates(case) else self.last_gap
 
     def evaluate_local(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
-        """Evaluate a case of the local phase: ``None`` for a violation that counts, else its slack
-        (``inf`` when it decided nothing)."""
+        """Evaluate a case of the local phase: ``None`` for a violation that counts, else its gap
+        (:func:`tightness_gap`; ``inf`` when it decided nothing)."""
         self.nodes = nodes
         self.local_cases += 1
         self.local_cases_in_block += 1
@@ -300,14 +301,15 @@ def _malformed(result: Any) -> str:
 
 
 #: Cases per search block. A search is a sequence of blocks: a Hypothesis run of its own (generation, then
-#: a targeting pass toward the smallest slack) with a seed derived from the run's seed and the block's
-#: index, then a local phase of :data:`~verify.check._local.LOCAL_CASES` evaluations climbing from the
-#: tightest case so far; a violation is shrunk by Hypothesis. What a block does never depends on the
+#: a targeting pass toward the smallest gap) with a seed derived from the run's seed and the block's
+#: index, then a sample phase of :data:`~verify.check._local.SAMPLED_CASES` plain draws from the strategy
+#: and a local phase of :data:`~verify.check._local.LOCAL_CASES` evaluations climbing from the
+#: tightest cases so far; a violation is shrunk by Hypothesis. What a block does never depends on the
 #: budget, which only says where the search stops, so a run with more examples repeats the run with fewer
 #: case for case before going on: more examples never lose a counterexample found with fewer.
 BLOCK = 100
-#: A case whose gap (:func:`tightness_gap`) is in ``[0, ATTAINED_SLACK)`` attains equality (a rank-one product, a tie
-#: the bound is exact on): such cases crowd the top of any ranking by slack, and climbing from them leads
+#: A case whose gap (:func:`tightness_gap`) is in ``[0, ATTAINED_SLACK)`` attains equality (a rank-one
+#: product, a tie the bound is exact on): such cases crowd the top of any ranking, and climbing from them leads
 #: nowhere, so they steer neither Hypothesis's targeting nor the local phase.
 ATTAINED_SLACK = 1e-9
 _HYPOTHESIS_CASES = BLOCK - SAMPLED_CASES - LOCAL_CASES
