@@ -325,5 +325,5 @@ def test_an_ill_conditioned_x_compares_values_not_minimizers():
         result = check(case, ctx)
         assert result.comparison.status == "holds", result.details["slacks"]
         assert "constrained-minimizer" not in result.details["slacks"]
-    assert acc.minimizer_tol(case, case.problem(), case.penalized(num.ridge_minimizer)[0], 1.0, 1e-6,
+    assert acc.minimizer_tol(case.problem(), case.penalized(num.ridge_minimizer)[0], 1.0, 1e-6,
                              acc.solver_tol()) is None

@@ -109,22 +109,22 @@ class _Search:
     def evaluate_sampled(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
         """Evaluate a case of the sample phase: ``None`` for a violation that counts, else its gap
         (:func:`tightness_gap`; ``inf`` when it decided nothing)."""
-        self.nodes = nodes
         self.sampled_cases += 1
-        self.last_gap = math.inf
-        return None if self._violates(case) else self.last_gap
+        return self._evaluate_drawn(case, nodes)
 
     def evaluate_local(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
-        """Evaluate a case of the local phase: ``None`` for a violation that counts, else its gap
-        (:func:`tightness_gap`; ``inf`` when it decided nothing)."""
-        self.nodes = nodes
+        """Evaluate a case of the local phase, like :meth:`evaluate_sampled`."""
         self.local_cases += 1
         self.local_cases_in_block += 1
+        gap = self._evaluate_drawn(case, nodes)
+        self.local_steps += gap is not None and gap < math.inf
+        return gap
+
+    def _evaluate_drawn(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
+        """A case drawn outside Hypothesis's run (its nodes given): ``None`` for a violation, else its gap."""
+        self.nodes = nodes
         self.last_gap = math.inf
-        if self._violates(case):
-            return None
-        self.local_steps += self.last_gap < math.inf
-        return self.last_gap
+        return None if self._violates(case) else self.last_gap
 
     def _violates(self, case: Any) -> bool:
         if self.failure is None and self.evaluated >= self.ctx.examples:
