@@ -1,0 +1,332 @@
+"""What can go wrong with a user's module, found once at construction and named by layer.
+
+:func:`check_module` runs the forward pass with hooks on every submodule, then the loss, the
+gradient and one double-backward product, and turns each failure into a
+:class:`~verify.errors.UserCodeError` that names the layer (``conv2 (Conv2d)``), what went wrong and
+the fix: the batch rejected, an output that is not a tensor, a loss that is not a scalar, a
+gradient stopped by a non-differentiable op (argmax, round, ``.detach()``), a backward broken by an
+in-place op or by a custom autograd function without double backward.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.func import functional_call
+
+from verify.errors import InvalidInputError, UserCodeError
+
+__all__ = ["check_module", "coupled_examples", "loss_of", "seeded", "seeded_state", "user_call"]
+
+State = tuple[torch.Tensor, "torch.Tensor | None"]
+
+
+def seeded_state(seed: int, device: torch.device) -> State:
+    """The RNG states ``torch.manual_seed(seed)`` makes, taken once (``manual_seed`` itself is slow)."""
+    cuda = device.type == "cuda"
+    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
+        torch.manual_seed(seed)
+        return torch.get_rng_state(), (torch.cuda.get_rng_state() if cuda else None)
+
+
+class seeded:  # noqa: N801 (a context manager used like a function)
+    """Run under a saved RNG state and restore the caller's after."""
+
+    def __init__(self, state: State, device: torch.device) -> None:
+        self.state, self.cuda = state, device.type == "cuda"
+
+    def __enter__(self) -> None:
+        self.saved = torch.get_rng_state(), (torch.cuda.get_rng_state() if self.cuda else None)
+        torch.set_rng_state(self.state[0])
+        if self.cuda and self.state[1] is not None:
+            torch.cuda.set_rng_state(self.state[1])
+
+    def __exit__(self, *exc: Any) -> None:
+        torch.set_rng_state(self.saved[0])
+        if self.cuda and self.saved[1] is not None:
+            torch.cuda.set_rng_state(self.saved[1])
+
+
+def _at(exc: BaseException) -> str:
+    """`` at file:line in function`` of the innermost frame outside torch and verify ('' if none)."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        fname = frame.filename.replace("\\", "/")
+        if "/torch/" not in fname and "/verify/numeric/" not in fname:
+            return f" at {frame.filename}:{frame.lineno} in {frame.name}"
+    return ""
+
+
+def user_call(fn: Callable[..., Any], args: tuple[Any, ...], state: State, what: str) -> Any:
+    """``fn(*args)`` under ``state``; any exception becomes a UserCodeError naming ``what`` and the line."""
+    try:
+        with seeded(state, torch.device("cpu")):
+            return fn(*args)
+    except Exception as exc:
+        raise UserCodeError(f"{what} raised {type(exc).__name__}{_at(exc)}: {exc}") from exc
+
+
+def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return nn.functional.cross_entropy(out, y)
+
+
+def _mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if out.shape != y.shape:  # broadcasting (m, 1) against (m,) would silently compare every pair
+        raise InvalidInputError(f"MSE needs the output and y of one shape; got output {tuple(out.shape)} and y "
+                                f"{tuple(y.shape)}. Fix: reshape y (e.g. y[:, None]) in the data function.")
+    return ((out - y) ** 2).mean()
+
+
+def loss_of(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    return _cross_entropy if name == "cross-entropy" else _mse
+
+
+@dataclass
+class _Record:
+    name: str
+    module: nn.Module
+    params: list[torch.Tensor]
+    inp: torch.Tensor | None
+    out: torch.Tensor | None
+
+
+@dataclass
+class _Trace:
+    """Leaf-layer records of one forward pass, and the stack of modules being run."""
+
+    names: dict[int, str]
+    records: list[_Record] = field(default_factory=list)
+    stack: list[str] = field(default_factory=list)
+
+    def label(self, module: nn.Module) -> str:
+        name = self.names.get(id(module), "?") or "the model itself"
+        return f"{name} ({type(module).__name__})"
+
+    def hooks(self, root: nn.Module) -> list[Any]:
+        handles = []
+        for module in root.modules():
+            handles.append(module.register_forward_pre_hook(self._enter))
+            handles.append(module.register_forward_hook(self._leave))
+        return handles
+
+    def _enter(self, module: nn.Module, args: Any) -> None:
+        self.stack.append(self.label(module))
+
+    def _leave(self, module: nn.Module, args: Any, output: Any) -> None:
+        self.stack.pop()
+        if next(module.children(), None) is None:
+            self.records.append(_Record(self.label(module), module, list(module.parameters(recurse=False)),
+                                        _first_tensor(args), _first_tensor(output)))
+
+
+def _first_tensor(obj: Any) -> torch.Tensor | None:
+    if isinstance(obj, torch.Tensor):
+        return obj
+    if isinstance(obj, (tuple, list)):
+        return next((t for t in map(_first_tensor, obj) if t is not None), None)
+    return None
+
+
+def _traced_forward(fm: Any, theta: torch.Tensor) -> tuple[Any, _Trace]:
+    trace = _Trace({id(m): k for k, m in fm.module.named_modules()})
+    handles = trace.hooks(fm.module)
+    try:
+        with seeded(fm._rng, fm.device):
+            out = functional_call(fm.module, fm.params(theta), (fm.X,))
+    except Exception as exc:
+        where = trace.stack[-1] if trace.stack else fm.name
+        raise UserCodeError(
+            f"{fm.name} rejected the batch: layer {where} raised {type(exc).__name__}{_at(exc)}: {exc}. "
+            f"The batch has X {tuple(fm.X.shape)} ({str(fm.X.dtype).removeprefix('torch.')}) and y "
+            f"{tuple(fm.y.shape)}. Fix: give a batch of the shape the model expects (examples along dimension 0)."
+        ) from exc
+    finally:
+        for h in handles:
+            h.remove()
+    return out, trace
+
+
+def check_module(fm: Any) -> list[str]:
+    """Raise a UserCodeError naming the layer if ``fm`` cannot give a loss, a gradient and an HVP.
+
+    Returns the trainable parameters whose gradient is zero at θ0 (unused, or behind an op that
+    blocks the gradient outside any leaf layer): the checks say so rather than refuse.
+    """
+    theta = fm.theta0.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        out, trace = _traced_forward(fm, theta)
+        if not isinstance(out, torch.Tensor) or not out.dtype.is_floating_point:
+            got = type(out).__name__ if not isinstance(out, torch.Tensor) else f"a {out.dtype} tensor"
+            raise UserCodeError(f"{fm.name} returned {got}; the loss needs a floating-point tensor (the logits or "
+                                "predictions). Fix: wrap the model so that forward returns that tensor "
+                                "(e.g. `return out[0]` for a tuple, `out.logits` for a model output object).")
+        loss = _scalar_loss(fm, out)
+        if not loss.requires_grad:
+            raise UserCodeError(_stopped(trace, None, fm))
+        try:
+            (g,) = torch.autograd.grad(loss, theta, create_graph=True)
+        except RuntimeError as exc:
+            raise UserCodeError(_broken_backward(trace, exc, fm, double=False)) from None
+        blocked = _blocking_layer(trace, loss)
+        if blocked[0]:
+            raise UserCodeError(_stopped(trace, blocked, fm))
+        v = torch.randn(fm.n, generator=torch.Generator().manual_seed(fm.seed), dtype=torch.float64).to(g)
+        try:
+            hv = torch.autograd.grad(g @ v, theta, allow_unused=True)[0] if g.requires_grad else None
+        except RuntimeError as exc:
+            raise UserCodeError(_broken_backward(trace, exc, fm, double=True)) from None
+    _check_second_derivatives(fm, torch.zeros_like(v) if hv is None else hv, v)
+    return [name for name, t in fm.params(g.detach()).items() if not bool((t != 0).any())]
+
+
+def _check_second_derivatives(fm: Any, hv: torch.Tensor, v: torch.Tensor) -> None:
+    """Autograd's Hv against a central difference of gradients: a backward that is not differentiable
+    (``@once_differentiable``, a hand-written backward) can make second derivatives silently wrong."""
+    theta = fm.theta0.detach()
+    eps = torch.finfo(fm.dtype).eps ** (1 / 3) * (1.0 + float(theta.abs().max()))
+    fd = (fm.grad(theta + eps * v) - fm.grad(theta - eps * v)) / (2 * eps)
+    scale = float(torch.linalg.vector_norm(fd)) + float(torch.linalg.vector_norm(hv))
+    gap = float(torch.linalg.vector_norm(fd - hv))
+    if scale > 0 and gap > 0.1 * scale:
+        raise UserCodeError(
+            f"second derivatives of the loss are wrong: autograd's Hessian-vector product differs from a central "
+            f"difference of gradients by {gap / scale:.0%} of their size, at the model's initial parameters. A "
+            "custom autograd function whose backward is not itself differentiable (@once_differentiable, or "
+            "non-torch ops in backward) does this. Fix: write its backward with differentiable torch ops.")
+
+
+def _scalar_loss(fm: Any, out: torch.Tensor) -> torch.Tensor:
+    try:
+        loss = fm._loss(out, fm.y)
+    except InvalidInputError:
+        raise
+    except Exception as exc:
+        raise UserCodeError(f"the {fm.loss_name} loss failed on the model's output {tuple(out.shape)} and y "
+                            f"{tuple(fm.y.shape)} ({str(fm.y.dtype).removeprefix('torch.')}): {type(exc).__name__}: "
+                            f"{exc}. Fix: cross-entropy needs logits (m, C) and integer labels in [0, C); mse "
+                            "needs y of the output's shape; or pass a loss fn(output, y).") from exc
+    if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
+        got = f"shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else type(loss).__name__
+        raise UserCodeError(f"the loss returned {got}, not a scalar. Fix: reduce it with .mean() over the batch "
+                            "(the checks assume the mean over examples).")
+    if not bool(torch.isfinite(loss.detach()).all()):
+        raise UserCodeError(f"the loss at the model's initial parameters is {float(loss.detach())}; the checks "
+                            "need a finite loss. Fix: check the data and the initialization.")
+    return loss.reshape(())
+
+
+def _needs_grad(rec: _Record) -> bool:
+    return any(p.requires_grad for p in rec.params) or (rec.inp is not None and rec.inp.requires_grad)
+
+
+def _blocking_layer(trace: _Trace, loss: torch.Tensor) -> tuple[str, str]:
+    """``(layer, how)`` where the gradient stops although later layers get one; ``("", "")`` if nowhere.
+
+    ``how``: ``"output"`` (the layer's output has no gradient: argmax, ``.detach()``), ``"inside"`` (a
+    gradient reaches its output but zero reaches its input: round, sign) or ``"after"`` (none reaches its
+    output: the op sits between it and the next layer, in a parent's forward).
+    """
+    live = {id(t): t for r in trace.records for t in (r.inp, r.out) if t is not None and t.requires_grad}
+    if not live:
+        return "", ""
+    found = torch.autograd.grad(loss, list(live.values()), allow_unused=True, retain_graph=True)
+    grads = dict(zip(live, found))
+
+    def flows(t: torch.Tensor | None) -> bool:
+        g = grads.get(id(t)) if t is not None else None
+        return g is not None and bool((g != 0).any())
+
+    records = trace.records
+    suspects = [rec for k, rec in enumerate(records)
+                if _needs_grad(rec) and any(flows(r.out) for r in records[k + 1:])]
+    for rec in suspects:  # a layer that blocks it itself is named before the gap after a layer
+        if rec.out is None or not rec.out.requires_grad:
+            return rec.name, "output"
+        if rec.inp is not None and rec.inp.requires_grad and flows(rec.out) and not flows(rec.inp):
+            return rec.name, "inside"
+    in_graph = _graph_nodes(loss)  # an unused branch (an auxiliary head) is not in the loss's graph: not blocked
+    for rec in suspects:
+        if not flows(rec.out) and rec.out is not None and rec.out.grad_fn in in_graph:
+            return rec.name, "after"
+    return "", ""
+
+
+def _graph_nodes(loss: torch.Tensor) -> set[Any]:
+    seen: set[Any] = set()
+    todo = [loss.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        todo.extend(nxt for nxt, _ in node.next_functions)
+    return seen
+
+
+_RELAX = ("Fix: use a differentiable relaxation (softmax instead of argmax, a straight-through estimator for "
+          "round/sign) or apply the op after the loss.")
+
+
+def _stopped(trace: _Trace, blocked: tuple[str, str] | None, fm: Any) -> str:
+    if blocked is None:  # the loss itself has no gradient
+        lost = next((r.name for r in trace.records
+                     if _needs_grad(r) and (r.out is None or not r.out.requires_grad)), None)
+        blocked = (lost, "output") if lost else (fm.name, "after")
+    layer, how = blocked
+    if how == "output":
+        return (f"layer {layer} returns an output with no gradient (an integer-valued op such as argmax, or a "
+                f".detach()), so the loss does not depend differentiably on what comes before it. {_RELAX}")
+    if how == "inside":
+        return (f"layer {layer} passes zero gradient from its output to its input (a piecewise-constant op such "
+                f"as round, sign or floor), so the parameters before it get no gradient. {_RELAX}")
+    return (f"the gradient stops after layer {layer}: none reaches its output although the loss depends on it, so "
+            f"an op between it and the next layer (in a parent module's forward) is not differentiable (argmax, "
+            f"round, sign, .detach(), a comparison). {_RELAX}")
+
+
+def _broken_backward(trace: _Trace, exc: RuntimeError, fm: Any, double: bool) -> str:
+    what = "second derivatives (double backward)" if double else "the gradient (backward)"
+    layer = _first_failing_layer(trace, double)
+    where = f"layer {layer}" if layer else f"the forward of {fm.name} outside its leaf layers"
+    first = str(exc).strip().splitlines()[0]
+    return (f"{what} of the loss fails in {where}: {first}. Hessian-vector products and curvature need it. "
+            "Fix: replace in-place ops in the forward (ReLU(inplace=True), x += …, x.mul_(…)) by out-of-place "
+            "ones, and give custom autograd functions a differentiable backward (no @once_differentiable).")
+
+
+def _first_failing_layer(trace: _Trace, double: bool) -> str:
+    for rec in trace.records:
+        if rec.out is None or not rec.out.requires_grad:
+            continue
+        inputs = [t for t in [rec.inp, *rec.params] if t is not None and t.requires_grad]
+        if not inputs:
+            continue
+        try:
+            gs = torch.autograd.grad(rec.out.sum(), inputs, create_graph=double, allow_unused=True, retain_graph=True)
+            s = sum((g * g).sum() for g in gs if g is not None)
+            if double and isinstance(s, torch.Tensor) and s.requires_grad:
+                torch.autograd.grad(s, inputs, allow_unused=True, retain_graph=True)
+        except RuntimeError:
+            return rec.name
+    return ""
+
+
+def coupled_examples(fm: Any) -> str:
+    """Why per-example quantities are not defined ('' when one example's output ignores the others)."""
+    if fm.m == 1:
+        return ""
+    if fm.train_mode and any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in fm.module.modules()):
+        return ("in train mode BatchNorm normalizes with the batch's statistics, so one example's output depends "
+                "on the others; run in eval mode (the default) for per-example gradients.")
+    with torch.no_grad():
+        whole = fm.output(fm.theta0)
+        alone = torch.cat([fm.output(fm.theta0, fm.X[i:i + 1]) for i in range(min(fm.m, 3))])
+    scale = float(whole.abs().max()) + 1.0
+    if float((whole[:alone.shape[0]] - alone).abs().max()) > 100 * torch.finfo(whole.dtype).eps ** 0.5 * scale:
+        return ("one example's output changes with the rest of the batch (batch statistics, or random masks drawn "
+                "per batch in train mode), so a per-example loss is not a function of that example alone.")
+    return ""
