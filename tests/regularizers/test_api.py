@@ -11,7 +11,7 @@ from verify.regularizers import BUILTIN_EXAMPLES, check_regularizer, examples, l
 
 @pytest.mark.parametrize(("kw", "text"), [
     ({"lam": -1.0}, "λ must be finite and >= 0"),
-    ({"task": "resnet"}, "valid values are ['mlp', 'softmax']"),
+    ({"task": "transformer"}, "valid values are ['mlp', 'softmax', 'cnn', 'resnet', 'attention']"),
     ({"lams": [0.1]}, "at least two"),
     ({"checks": ["nope"]}, "valid check ids"),
     ({"dtype": "float16"}, "float16"),

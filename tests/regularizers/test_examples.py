@@ -17,6 +17,7 @@ from verify.regularizers.model import Regularizer, make_task
 from .conftest import by_id, run
 
 V, R, E, INC = VerdictKind.VERIFIED, VerdictKind.REFUTED, VerdictKind.ERROR, VerdictKind.INCONCLUSIVE
+NA = VerdictKind.NOT_APPLICABLE
 
 
 @pytest.fixture(scope="module")
@@ -137,7 +138,7 @@ def test_seed000_lambda_max_raises_sharpness_and_is_not_convex(lambda_max_card):
     assert checks["curvature-effect"].numeric["sharpness_effect"] == "raises"
     assert checks["curvature-effect"].message.startswith("Descending R RAISES the sharpness")
     assert "WARNING" in lambda_max_card.summary and "RAISES" in lambda_max_card.summary
-    assert checks["constraint"].verdict is INC and "not convex" in checks["constraint"].message
+    assert checks["constraint"].verdict is NA and "not convex" in checks["constraint"].message
 
 
 @pytest.mark.slow

@@ -42,10 +42,20 @@ class ReportCard:
     settings: dict[str, Any] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
+    #: ``strict``: inconclusive and not-applicable checks fail the card too (``--strict``)
+    strict: bool = False
+
     @property
     def failed(self) -> list[Verdict]:
-        """Checks that did not come out as expected (``error``/``inconclusive`` always fail)."""
-        return [v for v in self.checks if not v.matches_expectation]
+        """Checks that count against the card: refuted and error always; inconclusive and not-applicable
+        only when :attr:`strict` (by default they are reported, not failed)."""
+        lenient = () if self.strict else (VerdictKind.INCONCLUSIVE, VerdictKind.NOT_APPLICABLE)
+        return [v for v in self.checks if not v.matches_expectation and v.verdict not in lenient]
+
+    @property
+    def undecided(self) -> list[Verdict]:
+        """Inconclusive and not-applicable checks (reported; failing only when :attr:`strict`)."""
+        return [v for v in self.checks if v.verdict in (VerdictKind.INCONCLUSIVE, VerdictKind.NOT_APPLICABLE)]
 
     @property
     def passed(self) -> bool:
@@ -66,6 +76,7 @@ class ReportCard:
             "source": self.source,
             "summary": self.summary,
             "passed": self.passed,
+            "strict": self.strict,
             "counts": self.counts(),
             "settings": to_plain(self.settings),
             "elapsed_s": self.elapsed_s,
@@ -82,7 +93,7 @@ class ReportCard:
                 name=str(data["name"]), title=str(data.get("title", "")),
                 source=str(data.get("source", "")), summary=str(data.get("summary", "")),
                 settings=dict(data.get("settings", {})), elapsed_s=float(data.get("elapsed_s", 0.0)),
-                checks=[Verdict.from_json(v) for v in data["checks"]],
+                checks=[Verdict.from_json(v) for v in data["checks"]], strict=bool(data.get("strict", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidInputError(

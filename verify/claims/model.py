@@ -42,16 +42,19 @@ class Expectation(str, Enum):
 
 
 class VerdictKind(str, Enum):
-    """The five verdicts (docs/architecture.md, "Verdicts")."""
+    """The verdicts (docs/architecture.md, "Verdicts"); ``not-applicable`` only on regularizer cards."""
 
     PROVED = "proved"
     VERIFIED = "verified"
     REFUTED = "refuted"
     ERROR = "error"
     INCONCLUSIVE = "inconclusive"
+    #: a regularizer card's check whose hypotheses the regularizer or the model does not meet (C4 on a
+    #: non-convex R or J): said plainly, distinct from a check that ran and could not decide
+    NOT_APPLICABLE = "not-applicable"
 
     def matches(self, expected: Expectation) -> bool:
-        """``inconclusive`` and ``error`` never match an expectation."""
+        """``inconclusive``, ``not-applicable`` and ``error`` never match an expectation."""
         if expected is Expectation.HOLDS:
             return self in (VerdictKind.PROVED, VerdictKind.VERIFIED)
         return self is VerdictKind.REFUTED

@@ -174,7 +174,7 @@ class Verdict:
         except (KeyError, ValueError) as exc:
             raise InvalidInputError(
                 f"Not a verdict: {exc!s}. A verdict needs at least 'claim', 'verdict' "
-                "(proved/verified/refuted/error/inconclusive) and 'expected' (holds/refuted)."
+                "(proved/verified/refuted/error/inconclusive/not-applicable) and 'expected' (holds/refuted)."
             ) from None
 
 

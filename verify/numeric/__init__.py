@@ -1,4 +1,5 @@
-"""Torch oracles: functional MLPs, losses, autodiff routes, spectra, finite differences.
+"""Torch oracles: functional MLPs, any module as a function of θ (:class:`FunctionalModel`), losses,
+autodiff routes, spectra, finite differences.
 
 The ground truth every claim is compared with (float64 by default, CPU or CUDA).
 This package never imports SymPy; it imports only :mod:`verify.errors` and
@@ -27,6 +28,7 @@ from verify.numeric.mlp import (
     mlp_layers,
     unflatten,
 )
+from verify.numeric.module import DENSE_LIMIT, MEMORY_BUDGET, FunctionalModel, per_example_chunk
 from verify.numeric.policy import (
     as_tensor,
     dtype_name,
@@ -39,6 +41,9 @@ from verify.numeric.spectrum import EigenEstimate, extreme_eigenvalue, extreme_e
 
 __all__ = [
     "ACTIVATIONS",
+    "DENSE_LIMIT",
+    "MEMORY_BUDGET",
+    "FunctionalModel",
     "EigenEstimate",
     "MLPSpec",
     "activation",
@@ -61,6 +66,7 @@ __all__ = [
     "log_softmax",
     "mlp_forward",
     "mlp_layers",
+    "per_example_chunk",
     "per_sample_grads",
     "per_sample_grads_loop",
     "power_iteration",

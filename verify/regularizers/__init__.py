@@ -56,7 +56,7 @@ from verify.errors import InvalidInputError, UnknownClaimError
 from verify.regularizers.checker import CHECKS, check_regularizer
 from verify.regularizers.examples import BUILTIN_EXAMPLES
 
-__all__ = ["BUILTIN_EXAMPLES", "CHECKS", "check_regularizer", "load_regularizer"]
+__all__ = ["BUILTIN_EXAMPLES", "CHECKS", "check_regularizer", "load_object", "load_regularizer"]
 
 
 def load_regularizer(name: str) -> Callable[..., Any]:
@@ -67,10 +67,26 @@ def load_regularizer(name: str) -> Callable[..., Any]:
             line), the module is not importable, the name is missing (the message lists the callables
             the module defines) or not callable.
     """
+    if isinstance(name, str) and "::" not in name and ":" not in name and name in BUILTIN_EXAMPLES:
+        return BUILTIN_EXAMPLES[name]
+    if isinstance(name, str) and name and "::" not in name and ":" not in name:
+        raise InvalidInputError(f"Got {name!r}; name a regularizer as FILE.py::FN or package.module:FN, or one of "
+                                f"the built-in examples {sorted(BUILTIN_EXAMPLES)}.")
+    return load_object(name, "the regularizer")
+
+
+def load_object(name: str, what: str, callable_only: bool = True) -> Any:
+    """Resolve ``path/to/file.py::NAME`` or ``package.module:NAME`` (``what`` names the option in messages).
+
+    ``callable_only``: a function is required (a model or a batch may also be an object).
+
+    Raises:
+        InvalidInputError: as :func:`load_regularizer`.
+    """
     from verify.claims.registry import _import_path
 
-    if not isinstance(name, str) or not name:
-        raise InvalidInputError(f"Got {name!r}; name a regularizer as FILE.py::FN or package.module:FN.")
+    if not isinstance(name, str) or not name or (":" not in name):
+        raise InvalidInputError(f"Got {name!r} for {what}; name it as FILE.py::NAME or package.module:NAME.")
     if "::" in name:
         path_text, _, attr = name.partition("::")
         try:
@@ -82,7 +98,7 @@ def load_regularizer(name: str) -> Callable[..., Any]:
                     f"Syntax error in {cause.filename or path_text}, line {cause.lineno}: {cause.msg}. "
                     "Fix the file and run again.") from None
             raise InvalidInputError(str(exc)) from None
-    elif ":" in name:
+    else:
         module_name, _, attr = name.partition(":")
         try:
             module = importlib.import_module(module_name)
@@ -93,11 +109,6 @@ def load_regularizer(name: str) -> Callable[..., Any]:
                                     "name and that its package is on sys.path.") from None
         except Exception as exc:
             raise InvalidInputError(f"Importing {module_name!r} raised {type(exc).__name__}: {exc}") from None
-    else:
-        if name in BUILTIN_EXAMPLES:
-            return BUILTIN_EXAMPLES[name]
-        raise InvalidInputError(f"Got {name!r}; name a regularizer as FILE.py::FN or package.module:FN, or one of "
-                                f"the built-in examples {sorted(BUILTIN_EXAMPLES)}.")
     if not attr:
         raise InvalidInputError(f"Got {name!r} with no function name after the separator.")
     obj = getattr(module, attr, None)
@@ -106,6 +117,6 @@ def load_regularizer(name: str) -> Callable[..., Any]:
                        and getattr(v, "__module__", None) == module.__name__)
         raise InvalidInputError(f"{name!r}: the module has no attribute {attr!r}. Functions it defines: "
                                 f"{found or 'none'}.")
-    if not callable(obj):
-        raise InvalidInputError(f"{name!r} is a {type(obj).__name__}, not a function.")
+    if callable_only and not callable(obj):
+        raise InvalidInputError(f"{name!r} ({what}) is a {type(obj).__name__}, not a function.")
     return obj

@@ -15,13 +15,14 @@ from verify.claims import ReportCard, Verdict, VerdictKind
 from verify.errors import InvalidInputError
 from verify.numeric import resolve_device, resolve_dtype
 from verify.regularizers.constraint import check_constraint
-from verify.regularizers.context import Context, make_verdict
+from verify.regularizers.context import Context, TimeLimitReached, make_verdict
 from verify.regularizers.curvature import AGREE, check_curvature_effect
 from verify.regularizers.descent import check_descent
 from verify.regularizers.facts import Facts
 from verify.regularizers.gradient import check_gradient
-from verify.regularizers.model import TASKS, Regularizer, SignatureError, make_task
+from verify.regularizers.model import TASKS, Regularizer, SignatureError
 from verify.regularizers.smoothness import check_smoothness
+from verify.regularizers.tasks import Task, make_task, user_task
 from verify.regularizers.wellformed import check_well_formed
 
 __all__ = ["CHECKS", "check_regularizer"]
@@ -74,7 +75,7 @@ def _validate(fn: Any, lam: Any, lams: Any, task: Any, grad: Any, hvp: Any, seed
             raise InvalidInputError(f"Got lams={lams!r}; the λ grid needs at least two finite numbers > 0.")
         # λ of the other checks: the user's, else the grid's middle value (lower median)
         lam = sorted(grid)[(len(grid) - 1) // 2] if lam is None else _lam(lam)
-    if task not in TASKS:
+    if task is not None and task not in TASKS:
         raise InvalidInputError(f"Got task={task!r}, but valid values are {list(TASKS)}.")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidInputError(f"Got seed={seed!r}; the seed must be an integer >= 0.")
@@ -106,10 +107,34 @@ def _describe(fn: Callable[..., Any]) -> tuple[str, str, str]:
     return name, title, source
 
 
+def _task(task: str | None, model: Any, batch: Any, loss: Any, train_mode: bool, seed: int, dt: torch.dtype,
+          dev: torch.device) -> tuple[Task, Callable[[], Task] | None]:
+    """The run's task, and how to build check 5's float64 task when it is the user's model."""
+    if model is None and batch is None:
+        if loss is not None or train_mode:
+            raise InvalidInputError("loss= and train_mode= apply to your own model: give model= and batch= too.")
+        return make_task(task or "mlp", seed=seed, dtype=dt, device=dev), None
+    if model is None or batch is None:
+        missing = "batch" if batch is None else "model"
+        raise InvalidInputError(f"Got {'model' if missing == 'batch' else 'batch'}= without {missing}=; your own "
+                                "model needs both: model (an nn.Module or a function returning one) and batch "
+                                "((X, y) or a function returning it).")
+    if task is not None:
+        raise InvalidInputError(f"Got task={task!r} and model=: give one or the other (task names a built-in "
+                                "model and batch).")
+    def build(dtype: torch.dtype) -> Task:
+        return user_task(model, batch, loss, seed=seed, dtype=dtype, device=dev, train_mode=train_mode)
+    the_task = build(dt)
+    return the_task, (lambda: the_task if dt == torch.float64 else build(torch.float64))
+
+
 def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams: Sequence[float] | None = None,
-                      task: str = "mlp", grad: Callable[..., Any] | None = None,
+                      task: str | None = None, model: Any = None, batch: Any = None, loss: Any = None,
+                      train_mode: bool = False, grad: Callable[..., Any] | None = None,
                       hvp: Callable[..., Any] | None = None, device: str = "auto", dtype: str = "float64",
-                      seed: int = 0, checks: Sequence[str] | None = None, name: str | None = None) -> ReportCard:
+                      seed: int = 0, checks: Sequence[str] | None = None, name: str | None = None,
+                      strict: bool = False, time_limit: float | None = None,
+                      progress: Callable[[str], None] | None = None) -> ReportCard:
     """Check a regularizer; see :mod:`verify.regularizers` for the signature and the checks.
 
     Never raises for a broken regularizer (that is an ``error`` verdict naming the cause and the fix).
@@ -120,7 +145,16 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
             grid's middle value (the lower median of the sorted grid: 1e-3 for ``[1e-3, 1e-1]``); the
             card's settings (``lam_from``) and summary say which.
         lams: the λ grid of check 5 (default ``lam × [0.1, 1, 10]``, or ``[1e-3, 1e-2, 1e-1]`` when λ = 0).
-        task: ``"mlp"`` (default) or ``"softmax"``; check 5 always uses softmax regression.
+        task: a built-in task (:data:`~verify.regularizers.tasks.TASKS`; default ``"mlp"``), or none with
+            ``model`` and ``batch``. Check 5 uses softmax regression, or the user's model where it is convex.
+        model: your ``nn.Module`` (deep-copied, never changed) or a function returning one (called
+            under ``seed``).
+        batch: ``(X, y)`` with the examples along dimension 0, or a function returning it.
+        loss: ``"cross-entropy"``, ``"mse"`` or ``fn(output, y) -> 0-dim tensor`` (mean over examples);
+            default cross-entropy for integer ``y``, MSE for floating ``y``.
+        train_mode: keep the model in train mode (batch statistics, dropout with a fixed seed per call);
+            default eval mode. Per-example quantities are then reported as not defined where the batch
+            couples the examples.
         grad: optional user gradient of R (same arguments; dict name → Tensor or flat vector).
         hvp: optional user Hessian-vector product (arguments plus ``v``, a dict name → Tensor).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"``.
@@ -129,6 +163,10 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
         checks: a non-empty subset of :data:`CHECKS` ids to report (the checks they depend on still run);
             ``None`` (default) runs all six.
         name: how the user named ``fn`` (shown on the card); default ``module:qualname``.
+        strict: inconclusive and not-applicable checks fail the card (by default they are reported only).
+        time_limit: seconds per check; a check past it ends ``inconclusive`` with the steps it finished
+            (the limit is looked at between steps).
+        progress: called with one line per step (``"smoothness: Lanczos at point 2"``).
 
     Returns:
         The :class:`verify.ReportCard`: one Verdict per check (``expected`` is ``holds``), a summary
@@ -136,8 +174,11 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
 
     Raises:
         InvalidInputError: for bad options (fn not callable, negative λ, a λ grid of fewer than two positive
-            numbers, an empty or unknown ``checks``, unknown task/dtype/device).
+            numbers, an empty or unknown ``checks``, unknown task/dtype/device, a model without a batch).
+        UserCodeError: the model, the batch or the loss cannot be used (the message names the layer and the fix).
     """
+    if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
+        raise InvalidInputError(f"Got time_limit={time_limit!r}; give seconds > 0 per check, or None.")
     lam_given = lam is not None
     lam, grid, wanted = _validate(fn, lam, lams, task, grad, hvp, seed, checks)
     lam_from = ("given (lam)" if lam_given else "middle of the grid (lams), since lam was not given"
@@ -147,10 +188,11 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
     previous_threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        the_task = make_task(task, seed=seed, dtype=dt, device=dev)
+        the_task, convex_factory = _task(task, model, batch, loss, train_mode, seed, dt, dev)
         auto_name, title, source = _describe(fn)
         ctx = Context(fn=fn, task=the_task, reg=None, lam=lam, lams=grid, seed=seed, dtype=dt, device=dev,
-                      grad=grad, hvp=hvp, source=f"{name or auto_name}: {source}" if name else source)
+                      grad=grad, hvp=hvp, source=f"{name or auto_name}: {source}" if name else source,
+                      progress=progress, time_limit=time_limit, convex_factory=convex_factory)
         try:
             ctx.reg = Regularizer(fn, the_task, seed)
         except SignatureError as exc:
@@ -161,13 +203,14 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
         verdicts: dict[str, Verdict] = {}
 
         def card() -> ReportCard:
-            settings = {"lam": lam, "lam_from": lam_from, "lams": grid, "task": task,
+            settings = {"lam": lam, "lam_from": lam_from, "lams": grid, "task": the_task.kind,
                         "device": str(dev), "dtype": str(dt).removeprefix("torch."),
                         "seed": seed, "torch_threads": 1, "user_grad": grad is not None,
-                        "user_hvp": hvp is not None, "task_description": the_task.describe(), "checks": wanted}
+                        "user_hvp": hvp is not None, "task_description": the_task.describe(), "checks": wanted,
+                        **_model_settings(the_task), "strict": strict, "time_limit_s": time_limit}
             finished = [verdicts[c] for c in CHECKS if c in wanted and c in verdicts]
             return ReportCard(name=name or auto_name, checks=finished, title=title, source=source,
-                              settings=settings, elapsed_s=round(time.perf_counter() - started, 3))
+                              settings=settings, elapsed_s=round(time.perf_counter() - started, 3), strict=strict)
 
         try:
             for check_id, check in CHECKS.items():
@@ -185,10 +228,26 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
     return done
 
 
+def _model_settings(task: Task) -> dict[str, Any]:
+    """What the card says about the model: parameters, frozen ones, loss, mode, per-example quantities."""
+    return {"parameters": task.n, "examples": task.m, "loss": task.loss_name, "frozen_parameters": task.frozen,
+            "no_gradient_at_theta0": task.unreached, "train_mode": task.train_mode,
+            "stochastic_model": task.stochastic, "per_example": task.per_example_why or "defined"}
+
+
 def _safe(check: Callable[[Context], Any], ctx: Context, check_id: str) -> Verdict:
     started = time.perf_counter()
     try:
+        ctx.begin(check_id)
         return check(ctx)
+    except TimeLimitReached as stop:
+        done = ", ".join(stop.done) or "none"
+        return make_verdict(ctx, check_id, VerdictKind.INCONCLUSIVE,
+                            f"Stopped by the time limit ({stop.limit:g} s per check) before the step "
+                            f"'{stop.next_step}'; steps finished: {done}. Nothing is concluded from a partial check: "
+                            "raise --time-limit, or use a smaller batch or model.", title=check_id, statement="",
+                            numeric={"time_limit_s": stop.limit, "steps_finished": stop.done,
+                                     "stopped_before": stop.next_step}, started=started)
     except Exception as exc:  # a bug here or odd user code: an error verdict, never a crash
         tb = traceback.format_exception_only(type(exc), exc)[-1].strip()
         return make_verdict(ctx, check_id, VerdictKind.ERROR,
@@ -218,6 +277,18 @@ def _summary(card: ReportCard, ctx: Context, lam_from: str = "") -> str:
             parts.append(f"{v.claim}: {v.verdict.value} — {_first_sentences(v.message.split('. Fix:')[0])}")
     if blocked:
         parts.append(f"Not run because of that: {', '.join(blocked)}.")
+    if card.undecided and not card.strict:
+        parts.append("Inconclusive and not-applicable checks are reported, not failed (strict mode fails them).")
+    task = ctx.task
+    if task.frozen:
+        parts.append(f"{len(task.frozen)} frozen parameter tensors (requires_grad=False) are not part of θ: "
+                     f"{', '.join(task.frozen[:6])}{' …' if len(task.frozen) > 6 else ''}.")
+    if task.unreached:
+        parts.append(f"No gradient of the loss reaches {', '.join(task.unreached[:6])} at θ0 (unused parameters, "
+                     "or an op outside the leaf layers that blocks the gradient).")
+    if task.train_mode:
+        parts.append("The model ran in train mode" + (" and is stochastic: one fixed seed per call" if
+                                                     task.stochastic else "") + ".")
     if lam_from.startswith("middle"):
         parts.append(f"λ = {ctx.lam:g} (middle of the grid {ctx.lams}) for the smoothness, descent and curvature "
                      "checks; pass lam to choose another.")

@@ -1,11 +1,15 @@
-r"""Check 5, constraint equivalent (C4): the penalty λR as a constraint R ≤ k on the convex task.
+r"""Check 5, constraint equivalent (C4): the penalty λR as a constraint R ≤ k on a convex task.
 
-Always on softmax regression (convex J, C1) in float64, whatever task and dtype the other checks
-use (the solvers' accuracy is the question here, not the dtype's). Steps:
+In float64, whatever dtype the other checks use (the solvers' accuracy is the question here, not the
+dtype's). On softmax regression (convex J, C1) for the built-in tasks; on the user's own model when one
+is given, where C4's hypotheses are met: the check is ``not-applicable`` (with the reason) when J is
+not convex there (the midpoint test below, applied to J, finds a violation), when the model or R is
+stochastic, or when the model has more than ``ORACLE_LIMIT`` parameters (the SLSQP oracle on
+finite differences needs O(n) evaluations per gradient and O(n²) memory). Steps:
 
 1. convexity of R, the hypothesis of C4(b): the midpoint inequality
    :math:`R(\tfrac{a+b}2) \le \tfrac{R(a)+R(b)}2` on 24 seeded pairs (``compare_leq`` at the
-   scale :math:`\max(|R(a)|, |R(b)|)`); a violation makes the check ``inconclusive`` with that reason;
+   scale :math:`\max(|R(a)|, |R(b)|)`); a violation makes the check ``not-applicable`` with that reason;
 2. for each λ of the grid, :math:`\theta_\lambda = \arg\min J + \lambda R` by L-BFGS (scipy, autograd
    gradient, ``gtol = 1e-10``, at most 2000 iterations, from :math:`\theta_0`; for a kinked R the
    coordinates found kinked are then held fixed and the others re-minimized) and
@@ -41,9 +45,10 @@ import numpy as np
 import scipy.optimize as so
 import torch
 
-from verify.claims import Figure, Series, Tolerance, VerdictKind, compare_leq
+from verify.claims import Figure, Series, VerdictKind
 from verify.errors import UserCodeError
 from verify.numeric import fd_gradient, fd_step
+from verify.regularizers._applies import midpoint_convexity, not_applicable_to_model
 from verify.regularizers.context import Context, blocked, make_verdict
 from verify.regularizers.model import Regularizer, Task, autograd_grad
 from verify.regularizers.smoothness import one_sided_jump
@@ -79,43 +84,36 @@ def _np(f: Any, task_theta: torch.Tensor) -> tuple[Any, Any]:
     return value, both
 
 
-def _convexity(reg: Regularizer, theta0: torch.Tensor, ctx: Context) -> dict[str, Any]:
-    gen = torch.Generator().manual_seed(ctx.seed + 505)
-    worst: dict[str, Any] = {"slack": math.inf}
-    tol = Tolerance(ctx.dtype_name)
-    for i in range(24):
-        s = (0.3, 1.0, 3.0)[i % 3]
-        a = theta0 + (s * torch.randn(theta0.numel(), generator=gen, dtype=torch.float64)).to(theta0)
-        b = theta0 + (s * torch.randn(theta0.numel(), generator=gen, dtype=torch.float64)).to(theta0)
-        ra, rb, rm = (float(reg(t).detach()) for t in (a, b, 0.5 * (a + b)))
-        cmp = compare_leq(rm, 0.5 * (ra + rb), max(abs(ra), abs(rb), abs(rm)), tol)
-        if cmp.slack < worst["slack"]:
-            worst = {"slack": cmp.slack, "status": cmp.status, "R_a": ra, "R_b": rb, "R_mid": rm, "pair": i,
-                     "spread": s}
-    return worst
-
-
 def check_constraint(ctx: Context) -> Any:
     started = time.perf_counter()
     stop = blocked(ctx, CHECK, TITLE, STATEMENT, "grad")
     if stop is not None:
         return stop
     assert ctx.reg is not None
-    task = ctx.convex_task()
-    reg = Regularizer(ctx.fn, task, ctx.seed, kind=ctx.reg.kind)
     lams = sorted(ctx.lams)
-    numeric: dict[str, Any] = {"task": task.describe() + " (check 5 always uses this convex task)", "dtype": "float64",
-                               "lams": lams, "hypotheses": HYPOTHESES}
+    user = ctx.task.kind == "user"
+    where = ("your model (J showed no midpoint-convexity violation: sampled, not proved)"
+             if user else "the convex softmax-regression task (C1)")
+    numeric: dict[str, Any] = {"task": f"check 5 runs on {where}", "dtype": "float64", "lams": lams,
+                               "hypotheses": HYPOTHESES}
 
     def verdict(kind: VerdictKind, msg: str, counter: dict | None = None) -> Any:
         return make_verdict(ctx, CHECK, kind, msg, title=TITLE, statement=STATEMENT, numeric=numeric,
                             counterexample=counter, hypotheses=HYPOTHESES, started=started)
 
     if ctx.facts.stochastic:
-        return verdict(VerdictKind.INCONCLUSIVE, "Does not apply: R is stochastic, so the penalized problem has no "
+        return verdict(VerdictKind.NOT_APPLICABLE, "Does not apply: R is stochastic, so the penalized problem has no "
                        "fixed optimum (C4 is about a deterministic R); the other checks used a fixed seed per call.")
+    problem = not_applicable_to_model(ctx, ctx.task) if user else None
+    if problem is not None:
+        numeric.update(problem[1])
+        return verdict(VerdictKind.NOT_APPLICABLE, f"Does not apply: {problem[0]}")
+    task = ctx.convex_task()
+    numeric["task"] = f"{task.describe()} — {numeric['task']}"
+    reg = Regularizer(ctx.fn, task, ctx.seed, kind=ctx.reg.kind)
     try:
-        convex = _convexity(reg, task.theta0, ctx)
+        ctx.step("midpoint convexity test of R")
+        convex = midpoint_convexity(reg, task.theta0, ctx)
         numeric["convexity_midpoint_test"] = convex
         path = _path(task.loss, reg, task, lams, ctx, polish=convex["status"] != "violated")
     except UserCodeError as exc:
@@ -138,7 +136,7 @@ def _path_problem(ctx: Context, path: list[dict[str, Any]], convex: dict[str, An
     """Why the penalized path does not support C4 (R not convex, a wrong gradient, an optimum not found,
     k(λ) not monotone), as ``(kind, message, counterexample)``; None when it does."""
     if convex["status"] == "violated":
-        return (VerdictKind.INCONCLUSIVE,
+        return (VerdictKind.NOT_APPLICABLE,
                 f"Does not apply: C4(b) needs a convex R, and R is not convex: R((a+b)/2) = "
                 f"{convex['R_mid']:.6g} > (R(a)+R(b))/2 = {0.5 * (convex['R_a'] + convex['R_b']):.6g} for a "
                 f"seeded pair (spread {convex['spread']}). k(λ) is reported as evidence only.", None)
@@ -178,6 +176,7 @@ def _against_oracle(ctx: Context, reg: Regularizer, task: Task, lams: list[float
     """C4(a) at the λ of the grid closest to ``ctx.lam``: SLSQP on min J s.t. R ≤ k(λ) finds no better J."""
     at = min(range(len(path)), key=lambda i: abs(math.log(path[i]["lam"]) - math.log(ctx.lam)) if ctx.lam > 0 else 0)
     try:
+        ctx.step("constrained oracle (SLSQP)")
         oracle = _oracle(task.loss, reg, task, path[at])
     except UserCodeError as exc:
         return VerdictKind.INCONCLUSIVE, f"The constrained oracle (SLSQP) could not evaluate R: {exc}.", None
@@ -315,6 +314,7 @@ def _path(J: Any, reg: Regularizer, task: Any, lams: list[float], ctx: Context,
     as_t = lambda z: torch.as_tensor(z, dtype=task.theta0.dtype, device=task.theta0.device)
     rel = kkt_rel(ctx.value_dtype)  # R computed in float32 is only that accurate
     for lam in lams:
+        ctx.step(f"penalized optimum at λ = {lam:g}")
         F = lambda t, lam=lam: J(t) + lam * reg(t)
         _, both = _np(F, task.theta0)
         g0 = float(np.linalg.norm(both(start)[1]))  # the optimizer's tolerance is relative to its start

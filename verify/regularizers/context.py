@@ -14,10 +14,18 @@ from verify.numeric import dtype_name
 from verify.regularizers.facts import STAGES, Facts
 from verify.regularizers.model import Regularizer, Task, make_task
 
-__all__ = ["SOURCE", "Context", "blocked", "make_verdict"]
+__all__ = ["SOURCE", "Context", "TimeLimitReached", "blocked", "make_verdict"]
 
 #: a verdict's source when the context names no function (``Context.source`` is normally the user's function)
 SOURCE = "verify.check_regularizer"
+
+
+class TimeLimitReached(Exception):
+    """A check ran past its time limit; raised between steps by :meth:`Context.step`."""
+
+    def __init__(self, limit: float, done: list[str], next_step: str) -> None:
+        self.limit, self.done, self.next_step = limit, list(done), next_step
+        super().__init__(f"time limit {limit:g} s reached before {next_step!r}")
 
 
 @dataclass
@@ -32,6 +40,10 @@ class Context:
         source: what every verdict names as its source (the function's qualified name and file).
         facts: what earlier checks found (:class:`~verify.regularizers.facts.Facts`: ``value_ok``,
             ``grad_ok``, ``double_ok``, ``stochastic``, ``M``, ``kinked`` …), read by later checks.
+        progress: called with ``"check: step"`` lines as the checks go (the CLI writes them to stderr).
+        time_limit: seconds per check; :meth:`step` ends a check past it (between steps, never inside one).
+        convex_factory: builds the task of check 5 in float64 when the run's task may serve (``None``:
+            softmax regression).
     """
 
     fn: Callable[..., Any]
@@ -46,7 +58,26 @@ class Context:
     hvp: Callable[..., Any] | None = None
     facts: Facts = field(default_factory=Facts)
     source: str = SOURCE
+    progress: Callable[[str], None] | None = None
+    time_limit: float | None = None
+    convex_factory: Callable[[], Task] | None = None
     _convex: Task | None = None
+    _check: str = ""
+    _check_started: float = 0.0
+    _steps: list[str] = field(default_factory=list)
+
+    def begin(self, check: str) -> None:
+        """Start timing and counting the steps of ``check``."""
+        self._check, self._check_started, self._steps = check, time.perf_counter(), []
+        self.step("start")
+
+    def step(self, what: str) -> None:
+        """Say that ``what`` begins; past the time limit, end the check (:class:`TimeLimitReached`)."""
+        if self.time_limit is not None and time.perf_counter() - self._check_started > self.time_limit:
+            raise TimeLimitReached(self.time_limit, self._steps, what)
+        self._steps.append(what)
+        if self.progress is not None:
+            self.progress(f"{self._check}: {what}")
 
     @property
     def dtype_name(self) -> str:
@@ -68,10 +99,15 @@ class Context:
         return Tolerance(dtype_name(self.value_dtype))
 
     def convex_task(self) -> Task:
-        """The softmax-regression task in float64 (check 5 always uses it: solver accuracy needs float64)."""
+        """Check 5's task in float64 (solver accuracy needs it): the user's model when one was given
+        (:attr:`convex_factory`), else softmax regression."""
         if self._convex is None:
-            self._convex = (self.task if self.task.name == "softmax" and self.dtype == torch.float64
-                            else make_task("softmax", seed=self.seed, dtype=torch.float64, device=self.device))
+            if self.convex_factory is not None:
+                self._convex = self.convex_factory()
+            elif self.task.kind == "softmax" and self.dtype == torch.float64:
+                self._convex = self.task
+            else:
+                self._convex = make_task("softmax", seed=self.seed, dtype=torch.float64, device=self.device)
         return self._convex
 
     def objective(self, task: Task | None = None, reg: Regularizer | None = None,

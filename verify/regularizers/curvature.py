@@ -39,11 +39,9 @@ import time
 from typing import Any
 
 import torch
-from torch import nn
 
 from verify.claims import Figure, Series, VerdictKind
 from verify.errors import NumericError, UserCodeError
-from verify.numeric import extreme_eigenvalues, hvp_operator, per_sample_grads
 from verify.regularizers.context import Context, blocked, make_verdict
 from verify.regularizers.model import Task, autograd_grad
 
@@ -97,30 +95,25 @@ def _matched(paths: list[list[tuple[int, float, float]]], curves: tuple[list[flo
     return out
 
 
-def _measure(task: Task, theta: torch.Tensor, ctx: Context) -> dict[str, float]:
-    hi, lo = extreme_eigenvalues(hvp_operator(task.loss, theta, route="double_backward"), task.n,
-                                 dtype=ctx.dtype, device=ctx.device, tol=1e-8, seed=ctx.seed)
-    X = task.X.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        losses = nn.functional.cross_entropy(task.logits(theta, X), task.y, reduction="none")
-        (gx,) = torch.autograd.grad(losses.sum(), X)
-    in_sq = (gx ** 2).sum(dim=1)
-
-    def example_loss(t: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return nn.functional.cross_entropy(task.logits(t, x[None]), y[None])
-
-    gp = per_sample_grads(example_loss, theta.detach(), task.X, task.y)
-    par_sq = (gp ** 2).sum(dim=1)
-    ratio = in_sq / par_sq.clamp_min(1e-300)
-    _, g = autograd_grad(task.loss, theta)
-    return {"loss": float(task.loss(theta).detach()), "sharpness": hi.value, "lambda_min": lo.value,
-            "grad_norm": float(torch.linalg.vector_norm(g)), "input_grad_sq_mean": float(in_sq.mean()),
-            "param_grad_sq_mean": float(par_sq.mean()), "c3_ratio_mean": float(ratio.mean())}
+def _measure(task: Task, theta: torch.Tensor, ctx: Context) -> dict[str, Any]:
+    """Loss, both ends of the spectrum, and the per-example gradient means (None where not defined)."""
+    hi, lo = task.extreme_eigenvalues(theta, tol=1e-8)
+    out: dict[str, Any] = {"loss": float(task.loss(theta).detach()), "sharpness": hi.value, "lambda_min": lo.value,
+                           "grad_norm": float(torch.linalg.vector_norm(task.grad(theta))),
+                           "input_grad_sq_mean": None, "param_grad_sq_mean": None, "c3_ratio_mean": None}
+    if task.per_example_why:
+        return out
+    par_sq = task.per_example_grad_sq_norms(theta)
+    out["param_grad_sq_mean"] = float(par_sq.mean())
+    if task.X.dtype.is_floating_point:
+        in_sq = (task.input_grads(theta) ** 2).reshape(task.m, -1).sum(dim=1)
+        out["input_grad_sq_mean"] = float(in_sq.mean())
+        out["c3_ratio_mean"] = float((in_sq / par_sq.clamp_min(1e-300)).mean())
+    return out
 
 
 def _sharpness(task: Task, theta: torch.Tensor, ctx: Context) -> float:
-    hi, _ = extreme_eigenvalues(hvp_operator(task.loss, theta, route="double_backward"), task.n,
-                                dtype=ctx.dtype, device=ctx.device, tol=1e-10, seed=ctx.seed)
+    hi, _ = task.extreme_eigenvalues(theta, tol=1e-10)
     return hi.value
 
 
@@ -138,7 +131,9 @@ def _relative(a: float, b: float) -> float:
     return (b - a) / abs(a) if a != 0 else (0.0 if b == a else math.copysign(math.inf, b - a))
 
 
-def _change(a: float, b: float) -> str:
+def _change(a: float | None, b: float | None) -> str:
+    if a is None or b is None:
+        return "not defined for this model"
     return f"{a:.4g} → {b:.4g} ({_relative(a, b):+.0%})"
 
 
@@ -177,16 +172,25 @@ def check_curvature_effect(ctx: Context) -> Any:
         M = ctx.facts.M
         how = "1/M with M from the smoothness check"
         if not (M and M > 0 and math.isfinite(M)):
-            hi, _ = extreme_eigenvalues(hvp_operator(task.loss, task.theta0, route="double_backward"), task.n,
-                                        dtype=ctx.dtype, device=ctx.device, tol=1e-8, seed=ctx.seed)
+            hi, _ = task.extreme_eigenvalues(task.theta0, tol=1e-8)
             M, how = hi.value, "1/λ_max(∇²L(θ0)) (the smoothness check has no M)"
         alpha = 1.0 / M
+        ctx.step(f"training without R ({STEPS} steps)")
         base, curve_base, kept_base = _train(task.loss, task.theta0.clone(), alpha, STEPS, task.loss)
+        ctx.step(f"training with λR ({STEPS} steps)")
         regd, curve_reg, kept_reg = _train(F, task.theta0.clone(), alpha, STEPS, task.loss)
-        before, without, with_r = (_measure(task, t, ctx) for t in (task.theta0, base, regd))
-        paths = [_trajectory(task, ctx, c, k) for c, k in ((curve_base, kept_base), (curve_reg, kept_reg))]
+        measured = []
+        for where, t in (("θ0", task.theta0), ("trained without R", base), ("trained with R", regd)):
+            ctx.step(f"spectrum and per-example gradients at {where}")
+            measured.append(_measure(task, t, ctx))
+        before, without, with_r = measured
+        paths = []
+        for label, (c, k) in (("without", (curve_base, kept_base)), ("with", (curve_reg, kept_reg))):
+            ctx.step(f"sharpness at the checkpoints of the run {label} R")
+            paths.append(_trajectory(task, ctx, c, k))
         matched = _matched(paths, (curve_base, curve_reg))
         assert ctx.reg is not None
+        ctx.step("local rates of the sharpness along −∇R")
         rates = [_local_rate(task, ctx.reg, t, ctx) for t in (task.theta0, base, regd)]
     except (UserCodeError, NumericError) as exc:
         return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"Training or measuring failed: {exc}", title=TITLE,
@@ -210,7 +214,11 @@ def check_curvature_effect(ctx: Context) -> Any:
         "sharpness_change": with_r["sharpness"] - without["sharpness"],
         "figures": _figures(ctx.lam, curve_base, curve_reg, paths),
     }
+    if task.per_example_why:
+        numeric["per_example"] = f"not defined: {task.per_example_why}"
     msg = _message(up, equal, rates, alpha, matched, without, with_r)
+    if task.per_example_why:
+        msg += f" Per-example gradients are not defined here: {task.per_example_why}"
     if ctx.facts.stochastic:
         msg += " (R is stochastic: one fixed realization of its noise was used at every step.)"
     return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, msg, title=TITLE, statement=STATEMENT, numeric=numeric,

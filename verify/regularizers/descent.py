@@ -103,9 +103,13 @@ def check_descent(ctx: Context) -> Any:
     alpha = 1.0 / M
     rows: list[dict[str, Any]] = []
     try:
+        ctx.step(f"descent lemma along {STEPS} steps at α = 1/M")
         worst = _lemma_steps(F, ctx.task.theta0.clone(), alpha, M, tol, rows)
+        ctx.step("gradient descent at α = 1/M")
         curve_1, _ = _run(F, ctx.task.theta0.clone(), alpha, STEPS)
+        ctx.step("gradient descent at α = 2.5/M")
         curve_25, _ = _run(F, ctx.task.theta0.clone(), 2.5 * alpha, STEPS)
+        ctx.step("margin figure")
         margin_fig = _margin_figure(F, ctx.task.theta0.clone(), M)
     except UserCodeError as exc:
         return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"Evaluating L + λR failed: {exc}", title=TITLE,

@@ -101,6 +101,7 @@ def check_gradient(ctx: Context) -> Any:
     found = _Found()
     try:
         for p, theta in enumerate(points):
+            ctx.step(f"autograd against finite differences at point {p}")
             _compare_at(ctx, p, theta, dirs, user_grad, user_hvp, found)
     except UserCodeError as exc:
         return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"Evaluating derivatives failed: {exc}", title=TITLE,

@@ -1,8 +1,9 @@
-r"""The task a regularizer is checked on, the two accepted signatures, and the adapters.
+r"""The two accepted signatures of a regularizer, and the adapters to a task.
 
 A regularizer :math:`R` is evaluated on a flat parameter vector :math:`\theta \in \mathbb{R}^n`
-of a small seeded classification task: the user's function receives the task's
-``torch.nn.Module`` whose parameters are *replaced* by views of :math:`\theta` (with
+of a task (:mod:`verify.regularizers.tasks`: a built-in one or the user's model and batch): the
+user's function receives the task's ``torch.nn.Module`` whose trainable parameters are *replaced*
+by views of :math:`\theta` (with
 :func:`torch.func.functional_call`), so autograd reaches :math:`\theta` and gradients,
 Hessian-vector products (double backward) and Lanczos apply to any user code, including
 code that calls :func:`torch.autograd.grad` itself (double backprop penalties).
@@ -17,11 +18,9 @@ the check in progress reports it as an ``error`` naming the call, instead of the
 from __future__ import annotations
 
 import inspect
-import math
 import traceback
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,14 +28,10 @@ from torch import nn
 from torch.func import functional_call
 
 from verify.claims.usercode import exit_site
-from verify.errors import InvalidInputError, UserCodeError
+from verify.errors import UserCodeError
+from verify.regularizers.tasks import TASKS, Task, make_task
 
 __all__ = ["TASKS", "Regularizer", "SignatureError", "Task", "UserExit", "make_task", "user_location"]
-
-TASKS = ("mlp", "softmax")
-
-#: Task sizes (kept small: a full check must take about 15 s on one CPU thread).
-N_EXAMPLES, N_FEATURES, N_CLASSES, HIDDEN = 64, 5, 3, 8
 
 
 class SignatureError(UserCodeError):
@@ -50,123 +45,6 @@ class UserExit(Exception):
         self.where = exit_site(exc)
         super().__init__(f"sys.exit({exc.code!r}) was called; a regularizer must return its value, not end the "
                          "process")
-
-
-@dataclass
-class Task:
-    r"""A seeded synthetic classification task with mean softmax cross-entropy loss.
-
-    ``mlp``: ``nn.Sequential(Linear(5, 8), Tanh(), Linear(8, 3))`` (75 parameters).
-    ``softmax``: ``nn.Sequential(Linear(5, 3))``, softmax regression (18 parameters),
-    convex in :math:`\theta` (C1).
-
-    Attributes:
-        name: ``"mlp"`` or ``"softmax"``.
-        model: the module handed to the regularizer (its own parameters are never changed).
-        names: parameter names (``"0.weight"`` …) in the order of :math:`\theta`.
-        shapes: parameter shapes, same order.
-        theta0: ``(n,)`` the seeded initial parameters.
-        X: ``(m, d)`` inputs; y: ``(m,)`` integer labels.
-    """
-
-    name: str
-    model: nn.Module
-    names: list[str]
-    shapes: list[torch.Size]
-    theta0: torch.Tensor
-    X: torch.Tensor
-    y: torch.Tensor
-    widths: tuple[int, ...] = field(default=())
-
-    @property
-    def n(self) -> int:
-        return int(self.theta0.numel())
-
-    @property
-    def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        return (self.X, self.y)
-
-    def params(self, theta: torch.Tensor, prefix: str = "") -> dict[str, torch.Tensor]:
-        """Views of ``theta`` shaped like the model's parameters, keyed by name."""
-        out: dict[str, torch.Tensor] = {}
-        i = 0
-        for name, shape in zip(self.names, self.shapes):
-            size = math.prod(shape)
-            out[prefix + name] = theta[i:i + size].view(shape)
-            i += size
-        return out
-
-    def flat(self, tensors: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Concatenate a name -> tensor dict in parameter order (the inverse of :meth:`params`)."""
-        return torch.cat([tensors[n].reshape(-1) for n in self.names])
-
-    def logits(self, theta: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
-        return functional_call(self.model, self.params(theta), (self.X if X is None else X,))
-
-    def loss(self, theta: torch.Tensor) -> torch.Tensor:
-        r""":math:`L(\theta) = -\frac1m\sum_i \log\operatorname{softmax}(f_\theta(x_i))_{y_i}`."""
-        return nn.functional.cross_entropy(self.logits(theta), self.y)
-
-    def coordinate(self, index: int) -> str:
-        """``"0.weight[2, 1]"`` for a flat index."""
-        i = 0
-        for name, shape in zip(self.names, self.shapes):
-            size = math.prod(shape)
-            if index < i + size:
-                local = index - i
-                idx = []
-                for s in reversed(shape):
-                    idx.append(local % s)
-                    local //= s
-                return f"{name}[{', '.join(str(j) for j in reversed(idx))}]"
-            i += size
-        return f"theta[{index}]"
-
-    def describe(self) -> str:
-        arch = " → ".join(str(w) for w in self.widths)
-        kind = "tanh MLP" if self.name == "mlp" else "softmax regression (convex)"
-        return (f"{kind} {arch}, n = {self.n} parameters, m = {self.X.shape[0]} seeded Gaussian examples, "
-                f"{N_CLASSES} classes, mean softmax cross-entropy")
-
-
-def make_task(name: str, *, seed: int = 0, dtype: torch.dtype = torch.float64,
-              device: torch.device | str = "cpu") -> Task:
-    """Build the seeded task ``"mlp"`` or ``"softmax"``.
-
-    Labels come from a random linear teacher plus Gumbel noise, so the classes overlap
-    and the softmax-regression optimum is finite.
-
-    Raises:
-        InvalidInputError: for an unknown task name.
-    """
-    if name not in TASKS:
-        raise InvalidInputError(f"Got task={name!r}, but valid values are {list(TASKS)}.")
-    gen = torch.Generator().manual_seed(int(seed))
-    X = torch.randn(N_EXAMPLES, N_FEATURES, generator=gen, dtype=torch.float64)
-    teacher = torch.randn(N_CLASSES, N_FEATURES, generator=gen, dtype=torch.float64)
-    gumbel = -torch.log(-torch.log(torch.rand(N_EXAMPLES, N_CLASSES, generator=gen, dtype=torch.float64)))
-    y = torch.argmax(X @ teacher.T + gumbel, dim=1)
-    y[:N_CLASSES] = torch.arange(N_CLASSES)  # every class present
-    widths = (N_FEATURES, HIDDEN, N_CLASSES) if name == "mlp" else (N_FEATURES, N_CLASSES)
-    layers: list[nn.Module] = []
-    for t in range(len(widths) - 1):
-        with torch.random.fork_rng(devices=[]):  # nn.Linear's default init would draw from the caller's RNG
-            lin = nn.Linear(widths[t], widths[t + 1])
-        bound = 1.0 / math.sqrt(widths[t])
-        with torch.no_grad():
-            lin.weight.copy_(torch.rand(lin.weight.shape, generator=gen, dtype=torch.float64) * 2 * bound - bound)
-            lin.bias.copy_(torch.rand(lin.bias.shape, generator=gen, dtype=torch.float64) * 2 * bound - bound)
-        layers.append(lin)
-        if t < len(widths) - 2:
-            layers.append(nn.Tanh())
-    model = nn.Sequential(*layers).to(dtype=dtype, device=device)
-    for p in model.parameters():
-        p.requires_grad_(False)
-    names = [n for n, _ in model.named_parameters()]
-    shapes = [p.shape for p in model.parameters()]
-    theta0 = torch.cat([p.detach().reshape(-1) for p in model.parameters()]).clone()
-    return Task(name=name, model=model, names=names, shapes=shapes, theta0=theta0,
-                X=X.to(dtype=dtype, device=device), y=y.to(device), widths=widths)
 
 
 def _positional(fn: Callable[..., Any]) -> tuple[int, int, bool]:

@@ -137,6 +137,7 @@ def _kinks(ctx: Context) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
         t, evals = _scan_line(reg, base, dirs[2 + j], h)
         candidates.append((f"line scan #{j + 1}: random point + t·v at t = {t:.12g}", base + t * dirs[2 + j],
                            dirs[2 + j]))
+    ctx.step("one-sided differences (kinks)")
     for where, theta, v in candidates:
         h = 1e-4 * max(1.0, float(theta.abs().max()))
         if not (_finite(reg, theta) and _finite(reg, theta + h * v) and _finite(reg, theta - h * v)):
@@ -159,6 +160,7 @@ def _spectra(ctx: Context, rows: list[dict[str, Any]]) -> None:
     assert reg is not None
     F = ctx.objective()
     for p, theta in enumerate(ctx.points(3)):
+        ctx.step(f"Lanczos on R, L + λR and L at point {p}")
         row: dict[str, Any] = {"point": p}
         for key, f in (("R", reg), ("L+lamR", F), ("L", task.loss)):
             hi, lo = extreme_eigenvalues(hvp_operator(f, theta, route="double_backward"), task.n,

@@ -147,6 +147,7 @@ def _evaluate_values(ctx: Context, points: list[torch.Tensor], numeric: dict) ->
     stochastic); returns the values and notes for the message."""
     values = []
     for i, (theta, where) in enumerate(zip(points, _NAMES)):
+        ctx.step(f"value of R at {where}")
         out = _call_once(ctx, theta, where, numeric, twice=i == 0)
         values.append(float(out.detach().reshape(())))
     numeric["values"] = values

@@ -34,7 +34,7 @@ code,pre{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.9em}
 pre{background:#fff;border:1px solid #ddd;padding:.6em;overflow:auto;max-height:28em}
 .badge{display:inline-block;padding:.1em .6em;border-radius:.8em;font-weight:600;color:#fff;font-size:.9em}
 .v-proved{background:#1e7d32}.v-verified{background:#2e8b57}.v-refuted{background:#b3261e}
-.v-error{background:#6a1b9a}.v-inconclusive{background:#8a6d00}
+.v-error{background:#6a1b9a}.v-inconclusive{background:#8a6d00}.v-not-applicable{background:#607d8b}
 .ok{color:#1e7d32;font-weight:600}.bad{color:#b3261e;font-weight:700}
 tr.mismatch td{background:#fdecea}
 .statement{background:#fff;border:1px solid #ddd;border-radius:6px;padding:.8em 1em;overflow-x:auto;font-size:1.1em}
@@ -48,7 +48,7 @@ nav a{margin-right:1em}
 """
 
 VERDICT_WORD = {"proved": "proved", "verified": "verified", "refuted": "refuted", "error": "error",
-                "inconclusive": "inconclusive"}
+                "inconclusive": "inconclusive", "not-applicable": "not applicable"}
 
 
 def esc(text: Any) -> str:

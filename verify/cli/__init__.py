@@ -19,11 +19,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from verify.cli._common import (
+    EXIT_BROKEN_PIPE,
+    EXIT_MISMATCH,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_status,
+    positive_float,
+    positive_int,
+    save_outputs_or_partial,
+)
+from verify.cli.regularizer import add_regularizer_parser, run_regularizer
 from verify.errors import InvalidInputError, VerifyError
 
 __all__ = ["main"]
-
-EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_BROKEN_PIPE = 0, 1, 2, 141
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -50,29 +59,7 @@ def _parser() -> argparse.ArgumentParser:
                           help="render the verdicts of an earlier `verify check --json FILE` run instead of "
                                "checking again")
 
-    p_reg = sub.add_parser("regularizer", help="check a new regularizer: gradient, smoothness, safe steps, "
-                                                "constraint, effect on curvature")
-    p_reg.add_argument("name", metavar="FN", help="FILE.py::FN, package.module:FN, or a built-in example (l2, l1, "
-                                                  "max_norm, input_gradient_penalty, …; see the README)")
-    lam = p_reg.add_mutually_exclusive_group()
-    lam.add_argument("--lam", type=float, default=None,
-                     help="regularization strength λ (default 0.01; with --lams, the middle of the grid)")
-    lam.add_argument("--lams", default=None, metavar="A,B,…", help="a grid of λ values (comma separated)")
-    p_reg.add_argument("--task", default="mlp", choices=["mlp", "softmax"],
-                       help="training task: a small MLP classifier (default) or softmax regression")
-    p_reg.add_argument("--grad", default=None, metavar="FN",
-                       help="your analytic gradient of the regularizer (FILE.py::FN), checked against autograd")
-    p_reg.add_argument("--hvp", default=None, metavar="FN",
-                       help="your Hessian-vector product of the regularizer (FILE.py::FN), checked against autograd")
-    p_reg.add_argument("--checks", default=None, metavar="A,B,…",
-                       help="run only these checks (well-formed, gradient, smoothness, descent, constraint, "
-                            "curvature-effect)")
-    p_reg.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    p_reg.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
-    p_reg.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p_reg.add_argument("--threads", type=_positive_int, default=1, help="torch threads (default 1)")
-    p_reg.add_argument("--json", dest="json_path", metavar="FILE", help="write the report card as JSON")
-    p_reg.add_argument("--out", default=None, metavar="DIR", help="write the report card as an HTML page")
+    add_regularizer_parser(sub)
     return parser
 
 
@@ -85,13 +72,13 @@ def _library_option(p: argparse.ArgumentParser) -> None:
 def _claim_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("names", nargs="*", metavar="NAME", help="claim id, FILE.py::NAME or package.module:NAME")
     _library_option(p)
-    p.add_argument("--examples", type=_positive_int, default=100, help="generated cases per claim (default 100)")
+    p.add_argument("--examples", type=positive_int, default=100, help="generated cases per claim (default 100)")
     p.add_argument("--seed", type=int, default=0, help="seed of the case search (default 0)")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     p.add_argument("--dtype", default="float64", choices=["float64", "float32"])
-    p.add_argument("--threads", type=_positive_int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="torch threads, fixed and recorded (default 1; results depend on it)")
-    p.add_argument("--time-limit", type=_positive_float, default=None, metavar="SECONDS",
+    p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS",
                    help="time limit of the numeric search per claim")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
@@ -182,24 +169,6 @@ def _stopped(verdicts: list[Any], total: int) -> int | None:
     return received_signal() or (signal.SIGINT if len(verdicts) < total else None)
 
 
-def _save(content: Any, stop: int | None, err: TextIO, **targets: Any) -> list[Path]:
-    """Write the outputs; an interrupted run's to their ``.partial`` siblings (nothing if nothing finished)."""
-    from verify.report.outputs import save_outputs
-
-    if stop is not None and not content:
-        err.write("verify: interrupted before anything finished; no output written.\n")
-        return []
-    written = save_outputs(content, interrupted=stop is not None, **targets)
-    if stop is not None and written:
-        err.write(f"verify: interrupted; what finished is in {', '.join(map(str, written))} (marked interrupted), "
-                  "the earlier outputs are untouched.\n")
-    return written
-
-
-def _status(ok: bool, stop: int | None) -> int:
-    return 128 + stop if stop is not None else EXIT_OK if ok else EXIT_MISMATCH
-
-
 def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from verify.report.outputs import check_output_file
 
@@ -209,8 +178,8 @@ def _cmd_check(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     verdicts, total = _run_claims(args, out, err)
     stop = _stopped(verdicts, total)
     if args.json_path:
-        _save(verdicts, stop, err, json_path=args.json_path)
-    return _status(_summary_line(verdicts, total, out), stop)
+        save_outputs_or_partial(verdicts, stop, err, json_path=args.json_path)
+    return exit_status(_summary_line(verdicts, total, out), stop)
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -228,64 +197,11 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     else:
         verdicts, total = _run_claims(args, out, err)
         stop = _stopped(verdicts, total)
-    written = _save(verdicts, stop, err, report_dir=args.out)
+    written = save_outputs_or_partial(verdicts, stop, err, report_dir=args.out)
     ok = _summary_line(verdicts, total, out)
     for index in written:
         out.write(f"report: {index}\n")
-    return _status(ok, stop)
-
-
-def _cmd_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from verify.regularizers import check_regularizer, load_regularizer
-    from verify.report.outputs import check_output_file, check_output_folder, received_signal
-
-    check_output_file(args.json_path, "--json")
-    check_output_folder(args.out)
-    fn = load_regularizer(args.name)
-    options: dict[str, Any] = {"task": args.task, "device": args.device, "dtype": args.dtype, "seed": args.seed,
-                               "name": args.name}
-    if args.lam is not None:
-        options["lam"] = args.lam
-    if args.lams is not None:
-        options["lams"] = _float_list(args.lams, "--lams")
-    if args.grad:
-        options["grad"] = load_regularizer(args.grad)
-    if args.hvp:
-        options["hvp"] = load_regularizer(args.hvp)
-    if args.checks is not None:
-        options["checks"] = [c.strip() for c in args.checks.split(",") if c.strip()]
-    from verify.numeric import set_torch_threads
-
-    set_torch_threads(args.threads)
-    err.write(f"checking regularizer {args.name} …\n")
-    try:
-        card = check_regularizer(fn, **options)
-    except KeyboardInterrupt as exc:  # the checks that finished go to the .partial outputs
-        partial = getattr(exc, "partial_card", None)
-        if partial is not None and partial.checks:
-            _save(partial, received_signal(exc), err, json_path=args.json_path, report_dir=args.out)
-        raise
-    stop = received_signal()
-    written = _save(card, stop, err, json_path=args.json_path, report_dir=args.out)
-    for v in card.checks:
-        mark = "ok " if v.matches_expectation else "BAD"
-        out.write(f"{mark} {v.claim:<18} {v.verdict.value:<12} {v.message}\n")
-    out.write(f"\n{card.summary}\n")
-    if args.out:
-        out.write(f"report: {written[-1]}\n")
-    passed = len(card.checks) - len(card.failed)
-    out.write(f"{passed} of {len(card.checks)} checks passed\n")
-    return _status(card.passed, stop)
-
-
-def _float_list(text: str, option: str) -> list[float]:
-    try:
-        values = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise InvalidInputError(f"Got {option} {text!r}; give comma-separated numbers like 0.001,0.01,0.1.") from None
-    if not values:
-        raise InvalidInputError(f"Got {option} {text!r}; give at least one number.")
-    return values
+    return exit_status(ok, stop)
 
 
 def _replay(args: argparse.Namespace, out: TextIO) -> int:
@@ -327,26 +243,6 @@ def _replay(args: argparse.Namespace, out: TextIO) -> int:
     return status
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got {text!r}; give a whole number >= 1") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"got {value}; give a whole number >= 1")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"got {text!r}; give a number of seconds > 0") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"got {text}; give a number of seconds > 0")
-    return value
-
-
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Entry point of the ``verify`` console script; returns the exit status."""
     from verify.report.outputs import PipeGuard, catch_signals, received_signal
@@ -381,7 +277,7 @@ def _dispatch(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.command == "report":
         return _cmd_report(args, out, err)
     if args.command == "regularizer":
-        return _cmd_regularizer(args, out, err)
+        return run_regularizer(args, out, err)
     return _cmd_check(args, out, err)
 
 
