@@ -84,7 +84,8 @@ def run_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     check_output_folder(args.out)
     fn = load_regularizer(args.name)
     options: dict[str, Any] = {"device": args.device, "dtype": args.dtype, "seed": args.seed, "name": args.name,
-                               "strict": args.strict, "time_limit": args.time_limit, **_model_options(args)}
+                               "strict": args.strict, "time_limit": args.time_limit, "threads": args.threads,
+                               **_model_options(args)}
     if args.lam is not None:
         options["lam"] = args.lam
     if args.lams is not None:

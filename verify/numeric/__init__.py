@@ -12,6 +12,7 @@ from verify.numeric.autodiff import (
     hvp_double_backward,
     hvp_forward_over_reverse,
     hvp_operator,
+    hvp_products,
     per_sample_grads,
     per_sample_grads_loop,
 )
@@ -29,6 +30,7 @@ from verify.numeric.mlp import (
     unflatten,
 )
 from verify.numeric.module import DENSE_LIMIT, MEMORY_BUDGET, FunctionalModel, per_example_chunk
+from verify.numeric.module_diagnose import differentiable_attention
 from verify.numeric.policy import (
     as_tensor,
     dtype_name,
@@ -50,6 +52,7 @@ __all__ = [
     "as_tensor",
     "compare_tensors",
     "dense_hessian",
+    "differentiable_attention",
     "dtype_name",
     "extreme_eigenvalue",
     "extreme_eigenvalues",
@@ -62,6 +65,7 @@ __all__ = [
     "hvp_double_backward",
     "hvp_forward_over_reverse",
     "hvp_operator",
+    "hvp_products",
     "init_params",
     "log_softmax",
     "mlp_forward",

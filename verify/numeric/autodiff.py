@@ -366,6 +366,15 @@ def hvp_operator(f: ScalarFn, theta: torch.Tensor, route: Route = "fwd_rev") -> 
     return _HVPOperator(f, theta, route)
 
 
+#: Hessian-vector products computed by operators in this process (benchmarks report counts per check)
+_PRODUCTS = [0]
+
+
+def hvp_products() -> int:
+    """How many products :func:`hvp_operator`'s operators have computed in this process so far."""
+    return _PRODUCTS[0]
+
+
 class _HVPOperator:
     """``v -> Hv`` by ``route``; ``"fwd_rev"`` switches to double backward for good on torch's forward-AD bug."""
 
@@ -377,6 +386,7 @@ class _HVPOperator:
 
     def __call__(self, v: torch.Tensor) -> torch.Tensor:
         _check_vector(self._theta, v)
+        _PRODUCTS[0] += 1
         if self.route == "fwd_rev":
             try:
                 with _quiet_torch_func():

@@ -41,7 +41,7 @@ from torch.func import functional_call, grad, vmap
 from verify.errors import InvalidInputError
 from verify.numeric.autodiff import hvp_operator
 from verify.numeric.module_diagnose import check_module, coupled_examples, loss_of, seeded, seeded_state, user_call
-from verify.numeric.spectrum import EigenEstimate, extreme_eigenvalues
+from verify.numeric.spectrum import EigenEstimate, extreme_eigenvalue, extreme_eigenvalues
 
 __all__ = ["DENSE_LIMIT", "LOSSES", "MEMORY_BUDGET", "FunctionalModel", "per_example_chunk"]
 
@@ -226,6 +226,11 @@ class FunctionalModel:
         """(λ_max, λ_min) of ∇²L(θ) by Lanczos on Hessian-vector products."""
         return extreme_eigenvalues(self.hvp_operator(theta), self.n, dtype=self.dtype, device=self.device,
                                    tol=tol, seed=self.seed)
+
+    def extreme_eigenvalue(self, theta: torch.Tensor, which: str = "LA", *, tol: float = 1e-8) -> EigenEstimate:
+        """λ_max (``"LA"``) or λ_min (``"SA"``) of ∇²L(θ), one Lanczos run."""
+        return extreme_eigenvalue(self.hvp_operator(theta), self.n, which, dtype=self.dtype,  # type: ignore[arg-type]
+                                  device=self.device, tol=tol, seed=self.seed)
 
     def dense_hessian(self, theta: torch.Tensor) -> torch.Tensor:
         """``(n, n)`` from n products; only for n ≤ ``DENSE_LIMIT``."""

@@ -18,10 +18,12 @@ from typing import Any
 import torch
 from torch import nn
 from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from verify.errors import InvalidInputError, UserCodeError
 
-__all__ = ["check_module", "coupled_examples", "loss_of", "seeded", "seeded_state", "user_call"]
+__all__ = ["check_module", "coupled_examples", "differentiable_attention", "loss_of", "seeded", "seeded_state",
+           "user_call"]
 
 State = tuple[torch.Tensor, "torch.Tensor | None"]
 
@@ -34,8 +36,14 @@ def seeded_state(seed: int, device: torch.device) -> State:
         return torch.get_rng_state(), (torch.cuda.get_rng_state() if cuda else None)
 
 
+def differentiable_attention() -> Any:
+    """``scaled_dot_product_attention`` on its math backend: the fused kernels (flash, memory-efficient,
+    CPU flash) have no double backward, so Hessian-vector products through attention would fail."""
+    return sdpa_kernel([SDPBackend.MATH])
+
+
 class seeded:  # noqa: N801 (a context manager used like a function)
-    """Run under a saved RNG state and restore the caller's after."""
+    """Run under a saved RNG state (and differentiable attention), and restore the caller's state after."""
 
     def __init__(self, state: State, device: torch.device) -> None:
         self.state, self.cuda = state, device.type == "cuda"
@@ -45,8 +53,11 @@ class seeded:  # noqa: N801 (a context manager used like a function)
         torch.set_rng_state(self.state[0])
         if self.cuda and self.state[1] is not None:
             torch.cuda.set_rng_state(self.state[1])
+        self.attention = differentiable_attention()
+        self.attention.__enter__()
 
     def __exit__(self, *exc: Any) -> None:
+        self.attention.__exit__(*exc)
         torch.set_rng_state(self.saved[0])
         if self.cuda and self.saved[1] is not None:
             torch.cuda.set_rng_state(self.saved[1])
@@ -92,6 +103,7 @@ class _Record:
     params: list[torch.Tensor]
     inp: torch.Tensor | None
     out: torch.Tensor | None
+    leaf: bool = True
 
 
 @dataclass
@@ -118,9 +130,13 @@ class _Trace:
 
     def _leave(self, module: nn.Module, args: Any, output: Any) -> None:
         self.stack.pop()
-        if next(module.children(), None) is None:
-            self.records.append(_Record(self.label(module), module, list(module.parameters(recurse=False)),
-                                        _first_tensor(args), _first_tensor(output)))
+        leaf = next(module.children(), None) is None
+        self.records.append(_Record(self.label(module), module, list(module.parameters(recurse=not leaf)),
+                                    _first_tensor(args), _first_tensor(output), leaf))
+
+    @property
+    def leaves(self) -> list[_Record]:
+        return [r for r in self.records if r.leaf]
 
 
 def _first_tensor(obj: Any) -> torch.Tensor | None:
@@ -230,7 +246,7 @@ def _blocking_layer(trace: _Trace, loss: torch.Tensor) -> tuple[str, str]:
     gradient reaches its output but zero reaches its input: round, sign) or ``"after"`` (none reaches its
     output: the op sits between it and the next layer, in a parent's forward).
     """
-    live = {id(t): t for r in trace.records for t in (r.inp, r.out) if t is not None and t.requires_grad}
+    live = {id(t): t for r in trace.leaves for t in (r.inp, r.out) if t is not None and t.requires_grad}
     if not live:
         return "", ""
     found = torch.autograd.grad(loss, list(live.values()), allow_unused=True, retain_graph=True)
@@ -240,7 +256,7 @@ def _blocking_layer(trace: _Trace, loss: torch.Tensor) -> tuple[str, str]:
         g = grads.get(id(t)) if t is not None else None
         return g is not None and bool((g != 0).any())
 
-    records = trace.records
+    records = trace.leaves
     suspects = [rec for k, rec in enumerate(records)
                 if _needs_grad(rec) and any(flows(r.out) for r in records[k + 1:])]
     for rec in suspects:  # a layer that blocks it itself is named before the gap after a layer
@@ -273,7 +289,7 @@ _RELAX = ("Fix: use a differentiable relaxation (softmax instead of argmax, a st
 
 def _stopped(trace: _Trace, blocked: tuple[str, str] | None, fm: Any) -> str:
     if blocked is None:  # the loss itself has no gradient
-        lost = next((r.name for r in trace.records
+        lost = next((r.name for r in trace.leaves
                      if _needs_grad(r) and (r.out is None or not r.out.requires_grad)), None)
         blocked = (lost, "output") if lost else (fm.name, "after")
     layer, how = blocked
@@ -293,9 +309,13 @@ def _broken_backward(trace: _Trace, exc: RuntimeError, fm: Any, double: bool) ->
     layer = _first_failing_layer(trace, double)
     where = f"layer {layer}" if layer else f"the forward of {fm.name} outside its leaf layers"
     first = str(exc).strip().splitlines()[0]
-    return (f"{what} of the loss fails in {where}: {first}. Hessian-vector products and curvature need it. "
-            "Fix: replace in-place ops in the forward (ReLU(inplace=True), x += …, x.mul_(…)) by out-of-place "
-            "ones, and give custom autograd functions a differentiable backward (no @once_differentiable).")
+    if "not implemented" in first:
+        fix = ("Fix: this op has no derivative of that order in torch; replace it by differentiable torch ops "
+               "(for a fused kernel, its plain formula).")
+    else:
+        fix = ("Fix: replace in-place ops in the forward (ReLU(inplace=True), x += …, x.mul_(…)) by out-of-place "
+               "ones, and give custom autograd functions a differentiable backward (no @once_differentiable).")
+    return f"{what} of the loss fails in {where}: {first}. Hessian-vector products and curvature need it. {fix}"
 
 
 def _first_failing_layer(trace: _Trace, double: bool) -> str:

@@ -109,7 +109,7 @@ def _describe(fn: Callable[..., Any]) -> tuple[str, str, str]:
 
 def _task(task: str | None, model: Any, batch: Any, loss: Any, train_mode: bool, seed: int, dt: torch.dtype,
           dev: torch.device) -> tuple[Task, Callable[[], Task] | None]:
-    """The run's task, and how to build check 5's float64 task when it is the user's model."""
+    """The run's task, and how to build it in float64 when it is the user's model."""
     if model is None and batch is None:
         if loss is not None or train_mode:
             raise InvalidInputError("loss= and train_mode= apply to your own model: give model= and batch= too.")
@@ -125,7 +125,7 @@ def _task(task: str | None, model: Any, batch: Any, loss: Any, train_mode: bool,
     def build(dtype: torch.dtype) -> Task:
         return user_task(model, batch, loss, seed=seed, dtype=dtype, device=dev, train_mode=train_mode)
     the_task = build(dt)
-    return the_task, (lambda: the_task if dt == torch.float64 else build(torch.float64))
+    return the_task, (lambda: build(torch.float64))
 
 
 def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams: Sequence[float] | None = None,
@@ -133,7 +133,7 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
                       train_mode: bool = False, grad: Callable[..., Any] | None = None,
                       hvp: Callable[..., Any] | None = None, device: str = "auto", dtype: str = "float64",
                       seed: int = 0, checks: Sequence[str] | None = None, name: str | None = None,
-                      strict: bool = False, time_limit: float | None = None,
+                      strict: bool = False, time_limit: float | None = None, threads: int = 1,
                       progress: Callable[[str], None] | None = None) -> ReportCard:
     """Check a regularizer; see :mod:`verify.regularizers` for the signature and the checks.
 
@@ -167,6 +167,7 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
         time_limit: seconds per check; a check past it ends ``inconclusive`` with the steps it finished
             (the limit is looked at between steps).
         progress: called with one line per step (``"smoothness: Lanczos at point 2"``).
+        threads: torch's intra-op threads during the run (default 1; the caller's setting is restored).
 
     Returns:
         The :class:`verify.ReportCard`: one Verdict per check (``expected`` is ``holds``), a summary
@@ -177,6 +178,8 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
             numbers, an empty or unknown ``checks``, unknown task/dtype/device, a model without a batch).
         UserCodeError: the model, the batch or the loss cannot be used (the message names the layer and the fix).
     """
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InvalidInputError(f"Got threads={threads!r}; give a whole number >= 1.")
     if time_limit is not None and not (isinstance(time_limit, (int, float)) and time_limit > 0):
         raise InvalidInputError(f"Got time_limit={time_limit!r}; give seconds > 0 per check, or None.")
     lam_given = lam is not None
@@ -186,13 +189,13 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
     dt, dev = resolve_dtype(dtype), resolve_device(device)
     started = time.perf_counter()
     previous_threads = torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     try:
-        the_task, convex_factory = _task(task, model, batch, loss, train_mode, seed, dt, dev)
+        the_task, float64_factory = _task(task, model, batch, loss, train_mode, seed, dt, dev)
         auto_name, title, source = _describe(fn)
         ctx = Context(fn=fn, task=the_task, reg=None, lam=lam, lams=grid, seed=seed, dtype=dt, device=dev,
                       grad=grad, hvp=hvp, source=f"{name or auto_name}: {source}" if name else source,
-                      progress=progress, time_limit=time_limit, convex_factory=convex_factory)
+                      progress=progress, time_limit=time_limit, float64_factory=float64_factory)
         try:
             ctx.reg = Regularizer(fn, the_task, seed)
         except SignatureError as exc:
@@ -205,9 +208,10 @@ def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams:
         def card() -> ReportCard:
             settings = {"lam": lam, "lam_from": lam_from, "lams": grid, "task": the_task.kind,
                         "device": str(dev), "dtype": str(dt).removeprefix("torch."),
-                        "seed": seed, "torch_threads": 1, "user_grad": grad is not None,
+                        "seed": seed, "torch_threads": threads, "user_grad": grad is not None,
                         "user_hvp": hvp is not None, "task_description": the_task.describe(), "checks": wanted,
-                        **_model_settings(the_task), "strict": strict, "time_limit_s": time_limit}
+                        **_model_settings(the_task), "strict": strict, "time_limit_s": time_limit,
+                        "budget": ctx.budget.to_json()}
             finished = [verdicts[c] for c in CHECKS if c in wanted and c in verdicts]
             return ReportCard(name=name or auto_name, checks=finished, title=title, source=source,
                               settings=settings, elapsed_s=round(time.perf_counter() - started, 3), strict=strict)

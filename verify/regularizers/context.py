@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import torch
 
 from verify.claims import Tolerance, Verdict, VerdictKind, versions
 from verify.numeric import dtype_name
+from verify.regularizers.budget import Budget, budget_for
 from verify.regularizers.facts import STAGES, Facts
 from verify.regularizers.model import Regularizer, Task, make_task
 
@@ -42,8 +43,8 @@ class Context:
             ``grad_ok``, ``double_ok``, ``stochastic``, ``M``, ``kinked`` …), read by later checks.
         progress: called with ``"check: step"`` lines as the checks go (the CLI writes them to stderr).
         time_limit: seconds per check; :meth:`step` ends a check past it (between steps, never inside one).
-        convex_factory: builds the task of check 5 in float64 when the run's task may serve (``None``:
-            softmax regression).
+        float64_factory: builds the user's model's task in float64 (``None`` for a built-in task); the
+            gradient check runs in float64 whatever the run's dtype, and check 5 on the user's model in float64.
     """
 
     fn: Callable[..., Any]
@@ -60,8 +61,9 @@ class Context:
     source: str = SOURCE
     progress: Callable[[str], None] | None = None
     time_limit: float | None = None
-    convex_factory: Callable[[], Task] | None = None
+    float64_factory: Callable[[], Task] | None = None
     _convex: Task | None = None
+    _task64: Task | None = None
     _check: str = ""
     _check_started: float = 0.0
     _steps: list[str] = field(default_factory=list)
@@ -78,6 +80,11 @@ class Context:
         self._steps.append(what)
         if self.progress is not None:
             self.progress(f"{self._check}: {what}")
+
+    @property
+    def budget(self) -> Budget:
+        """How much work the checks do (:mod:`verify.regularizers.budget`), by the task's size."""
+        return budget_for(self.task.n)
 
     @property
     def dtype_name(self) -> str:
@@ -102,13 +109,30 @@ class Context:
         """Check 5's task in float64 (solver accuracy needs it): the user's model when one was given
         (:attr:`convex_factory`), else softmax regression."""
         if self._convex is None:
-            if self.convex_factory is not None:
-                self._convex = self.convex_factory()
+            if self.float64_factory is not None:
+                self._convex = self.task64()
             elif self.task.kind == "softmax" and self.dtype == torch.float64:
                 self._convex = self.task
             else:
                 self._convex = make_task("softmax", seed=self.seed, dtype=torch.float64, device=self.device)
         return self._convex
+
+    def task64(self) -> Task:
+        """The run's task in float64 (the task itself when the run is in float64)."""
+        if self.dtype == torch.float64:
+            return self.task
+        if self._task64 is None:
+            self._task64 = (self.float64_factory() if self.float64_factory is not None else
+                            make_task(self.task.kind, seed=self.seed, dtype=torch.float64, device=self.device))
+        return self._task64
+
+    def in_float64(self) -> Context:
+        """This context on the float64 task (the same facts): for the checks that need float64."""
+        if self.dtype == torch.float64:
+            return self
+        task = self.task64()
+        reg = None if self.reg is None else Regularizer(self.fn, task, self.seed, kind=self.reg.kind)
+        return replace(self, task=task, reg=reg, dtype=torch.float64, _convex=self._convex, _task64=task)
 
     def objective(self, task: Task | None = None, reg: Regularizer | None = None,
                   lam: float | None = None) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -2,7 +2,8 @@ r"""Check 6, effect on curvature and gradients: train with and without R, compar
 
 Two full-batch gradient-descent runs from the same seeded :math:`\theta_0`, the same step
 :math:`\alpha` (:math:`1/M` with M from check 3, or :math:`1/\lambda_{\max}(\nabla^2 L(\theta_0))` when
-check 3 has none) and the same budget (``STEPS`` steps): on :math:`L` and on :math:`L + \lambda R`.
+check 3 has none) and the same budget (``STEPS`` steps; 40 on the large-model budget of
+:mod:`verify.regularizers.budget`): on :math:`L` and on :math:`L + \lambda R`.
 At both end points (evaluated on the *loss* L, not on the penalized objective):
 
 * sharpness :math:`\lambda_{\max}(\nabla^2 L)` (and :math:`\lambda_{\min}`), Lanczos;
@@ -42,6 +43,7 @@ import torch
 
 from verify.claims import Figure, Series, VerdictKind
 from verify.errors import NumericError, UserCodeError
+from verify.regularizers.budget import FULL
 from verify.regularizers.context import Context, blocked, make_verdict
 from verify.regularizers.model import Task, autograd_grad
 
@@ -52,20 +54,19 @@ TITLE = "Effect on curvature and gradients after training with and without R"
 STATEMENT = (r"\Delta\lambda_{\max}(\nabla^2 L),\quad \Delta\overline{\|\nabla_x\ell\|^2},\quad "
              r"\Delta\overline{\|\nabla_\theta\ell\|^2},\quad "
              r"\Delta\overline{\|\nabla_x\ell\|^2/\|\nabla_\theta\ell\|^2}\ \text{(C3)}")
-STEPS = 200
-#: parameters are kept every CHECKPOINT steps, for the sharpness-against-loss comparison
-CHECKPOINT = 20
+#: the full budget's training steps and checkpoint spacing (the large-model budget: verify.regularizers.budget)
+STEPS, CHECKPOINT = FULL.train_steps, FULL.checkpoint
 #: relative change of the equal-loss sharpness within which it does not contradict the local rates
 AGREE = 0.05
 
 
-def _train(F: Any, theta: torch.Tensor, alpha: float, steps: int,
-           loss: Any) -> tuple[torch.Tensor, list[float], list[tuple[int, torch.Tensor]]]:
+def _train(F: Any, theta: torch.Tensor, alpha: float, steps: int, loss: Any,
+           checkpoint: int = CHECKPOINT) -> tuple[torch.Tensor, list[float], list[tuple[int, torch.Tensor]]]:
     curve, kept = [], []
     for step in range(steps):
         _, g = autograd_grad(F, theta)
         curve.append(float(loss(theta).detach()))
-        if step % CHECKPOINT == 0:
+        if step % checkpoint == 0:
             kept.append((step, theta.detach().clone()))
         theta = theta - alpha * g
         if not bool(torch.isfinite(theta).all()):
@@ -75,10 +76,11 @@ def _train(F: Any, theta: torch.Tensor, alpha: float, steps: int,
     return theta, curve, kept
 
 
-def _trajectory(task: Task, ctx: Context, curve: list[float],
-                points: list[tuple[int, torch.Tensor]]) -> list[tuple[int, float, float]]:
-    """(step, loss, sharpness) at each kept checkpoint."""
-    return [(step, curve[step], _sharpness(task, theta, ctx)) for step, theta in points]
+def _trajectory(task: Task, ctx: Context, curve: list[float], points: list[tuple[int, torch.Tensor]],
+                known: dict[int, float]) -> list[tuple[int, float, float]]:
+    """(step, loss, sharpness) at each kept checkpoint; ``known``: sharpness already measured, by step."""
+    return [(step, curve[step], known[step] if step in known else _sharpness(task, theta, ctx))
+            for step, theta in points]
 
 
 def _matched(paths: list[list[tuple[int, float, float]]], curves: tuple[list[float], list[float]]) -> dict[str, Any]:
@@ -96,9 +98,14 @@ def _matched(paths: list[list[tuple[int, float, float]]], curves: tuple[list[flo
 
 
 def _measure(task: Task, theta: torch.Tensor, ctx: Context) -> dict[str, Any]:
-    """Loss, both ends of the spectrum, and the per-example gradient means (None where not defined)."""
-    hi, lo = task.extreme_eigenvalues(theta, tol=1e-8)
-    out: dict[str, Any] = {"loss": float(task.loss(theta).detach()), "sharpness": hi.value, "lambda_min": lo.value,
+    """Loss, both ends of the spectrum (λ_max alone on the large-model budget), and the per-example
+    gradient means (None where not defined)."""
+    if ctx.budget.lambda_min:
+        hi, lo = task.extreme_eigenvalues(theta, tol=1e-8)
+        lowest: float | None = lo.value
+    else:
+        hi, lowest = task.extreme_eigenvalue(theta, tol=ctx.budget.lanczos_tol), None
+    out: dict[str, Any] = {"loss": float(task.loss(theta).detach()), "sharpness": hi.value, "lambda_min": lowest,
                            "grad_norm": float(torch.linalg.vector_norm(task.grad(theta))),
                            "input_grad_sq_mean": None, "param_grad_sq_mean": None, "c3_ratio_mean": None}
     if task.per_example_why:
@@ -113,12 +120,12 @@ def _measure(task: Task, theta: torch.Tensor, ctx: Context) -> dict[str, Any]:
 
 
 def _sharpness(task: Task, theta: torch.Tensor, ctx: Context) -> float:
-    hi, _ = task.extreme_eigenvalues(theta, tol=1e-10)
-    return hi.value
+    return task.extreme_eigenvalue(theta, tol=ctx.budget.rate_tol).value
 
 
-def _local_rate(task: Task, reg: Any, theta: torch.Tensor, ctx: Context, eps: float = 1e-3) -> float:
+def _local_rate(task: Task, reg: Any, theta: torch.Tensor, ctx: Context) -> float:
     """d/dt of λ_max(∇²L) along -∇R/‖∇R‖ (central difference; 0 where ∇R = 0)."""
+    eps = ctx.budget.rate_eps
     _, g = autograd_grad(reg, theta)
     norm = float(torch.linalg.vector_norm(g))
     if norm == 0.0:
@@ -175,19 +182,23 @@ def check_curvature_effect(ctx: Context) -> Any:
             hi, _ = task.extreme_eigenvalues(task.theta0, tol=1e-8)
             M, how = hi.value, "1/λ_max(∇²L(θ0)) (the smoothness check has no M)"
         alpha = 1.0 / M
-        ctx.step(f"training without R ({STEPS} steps)")
-        base, curve_base, kept_base = _train(task.loss, task.theta0.clone(), alpha, STEPS, task.loss)
-        ctx.step(f"training with λR ({STEPS} steps)")
-        regd, curve_reg, kept_reg = _train(F, task.theta0.clone(), alpha, STEPS, task.loss)
+        steps, every = ctx.budget.train_steps, ctx.budget.checkpoint
+        ctx.step(f"training without R ({steps} steps)")
+        base, curve_base, kept_base = _train(task.loss, task.theta0.clone(), alpha, steps, task.loss, every)
+        ctx.step(f"training with λR ({steps} steps)")
+        regd, curve_reg, kept_reg = _train(F, task.theta0.clone(), alpha, steps, task.loss, every)
         measured = []
         for where, t in (("θ0", task.theta0), ("trained without R", base), ("trained with R", regd)):
             ctx.step(f"spectrum and per-example gradients at {where}")
             measured.append(_measure(task, t, ctx))
         before, without, with_r = measured
         paths = []
-        for label, (c, k) in (("without", (curve_base, kept_base)), ("with", (curve_reg, kept_reg))):
+        known: dict[int, float] = {} if ctx.budget.name == "full" else {0: before["sharpness"]}
+        for label, (c, k), end in (("without", (curve_base, kept_base), without),
+                                   ("with", (curve_reg, kept_reg), with_r)):
             ctx.step(f"sharpness at the checkpoints of the run {label} R")
-            paths.append(_trajectory(task, ctx, c, k))
+            reuse = known if ctx.budget.name == "full" else {**known, steps: end["sharpness"]}
+            paths.append(_trajectory(task, ctx, c, k, reuse))
         matched = _matched(paths, (curve_base, curve_reg))
         assert ctx.reg is not None
         ctx.step("local rates of the sharpness along −∇R")
@@ -205,18 +216,20 @@ def check_curvature_effect(ctx: Context) -> Any:
     facts.raises_sharpness, facts.sharpness_effect, facts.trained_sharper = up, effect, trained_up
     facts.sharpness_rates, facts.equal_loss_change, facts.equal_loss_level = rates, equal, matched["loss_level"]
     numeric: dict[str, Any] = {
-        "steps": STEPS, "alpha": alpha, "alpha_from": how, "lam": ctx.lam, "at_theta0": before,
+        "steps": steps, "checkpoint_every": every, "budget": ctx.budget.name, "alpha": alpha, "alpha_from": how,
+        "lam": ctx.lam, "at_theta0": before,
         "without_R": without, "with_R": with_r, "raises_sharpness": up, "sharpness_effect": effect,
         "trained_sharper_with_R": trained_up, "at_equal_loss": matched, "sharper_at_equal_loss": matched_up,
         "equal_loss_relative_change": equal, "agreement_band": AGREE,
         "sharpness_rate_along_minus_grad_R": {"theta0": rates[0], "trained_without_R": rates[1],
-                                              "trained_with_R": rates[2], "eps": 1e-3},
+                                              "trained_with_R": rates[2], "eps": ctx.budget.rate_eps,
+                                              "lanczos_tol": ctx.budget.rate_tol},
         "sharpness_change": with_r["sharpness"] - without["sharpness"],
-        "figures": _figures(ctx.lam, curve_base, curve_reg, paths),
+        "figures": _figures(ctx.lam, curve_base, curve_reg, paths, every),
     }
     if task.per_example_why:
         numeric["per_example"] = f"not defined: {task.per_example_why}"
-    msg = _message(up, equal, rates, alpha, matched, without, with_r)
+    msg = _message(up, equal, rates, alpha, matched, without, with_r, steps)
     if task.per_example_why:
         msg += f" Per-example gradients are not defined here: {task.per_example_why}"
     if ctx.facts.stochastic:
@@ -225,7 +238,8 @@ def check_curvature_effect(ctx: Context) -> Any:
                         started=started)
 
 
-def _figures(lam: float, curve_base: list[float], curve_reg: list[float], paths: list[Any]) -> list[dict[str, Any]]:
+def _figures(lam: float, curve_base: list[float], curve_reg: list[float], paths: list[Any],
+             every: int) -> list[dict[str, Any]]:
     """The training-loss curves, and the sharpness against the training loss, without and with λR."""
     return [Figure("Training loss L with and without the regularizer", [
         Series("without R", list(range(len(curve_base))), curve_base),
@@ -235,18 +249,18 @@ def _figures(lam: float, curve_base: list[float], curve_reg: list[float], paths:
             Series("without R", [r[1] for r in paths[0]], [r[2] for r in paths[0]]),
             Series(f"with λR (λ = {lam:g})", [r[1] for r in paths[1]], [r[2] for r in paths[1]])],
             x_label="training loss L (falls to the left)", y_label="λ_max(∇²L)", x_log=True,
-            caption=(f"Checkpoints every {CHECKPOINT} steps. At equal training loss the comparison is not "
+            caption=(f"Checkpoints every {every} steps. At equal training loss the comparison is not "
                      "confounded by how far each run got.")).to_json()]
 
 
 def _message(up: bool, equal: float, rates: list[float], alpha: float, matched: dict[str, Any],
-             without: dict[str, Any], with_r: dict[str, Any]) -> str:
+             without: dict[str, Any], with_r: dict[str, Any], steps: int = STEPS) -> str:
     """The ``verified`` message: the effect, the local rates, and the trained models compared."""
     same_sign = all(r > 0 for r in rates) or all(r < 0 for r in rates)
     local = ", ".join(f"{r:+.3g}" for r in rates)
     msg = (f"{effect_sentence(up, equal, matched['loss_level'])} Local rates d/dt λ_max(∇²L) along −∇R/‖∇R‖ = "
            f"{local} (at θ0, trained without R, trained with R; mean {sum(rates) / 3:+.3g}"
-           f"{'' if same_sign else ', signs differ between the points'}). After {STEPS} full-batch GD steps "
+           f"{'' if same_sign else ', signs differ between the points'}). After {steps} full-batch GD steps "
            f"(α = {alpha:.4g}, same seed and budget) the sharpness is "
            f"{_change(without['sharpness'], with_r['sharpness'])} "
            f"(without → with R); at equal training loss L ≈ {matched['loss_level']:.4g} it is "

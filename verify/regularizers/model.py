@@ -29,6 +29,7 @@ from torch.func import functional_call
 
 from verify.claims.usercode import exit_site
 from verify.errors import UserCodeError
+from verify.numeric import differentiable_attention
 from verify.regularizers.tasks import TASKS, Task, make_task
 
 __all__ = ["TASKS", "Regularizer", "SignatureError", "Task", "UserExit", "make_task", "user_location"]
@@ -159,7 +160,7 @@ class Regularizer:
         # torch.autograd.grad on them (double backprop penalties) even where only the value is wanted
         if not theta.requires_grad:
             theta = theta.detach().requires_grad_(True)
-        with torch.enable_grad(), warnings.catch_warnings(record=True) as caught:
+        with torch.enable_grad(), differentiable_attention(), warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
                 return self._call_user(theta, *extra)

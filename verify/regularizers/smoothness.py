@@ -46,7 +46,6 @@ TITLE = "Smoothness: no kinks, and the curvature bound M of L + λR (safe step 2
 STATEMENT = (r"\partial^+_v R = \partial^-_v R\ \text{(no kinks)},\qquad "
              r"\nabla^2(L+\lambda R)(\theta) \preceq M I,\qquad \alpha_{\text{safe}} < 2/M")
 GRID = 48
-LANCZOS_TOL = 1e-8
 
 
 def one_sided_jump(f: Any, theta: torch.Tensor, v: torch.Tensor, h: float, u: float) -> dict[str, Any]:
@@ -154,17 +153,20 @@ def _kinks(ctx: Context) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
 
 
 def _spectra(ctx: Context, rows: list[dict[str, Any]]) -> None:
-    """Lanczos extremes of the Hessians of R, L + λR and L at θ0 and two random points, a row per point
-    appended to ``rows``."""
+    """Lanczos extremes of the Hessians of R, L + λR and L at θ0 and two random points (the large-model
+    budget: R and L + λR at θ0 and one random point), a row per point appended to ``rows``."""
     reg, task = ctx.reg, ctx.task
     assert reg is not None
     F = ctx.objective()
-    for p, theta in enumerate(ctx.points(3)):
-        ctx.step(f"Lanczos on R, L + λR and L at point {p}")
+    budget = ctx.budget
+    functions = [("R", reg), ("L+lamR", F)] + ([("L", task.loss)] if budget.spectrum_of_L else [])
+    for p, theta in enumerate(ctx.points(budget.spectra_points)):
+        ctx.step(f"Lanczos on {', '.join(k for k, _ in functions)} at point {p}")
         row: dict[str, Any] = {"point": p}
-        for key, f in (("R", reg), ("L+lamR", F), ("L", task.loss)):
+        for key, f in functions:
             hi, lo = extreme_eigenvalues(hvp_operator(f, theta, route="double_backward"), task.n,
-                                         dtype=ctx.dtype, device=ctx.device, tol=LANCZOS_TOL, seed=ctx.seed)
+                                         dtype=ctx.dtype, device=ctx.device, tol=budget.lanczos_tol,
+                                         seed=ctx.seed)
             row[key] = {"lambda_max": hi.value, "lambda_min": lo.value, "method": hi.method,
                         "matvecs": hi.matvecs + lo.matvecs}
         rows.append(row)
@@ -205,7 +207,7 @@ def check_smoothness(ctx: Context) -> Any:
     numeric: dict[str, Any] = {
         "lam": ctx.lam, "M": M, "safe_step_2_over_M": 2.0 / M if M > 0 else None,
         "gradient_lipschitz_max_abs_eigenvalue": M_abs, "curvature": rows, "kink_probes": probes,
-        "M_obtained_by": f"max λ_max(∇²(L+λR)) over {len(rows)} points (Lanczos, tol {LANCZOS_TOL:g})",
+        "M_obtained_by": f"max λ_max(∇²(L+λR)) over {len(rows)} points (Lanczos, tol {ctx.budget.lanczos_tol:g})",
         "figures": [_spectrum_figure(rows)], "hvp_double_backward_vs_fd": routes,
     }
     curv = "; ".join(
