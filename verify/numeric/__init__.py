@@ -29,8 +29,14 @@ from verify.numeric.mlp import (
     mlp_layers,
     unflatten,
 )
-from verify.numeric.module import DENSE_LIMIT, MEMORY_BUDGET, FunctionalModel, per_example_chunk
-from verify.numeric.module_diagnose import differentiable_attention
+from verify.numeric.module import (
+    DENSE_LIMIT,
+    LOSSES,
+    MEMORY_BUDGET,
+    FunctionalModel,
+    differentiable_attention,
+    per_example_chunk,
+)
 from verify.numeric.policy import (
     as_tensor,
     dtype_name,
@@ -46,6 +52,7 @@ __all__ = [
     "DENSE_LIMIT",
     "MEMORY_BUDGET",
     "FunctionalModel",
+    "LOSSES",
     "EigenEstimate",
     "MLPSpec",
     "activation",

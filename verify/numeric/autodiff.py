@@ -32,15 +32,8 @@ from torch.func import grad, hessian, jvp, vmap
 from verify.errors import InvalidInputError, UserCodeError
 from verify.numeric.policy import _quiet_torch_func
 
-__all__ = [
-    "dense_hessian",
-    "gradient",
-    "hvp_double_backward",
-    "hvp_forward_over_reverse",
-    "hvp_operator",
-    "per_sample_grads",
-    "per_sample_grads_loop",
-]
+__all__ = ["dense_hessian", "gradient", "hvp_double_backward", "hvp_forward_over_reverse", "hvp_operator",
+           "hvp_products", "per_sample_grads", "per_sample_grads_loop"]
 
 ScalarFn = Callable[[torch.Tensor], torch.Tensor]
 ExampleLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -366,8 +359,7 @@ def hvp_operator(f: ScalarFn, theta: torch.Tensor, route: Route = "fwd_rev") -> 
     return _HVPOperator(f, theta, route)
 
 
-#: Hessian-vector products computed by operators in this process (benchmarks report counts per check)
-_PRODUCTS = [0]
+_PRODUCTS = [0]  # Hessian-vector products computed by operators in this process (for benchmarks)
 
 
 def hvp_products() -> int:

@@ -24,7 +24,7 @@ What is promised:
 
 A module that cannot be used (the batch rejected, a non-tensor output, a loss that is not a scalar,
 a gradient stopped by a non-differentiable op, a backward broken by an in-place op) raises
-:class:`~verify.errors.UserCodeError` naming the layer and the fix (:mod:`verify.numeric.module_diagnose`).
+:class:`~verify.errors.UserCodeError` naming the layer and the fix (:mod:`verify.numeric._module_checks`).
 """
 
 from __future__ import annotations
@@ -39,11 +39,19 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from verify.errors import InvalidInputError
+from verify.numeric._module_checks import (
+    check_module,
+    coupled_examples,
+    differentiable_attention,
+    loss_of,
+    seeded,
+    seeded_state,
+    user_call,
+)
 from verify.numeric.autodiff import hvp_operator
-from verify.numeric.module_diagnose import check_module, coupled_examples, loss_of, seeded, seeded_state, user_call
 from verify.numeric.spectrum import EigenEstimate, extreme_eigenvalue, extreme_eigenvalues
 
-__all__ = ["DENSE_LIMIT", "LOSSES", "MEMORY_BUDGET", "FunctionalModel", "per_example_chunk"]
+__all__ = ["DENSE_LIMIT", "LOSSES", "MEMORY_BUDGET", "FunctionalModel", "differentiable_attention", "per_example_chunk"]
 
 LOSSES = ("cross-entropy", "mse")
 #: largest n for which a dense Hessian is built (n² float64 entries: 128 MiB at 4096)

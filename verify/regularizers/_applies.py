@@ -32,16 +32,32 @@ def midpoint_convexity(reg: Any, theta0: torch.Tensor, ctx: Context) -> dict[str
 
 #: the largest model the SLSQP oracle (finite-difference gradients, dense quasi-Newton) is run on
 ORACLE_LIMIT = 2000
+#: λ_min(∇²J) below −NEGATIVE_CURVATURE·max|λ| proves J non-convex (Lanczos at tol 1e-10 is 1e-8-accurate)
+NEGATIVE_CURVATURE = 1e-6
 
 
 def not_applicable_to_model(ctx: Context, task: Task) -> tuple[str, dict[str, Any]] | None:
-    """Why C4 does not apply to the user's model (not convex, stochastic, too large), or None."""
+    """Why C4 does not apply to the user's model (not convex, stochastic, too large), or None.
+
+    Non-convexity of J is proved by a negative Hessian eigenvalue (Lanczos, float64) at θ0 or one of
+    two seeded points, or by a violated midpoint inequality; finding neither is evidence, not proof.
+    """
     if task.stochastic:
         return "your model is stochastic in train mode, so J + λR has no fixed optimum.", {}
     if task.n > ORACLE_LIMIT:
         return (f"your model has n = {task.n} parameters; the constraint oracle (SLSQP on finite differences) "
                 f"is run up to n = {ORACLE_LIMIT}, and C4 also needs a convex J, which a deep model's loss is "
                 "not.", {})
+    ctx.step("smallest Hessian eigenvalue of J at θ0 and its random points")
+    task64 = ctx.task64()
+    for where, theta in zip(("θ0", "random point 1", "random point 2"), ctx.points(3, task64, salt=404)):
+        hi, lo = task64.extreme_eigenvalues(theta, tol=1e-10)
+        spread = max(abs(hi.value), abs(lo.value))
+        if lo.value < -NEGATIVE_CURVATURE * spread:  # Lanczos is accurate to ~tol·spread: this is no round-off
+            return (f"C4 needs a convex loss J, and J is not convex on your model: ∇²J has the eigenvalue "
+                    f"{lo.value:.4g} < 0 at {where} (largest {hi.value:.4g}; Lanczos in float64). A penalty and a "
+                    "constraint need not have the same minimizers there.",
+                    {"J_hessian_at": where, "J_lambda_min": lo.value, "J_lambda_max": hi.value})
     ctx.step("midpoint convexity test of J")
     convex_j = midpoint_convexity(task.loss, task.theta0, ctx)
     if convex_j["status"] == "violated":

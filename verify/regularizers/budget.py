@@ -8,6 +8,7 @@ says which budget ran (``settings["budget"]``):
 
 * smoothness: Lanczos at 2 points instead of 3, on R and L + λR (L's own spectrum is measured by
   the curvature-effect check), relative tolerance 1e-5 instead of 1e-8;
+* (the gradient and descent checks run in float64 on every budget: they need only gradients);
 * curvature-effect: 40 training steps instead of 200 with checkpoints every 20 (sharpness at equal
   training loss then has 3 checkpoints a run), no λ_min at the measured points, and the local rates
   by a central difference of λ_max with ε = 1e-2 at tolerance 1e-7 (instead of 1e-3 at 1e-10: the

@@ -90,6 +90,7 @@ def check_constraint(ctx: Context) -> Any:
     if stop is not None:
         return stop
     assert ctx.reg is not None
+    ctx = ctx.in_float64()  # the solvers' accuracy is the question: float64 whatever the run's dtype
     lams = sorted(ctx.lams)
     user = ctx.task.kind == "user"
     where = ("your model (J showed no midpoint-convexity violation: sampled, not proved)"

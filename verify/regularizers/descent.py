@@ -93,6 +93,8 @@ def check_descent(ctx: Context) -> Any:
     stop = blocked(ctx, CHECK, TITLE, STATEMENT, "double")
     if stop is not None:
         return stop
+    # the lemma's margin α(1 − αM/2)‖g‖² is below float32 round-off of F on real models: float64 always
+    ctx = ctx.in_float64()
     M = ctx.facts.M
     if M is None or not M > 0:
         return make_verdict(ctx, CHECK, VerdictKind.ERROR, "Not run: the smoothness check produced no curvature "
