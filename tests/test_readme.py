@@ -67,9 +67,27 @@ def test_readme_regularizer_example(tmp_path, monkeypatch):
     assert main(argv[1:], out=out, err=err) == 0, out.getvalue() + err.getvalue()
     got = out.getvalue().splitlines()
 
-    def verdict_columns(lines):
-        return [line.split()[:3] for line in lines if line.startswith(("ok ", "BAD "))]
-
-    assert verdict_columns(got) == verdict_columns(expected)
+    assert _verdict_columns(got) == _verdict_columns(expected)
     assert expected[-1] in got
     assert (tmp_path / "card" / "index.html").is_file()
+
+
+def _verdict_columns(lines):
+    return [line.split()[:3] for line in lines if line.startswith(("ok ", "BAD ", "-- "))]
+
+
+def test_readme_own_model_walkthrough(tmp_path, monkeypatch):
+    """A new user's CNN, data and regularizer in their own files, one command: as the README shows."""
+    text = README.read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    Path("my_regs.py").write_text(_block_after(text, "<!-- readme-example: my_regs.py -->"))
+    Path("my_model.py").write_text(_block_after(text, "<!-- readme-example: my_model.py -->"))
+    [(argv, expected)] = _sessions(_block_after(text, "<!-- readme-run: own-model -->"))
+    out, err = io.StringIO(), io.StringIO()
+    assert main(argv[1:], out=out, err=err) == 0, out.getvalue() + err.getvalue()
+    got = out.getvalue().splitlines()
+    assert _verdict_columns(got) == _verdict_columns(expected)
+    assert expected[-1] in got
+    # the numbers the README quotes are the ones the run prints
+    for quoted in ("R(θ0) = 20.0414", "M ≈ 98.86", "-0.08371 < 0 at θ0", "1.143 → 1.095 (-4%)"):
+        assert quoted in out.getvalue(), quoted
