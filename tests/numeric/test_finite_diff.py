@@ -191,3 +191,22 @@ def test_user_code_and_argument_errors():
         fd_hvp(lambda t: t, theta, v, scheme="backward")  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="1-D floating tensor"):
         fd_gradient(lambda t: t.sum(), torch.ones(2, 2, dtype=F64))
+
+
+def test_roundoff_spread_measures_what_a_formula_cannot():
+    from verify.numeric import roundoff_spread
+
+    theta = torch.linspace(-1, 1, 50, dtype=torch.float64)
+
+    def clean(t):
+        return (t ** 2).sum()
+
+    def cancelling(t):  # 1e8 + f − 1e8: the sum loses ~8 digits, whatever its size
+        return (1e8 + (t ** 2).sum()) - 1e8
+
+    u = torch.finfo(torch.float64).eps
+    small = roundoff_spread(clean, theta)
+    large = roundoff_spread(cancelling, theta)
+    assert small <= 64 * u * float(clean(theta))
+    assert 1e-10 < large < 1e-7  # the cancellation loses ulp(1e8) ≈ 1.5e-8: seen, not invented
+    assert large > 1e3 * max(small, u)

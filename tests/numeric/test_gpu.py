@@ -101,3 +101,34 @@ def test_per_sample_grads_agree_across_devices():
         return softmax_cross_entropy(mlp_forward(spec, t, x), y)
 
     _close(per_sample_grads(loss, th_g, X_g, y_g), per_sample_grads(loss, th_c, X_c, y_c))
+
+
+def test_a_users_module_gives_the_same_numbers_on_cuda():
+    """The module path (FunctionalModel: conv, BatchNorm in eval mode, attention on the math kernel)."""
+    from torch import nn
+
+    from verify.numeric import FunctionalModel
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv, self.norm = nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.BatchNorm2d(4)
+            self.attn, self.head = nn.MultiheadAttention(4, 2, batch_first=True), nn.Linear(4, 3)
+
+        def forward(self, x):
+            h = self.norm(torch.tanh(self.conv(x))).flatten(2).transpose(1, 2)  # (m, 16 tokens, 4)
+            return self.head(self.attn(h, h, h, need_weights=False)[0].mean(1))
+
+    gen = torch.Generator().manual_seed(0)
+    batch = (torch.randn(6, 3, 8, 8, generator=gen), torch.randint(0, 3, (6,), generator=gen))
+    cpu = FunctionalModel(Net, batch, device="cpu")
+    gpu = FunctionalModel(Net, batch, device="cuda")
+    theta = cpu.theta0
+    v = torch.randn(cpu.n, dtype=F64, generator=gen)
+    pairs = [(cpu.loss(theta), gpu.loss(theta.cuda())), (cpu.grad(theta), gpu.grad(theta.cuda())),
+             (cpu.hvp_operator(theta)(v), gpu.hvp_operator(theta.cuda())(v.cuda())),
+             (cpu.per_example_grads(theta), gpu.per_example_grads(theta.cuda()))]
+    for a, b in pairs:
+        assert torch.allclose(a, b.cpu(), rtol=0, atol=RTOL * float(a.abs().max()))
+    assert gpu.extreme_eigenvalue(theta.cuda(), tol=1e-10).value == pytest.approx(
+        cpu.extreme_eigenvalue(theta, tol=1e-10).value, rel=1e-8)

@@ -233,3 +233,14 @@ def test_cli_time_limit_ends_a_check_with_its_finished_steps(tmp_path):
     card = json.loads((tmp_path / "card.json").read_text())
     effect = next(c for c in card["checks"] if c["claim"] == "curvature-effect")
     assert effect["numeric"]["steps_finished"][0] == "start" and effect["numeric"]["stopped_before"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine")
+def test_a_users_model_card_on_cuda_matches_the_cpu_card():
+    cpu = run(examples.l2, model=small_cnn, batch=images(), checks=["well-formed", "gradient", "smoothness"])
+    gpu = run(examples.l2, model=small_cnn, batch=images(), device="cuda",
+              checks=["well-formed", "gradient", "smoothness"])
+    assert [v.verdict for v in gpu.checks] == [v.verdict for v in cpu.checks]
+    assert all(v.device.startswith("cuda") for v in gpu.checks)
+    assert by_id(gpu)["smoothness"].numeric["M"] == pytest.approx(by_id(cpu)["smoothness"].numeric["M"], rel=1e-6)

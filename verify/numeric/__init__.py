@@ -17,7 +17,7 @@ from verify.numeric.autodiff import (
     per_sample_grads_loop,
 )
 from verify.numeric.compare import compare_tensors, worst_index
-from verify.numeric.finite_diff import fd_directional, fd_gradient, fd_hvp, fd_step
+from verify.numeric.finite_diff import fd_directional, fd_gradient, fd_hvp, fd_step, roundoff_spread
 from verify.numeric.losses import log_softmax, softmax_cross_entropy, softmax_regression_loss, stable_softmax
 from verify.numeric.mlp import (
     ACTIVATIONS,
@@ -83,6 +83,7 @@ __all__ = [
     "power_iteration",
     "resolve_device",
     "resolve_dtype",
+    "roundoff_spread",
     "set_torch_threads",
     "softmax_cross_entropy",
     "softmax_regression_loss",

@@ -235,10 +235,11 @@ class FunctionalModel:
         return extreme_eigenvalues(self.hvp_operator(theta), self.n, dtype=self.dtype, device=self.device,
                                    tol=tol, seed=self.seed)
 
-    def extreme_eigenvalue(self, theta: torch.Tensor, which: str = "LA", *, tol: float = 1e-8) -> EigenEstimate:
-        """λ_max (``"LA"``) or λ_min (``"SA"``) of ∇²L(θ), one Lanczos run."""
+    def extreme_eigenvalue(self, theta: torch.Tensor, which: str = "LA", *, tol: float = 1e-8,
+                           start: Any = None) -> EigenEstimate:
+        """λ_max (``"LA"``) or λ_min (``"SA"``) of ∇²L(θ), one Lanczos run (``start``: a warm-start vector)."""
         return extreme_eigenvalue(self.hvp_operator(theta), self.n, which, dtype=self.dtype,  # type: ignore[arg-type]
-                                  device=self.device, tol=tol, seed=self.seed)
+                                  device=self.device, tol=tol, seed=self.seed, start=start)
 
     def dense_hessian(self, theta: torch.Tensor) -> torch.Tensor:
         """``(n, n)`` from n products; only for n ≤ ``DENSE_LIMIT``."""

@@ -22,7 +22,7 @@ import torch
 
 from verify.claims import Figure, Mark, Series, Tolerance, VerdictKind, compare_leq
 from verify.errors import UserCodeError
-from verify.numeric import hvp_double_backward
+from verify.numeric import hvp_double_backward, roundoff_spread
 from verify.regularizers.context import Context, blocked, make_verdict
 from verify.regularizers.model import autograd_grad
 
@@ -62,14 +62,17 @@ def _lemma_steps(F: Any, theta: torch.Tensor, alpha: float, M: float, tol: Toler
     appended to ``rows``); returns the tightest step, with the segment's curvature if it violates the lemma
     (the run stops there)."""
     worst: dict[str, Any] | None = None
+    spread = 0.0
     for step in range(STEPS):
         f0, g = autograd_grad(F, theta)
+        if step == 0:  # F's own round-off, measured (no formula covers a user's module): the noise floor
+            spread = roundoff_spread(F, theta)
         gg = float(g @ g)
         f1 = float(F(theta - alpha * g).detach())
         rhs = float(f0) - alpha * (1 - alpha * M / 2) * gg
-        cmp = compare_leq(f1, rhs, alpha * gg, tol, noise=abs(float(f0)))
+        cmp = compare_leq(f1, rhs, alpha * gg, tol, noise=max(abs(float(f0)), 3 * spread / tol.atol(1.0)))
         rows.append({"step": step, "F": float(f0), "F_next": f1, "bound": rhs, "slack": cmp.slack,
-                     "status": cmp.status})
+                     "status": cmp.status, **({"measured_roundoff_of_F": spread} if step == 0 else {})})
         if worst is None or cmp.slack < worst["slack"]:
             worst = {"step": step, "slack": cmp.slack, "status": cmp.status, "F": float(f0), "F_next": f1,
                      "bound": rhs, "grad_norm_sq": gg}
