@@ -11,7 +11,7 @@ import torch
 from verify.claims import VerdictKind
 from verify.regularizers import BUILTIN_EXAMPLES, CHECKS, check_regularizer, examples
 from verify.regularizers.context import Context
-from verify.regularizers.curvature import AGREE, _local_rate
+from verify.regularizers.curvature import AGREE, _local_rate, _Sharpness
 from verify.regularizers.model import Regularizer, make_task
 
 from .conftest import by_id, run
@@ -109,7 +109,7 @@ def test_local_sharpness_rate_signs_at_theta0():
         for fn in (examples.seed000_trace, examples.l2):
             ctx = Context(fn=fn, task=task, reg=Regularizer(fn, task, 0), lam=1e-2, lams=[1e-3, 1e-2], seed=0,
                           dtype=torch.float64, device=torch.device("cpu"))
-            rates[fn.__name__] = _local_rate(task, ctx.reg, task.theta0, ctx)
+            rates[fn.__name__] = _local_rate(_Sharpness(task, ctx), ctx.reg, task.theta0, ctx)
     finally:
         torch.set_num_threads(previous)
     assert rates["seed000_trace"] > 0 > rates["l2"], rates

@@ -206,10 +206,12 @@ def test_cli_model_and_data_from_files(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "net.py").write_text(textwrap.dedent(MODEL_FILE))
     code, out, err = _cli("regularizer", "l2", "--model", "net.py::build", "--data", "net.py::batch",
-                          "--checks", "well-formed,constraint")
+                          "--checks", "well-formed,constraint", "--out", "card")
     assert code == 0, out + err
     assert "not-applicable" in out and "1 inconclusive or not applicable" in out
     assert "well-formed: value of R at theta0" in err  # progress on stderr
+    page = (tmp_path / "card" / "index.html").read_text(encoding="utf-8")
+    assert "badge v-not-applicable" in page
     code, out, _ = _cli("regularizer", "l2", "--model", "net.py::build", "--data", "net.py::batch",
                         "--checks", "constraint", "--strict")
     assert code == 1 and "strict" in out

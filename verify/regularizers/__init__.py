@@ -3,7 +3,8 @@ r"""Check a new regularizer before training with it: :func:`check_regularizer`.
 Signature of a regularizer (detected from its signature with :mod:`inspect`), either
 
 * ``fn(model: torch.nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor``: ``model`` is the task's
-  network (an ``nn.Sequential`` of ``nn.Linear``/``nn.Tanh``) whose parameters the checker replaces
+  network (``nn.Sequential`` of ``nn.Linear``/``nn.Tanh`` by default, or the user's own ``model=``)
+  whose trainable parameters the checker replaces
   by the point being examined, ``batch = (X, y)`` with ``X`` of shape ``(m, d)`` and integer labels
   ``y`` of shape ``(m,)``; use ``model(X)``, ``model.parameters()``, ``model.named_parameters()``,
   and :func:`torch.autograd.grad` with ``create_graph=True`` freely; or
@@ -20,7 +21,9 @@ Both are checked against autograd.
 
 The task (``task="mlp"``, default): 64 seeded Gaussian examples in :math:`\mathbb{R}^5`, 3 classes
 from a noisy linear teacher, a tanh MLP 5 → 8 → 3 (75 parameters), loss :math:`L` the mean softmax
-cross-entropy. ``task="softmax"``: softmax regression 5 → 3 (18 parameters, convex). The checks
+cross-entropy. ``task="softmax"``: softmax regression 5 → 3 (18 parameters, convex); ``cnn``,
+``resnet``, ``attention``: see :mod:`verify.regularizers.tasks`; or the user's own ``model=``, ``batch=``,
+``loss=`` (any ``nn.Module``: :class:`verify.numeric.FunctionalModel`). The checks
 (one :class:`verify.Verdict` each, ``verdict.claim`` the id, expected ``holds``):
 
 1. ``well-formed`` — a finite real scalar, not dominated by round-off, a gradient reaching the
@@ -30,7 +33,8 @@ cross-entropy. ``task="softmax"``: softmax regression 5 → 3 (18 parameters, co
 3. ``smoothness`` — Lanczos curvature of R and L + λR, kinks from one-sided differences, M and 2/M;
 4. ``descent`` — gradient descent with α = 1/M obeys the descent lemma (C2); α = 2.5/M reported;
 5. ``constraint`` — C4 on the convex task: KKT residual (sampled subgradient when kinked), an
-   SLSQP oracle, k(λ) monotone; ``inconclusive`` when R is not convex or stochastic;
+   SLSQP oracle, k(λ) monotone; ``not-applicable`` when R is not convex or stochastic (or, on the
+   user's model, J is not convex);
 6. ``curvature-effect`` — training with and without R: sharpness, input/parameter gradients, C3 ratio;
    ``numeric["sharpness_effect"]`` is ``"raises"``, ``"lowers"`` or ``"mixed"`` (R's local effect on the
    sharpness and the comparison at equal training loss disagree; the message and summary say so).

@@ -76,10 +76,25 @@ def _train(F: Any, theta: torch.Tensor, alpha: float, steps: int, loss: Any,
     return theta, curve, kept
 
 
-def _trajectory(task: Task, ctx: Context, curve: list[float], points: list[tuple[int, torch.Tensor]],
+class _Sharpness:
+    """λ_max(∇²L) by Lanczos; on the large-model budget each run starts from the previous run's Ritz vector
+    (the points lie along two short training runs: the top eigenvector moves little, Lanczos needs about half
+    the products). The full budget starts every run from the seeded random vector, as it always did."""
+
+    def __init__(self, task: Task, ctx: Context) -> None:
+        self.task, self.warm, self.last = task, ctx.budget.name != "full", None
+
+    def __call__(self, theta: torch.Tensor, tol: float) -> float:
+        found = self.task.extreme_eigenvalue(theta, tol=tol, start=self.last if self.warm else None)
+        if self.warm and found.vector is not None:
+            self.last = found.vector
+        return found.value
+
+
+def _trajectory(sharpness: _Sharpness, ctx: Context, curve: list[float], points: list[tuple[int, torch.Tensor]],
                 known: dict[int, float]) -> list[tuple[int, float, float]]:
     """(step, loss, sharpness) at each kept checkpoint; ``known``: sharpness already measured, by step."""
-    return [(step, curve[step], known[step] if step in known else _sharpness(task, theta, ctx))
+    return [(step, curve[step], known[step] if step in known else sharpness(theta, ctx.budget.rate_tol))
             for step, theta in points]
 
 
@@ -97,15 +112,15 @@ def _matched(paths: list[list[tuple[int, float, float]]], curves: tuple[list[flo
     return out
 
 
-def _measure(task: Task, theta: torch.Tensor, ctx: Context) -> dict[str, Any]:
+def _measure(task: Task, theta: torch.Tensor, ctx: Context, sharpness: _Sharpness) -> dict[str, Any]:
     """Loss, both ends of the spectrum (λ_max alone on the large-model budget), and the per-example
     gradient means (None where not defined)."""
     if ctx.budget.lambda_min:
         hi, lo = task.extreme_eigenvalues(theta, tol=1e-8)
-        lowest: float | None = lo.value
+        top, lowest = hi.value, lo.value
     else:
-        hi, lowest = task.extreme_eigenvalue(theta, tol=ctx.budget.lanczos_tol), None
-    out: dict[str, Any] = {"loss": float(task.loss(theta).detach()), "sharpness": hi.value, "lambda_min": lowest,
+        top, lowest = sharpness(theta, ctx.budget.lanczos_tol), None
+    out: dict[str, Any] = {"loss": float(task.loss(theta).detach()), "sharpness": top, "lambda_min": lowest,
                            "grad_norm": float(torch.linalg.vector_norm(task.grad(theta))),
                            "input_grad_sq_mean": None, "param_grad_sq_mean": None, "c3_ratio_mean": None}
     if task.per_example_why:
@@ -119,24 +134,15 @@ def _measure(task: Task, theta: torch.Tensor, ctx: Context) -> dict[str, Any]:
     return out
 
 
-def _sharpness(task: Task, theta: torch.Tensor, ctx: Context, start: Any = None) -> float:
-    return task.extreme_eigenvalue(theta, tol=ctx.budget.rate_tol, start=start).value
-
-
-def _local_rate(task: Task, reg: Any, theta: torch.Tensor, ctx: Context) -> float:
-    """d/dt of λ_max(∇²L) along -∇R/‖∇R‖ (central difference; 0 where ∇R = 0). On the large-model budget
-    the second Lanczos run starts from the first one's Ritz vector (the points are 2ε apart)."""
-    eps = ctx.budget.rate_eps
+def _local_rate(sharpness: _Sharpness, reg: Any, theta: torch.Tensor, ctx: Context) -> float:
+    """d/dt of λ_max(∇²L) along -∇R/‖∇R‖ (central difference; 0 where ∇R = 0)."""
+    eps, tol = ctx.budget.rate_eps, ctx.budget.rate_tol
     _, g = autograd_grad(reg, theta)
     norm = float(torch.linalg.vector_norm(g))
     if norm == 0.0:
         return 0.0
     d = g / norm
-    if ctx.budget.name == "full":
-        return (_sharpness(task, theta - eps * d, ctx) - _sharpness(task, theta + eps * d, ctx)) / (2 * eps)
-    minus = task.extreme_eigenvalue(theta - eps * d, tol=ctx.budget.rate_tol)
-    plus = task.extreme_eigenvalue(theta + eps * d, tol=ctx.budget.rate_tol, start=minus.vector)
-    return (minus.value - plus.value) / (2 * eps)
+    return (sharpness(theta - eps * d, tol) - sharpness(theta + eps * d, tol)) / (2 * eps)
 
 
 def _relative(a: float, b: float) -> float:
@@ -192,10 +198,10 @@ def check_curvature_effect(ctx: Context) -> Any:
         base, curve_base, kept_base = _train(task.loss, task.theta0.clone(), alpha, steps, task.loss, every)
         ctx.step(f"training with λR ({steps} steps)")
         regd, curve_reg, kept_reg = _train(F, task.theta0.clone(), alpha, steps, task.loss, every)
-        measured = []
+        measured, sharpness = [], _Sharpness(task, ctx)
         for where, t in (("θ0", task.theta0), ("trained without R", base), ("trained with R", regd)):
             ctx.step(f"spectrum and per-example gradients at {where}")
-            measured.append(_measure(task, t, ctx))
+            measured.append(_measure(task, t, ctx, sharpness))
         before, without, with_r = measured
         paths = []
         known: dict[int, float] = {} if ctx.budget.name == "full" else {0: before["sharpness"]}
@@ -203,11 +209,11 @@ def check_curvature_effect(ctx: Context) -> Any:
                                    ("with", (curve_reg, kept_reg), with_r)):
             ctx.step(f"sharpness at the checkpoints of the run {label} R")
             reuse = known if ctx.budget.name == "full" else {**known, steps: end["sharpness"]}
-            paths.append(_trajectory(task, ctx, c, k, reuse))
+            paths.append(_trajectory(sharpness, ctx, c, k, reuse))
         matched = _matched(paths, (curve_base, curve_reg))
         assert ctx.reg is not None
         ctx.step("local rates of the sharpness along −∇R")
-        rates = [_local_rate(task, ctx.reg, t, ctx) for t in (task.theta0, base, regd)]
+        rates = [_local_rate(sharpness, ctx.reg, t, ctx) for t in (task.theta0, base, regd)]
     except (UserCodeError, NumericError) as exc:
         return make_verdict(ctx, CHECK, VerdictKind.ERROR, f"Training or measuring failed: {exc}", title=TITLE,
                             statement=STATEMENT, started=started)

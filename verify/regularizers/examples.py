@@ -13,7 +13,7 @@ cross-entropy. What :func:`verify.check_regularizer` reports for each (default s
                                ball (below)
 ``input_gradient_penalty``     double backprop; every check passes
 ``gradient_norm_penalty``      C5, exact :math:`\|\nabla L\|` through ``create_graph``; passes checks 1–4
-                               and 6, constraint ``inconclusive`` (not convex on softmax regression)
+                               and 6, constraint ``not-applicable`` (not convex on softmax regression)
 ``gradient_norm_penalty_fd``   C5's finite-difference surrogate: gradient and smoothness ``refuted``
                                (autograd holds :math:`\hat g` constant: it drops the
                                :math:`\partial\hat g/\partial\theta` term, an O(r) error)
@@ -22,9 +22,9 @@ cross-entropy. What :func:`verify.check_regularizer` reports for each (default s
 ``seed000_as_written``         well-formed ``error``: divides by a singular matrix
 ``seed000_trace``              curvature-effect: descending it RAISES sharpness locally (at
                                λ = 0.01 the equal-loss comparison disagrees: ``mixed``; at λ = 0.1
-                               it agrees); constraint ``inconclusive`` (not convex)
+                               it agrees); constraint ``not-applicable`` (not convex)
 ``seed000_lambda_max``         curvature-effect: descending it RAISES sharpness (and the trained
-                               model is sharper); constraint ``inconclusive`` (not convex)
+                               model is sharper); constraint ``not-applicable`` (not convex)
 ``seed000_lambda_min``         well-formed ``error``: :math:`1/\lambda_{\min}` of a singular matrix is
                                round-off (unbounded, sign-changing)
 =============================  =====================================================================
