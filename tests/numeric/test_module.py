@@ -303,3 +303,23 @@ def test_once_differentiable_is_caught_in_a_float32_run_too():
     model = nn.Sequential(nn.Linear(5, 4), OnceDifferentiable(), nn.Linear(4, 4))
     with pytest.raises(UserCodeError, match="second derivatives"):
         FunctionalModel(model, (X_VEC, Y_VEC), dtype=torch.float32)
+
+
+def test_zero_initialized_scales_are_not_mistaken_for_a_blocked_gradient():
+    """BatchNorm γ = 0 (torchvision's zero_init_residual) and a ReZero gate stop the gradient only at θ0."""
+    class ReZero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner, self.alpha, self.head = nn.Linear(5, 5), nn.Parameter(torch.zeros(())), nn.Linear(5, 4)
+
+        def forward(self, x):
+            return self.head(x + self.alpha * torch.tanh(self.inner(x)))
+
+    def zero_gamma():
+        net = nn.Sequential(nn.Linear(5, 6), nn.BatchNorm1d(6), nn.Tanh(), nn.Linear(6, 4))
+        nn.init.zeros_(net[1].weight)
+        return net
+
+    for model in (ReZero(), zero_gamma()):
+        fm = FunctionalModel(model, (X_VEC, Y_VEC))
+        assert fm.unreached  # said on the card, not refused

@@ -189,7 +189,7 @@ def check_module(fm: Any) -> list[str]:
         except RuntimeError as exc:
             raise UserCodeError(_broken_backward(trace, exc, fm, double=False)) from None
         blocked = _blocking_layer(trace, loss)
-        if blocked[0]:
+        if blocked[0] and _blocks_elsewhere(fm, blocked):
             raise UserCodeError(_stopped(trace, blocked, fm))
         v = torch.randn(fm.n, generator=torch.Generator().manual_seed(fm.seed), dtype=torch.float64).to(g)
         try:
@@ -298,6 +298,21 @@ def _blocking_layer(trace: _Trace, loss: torch.Tensor) -> tuple[str, str]:
     return "", ""
 
 
+def _blocks_elsewhere(fm: Any, blocked: tuple[str, str]) -> bool:
+    """Whether the layer still blocks the gradient at a seeded point near θ0 (every parameter moved by
+    N(0, 0.01²)). A zero-initialized scale (ReZero, LayerScale, BatchNorm γ = 0 in a zero-init residual)
+    stops the gradient only at θ0; round, sign and argmax stop it everywhere."""
+    gen = torch.Generator().manual_seed(fm.seed + 7)
+    theta = (fm.theta0 + 0.01 * torch.randn(fm.n, generator=gen, dtype=torch.float64).to(fm.theta0))
+    theta = theta.detach().requires_grad_(True)
+    with torch.enable_grad():
+        out, trace = _traced_forward(fm, theta)
+        loss = fm._loss(out, fm.y).reshape(())
+        if not loss.requires_grad:
+            return True
+        return _blocking_layer(trace, loss) == blocked
+
+
 def _graph_nodes(loss: torch.Tensor) -> set[Any]:
     seen: set[Any] = set()
     todo = [loss.grad_fn]
@@ -324,8 +339,9 @@ def _stopped(trace: _Trace, blocked: tuple[str, str] | None, fm: Any) -> str:
         return (f"layer {layer} returns an output with no gradient (an integer-valued op such as argmax, or a "
                 f".detach()), so the loss does not depend differentiably on what comes before it. {_RELAX}")
     if how == "inside":
-        return (f"layer {layer} passes zero gradient from its output to its input (a piecewise-constant op such "
-                f"as round, sign or floor), so the parameters before it get no gradient. {_RELAX}")
+        return (f"layer {layer} passes zero gradient from its output to its input, here and at a perturbed point "
+                f"(a piecewise-constant op such as round, sign or floor, or a ReLU whose inputs are all negative), "
+                f"so the parameters before it get no gradient. {_RELAX}")
     return (f"the gradient stops after layer {layer}: none reaches its output although the loss depends on it, so "
             f"an op between it and the next layer (in a parent module's forward) is not differentiable (argmax, "
             f"round, sign, .detach(), a comparison). {_RELAX}")
