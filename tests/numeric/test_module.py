@@ -225,7 +225,6 @@ def _raising_factory():
      ["layer 1 (Argmax)", "no gradient", "Fix:"]),
     (nn.Sequential(nn.Linear(5, 4), Round(), nn.Linear(4, 4)), None, None,
      ["layer 1 (Round)", "zero gradient", "Fix:"]),
-    (InlineRound(), None, None, ["after layer a (Linear)", "Fix:"]),
     (nn.Sequential(nn.Linear(5, 4), InplaceSigmoid(), nn.Linear(4, 4)), None, None,
      ["layer 1 (InplaceSigmoid)", "inplace", "Fix:"]),
     (nn.Sequential(nn.Linear(5, 4), OnceDifferentiable(), nn.Linear(4, 4)), None, None,
@@ -323,3 +322,78 @@ def test_zero_initialized_scales_are_not_mistaken_for_a_blocked_gradient():
     for model in (ReZero(), zero_gamma()):
         fm = FunctionalModel(model, (X_VEC, Y_VEC))
         assert fm.unreached  # said on the card, not refused
+
+
+def test_a_gradient_stopped_between_layers_is_reported_not_refused():
+    """round() in a parent's forward, or an expert behind an exactly-zero gate: the parameters before it get no
+    gradient, which the card lists; it is not an error (a top-k mixture of experts is a valid model)."""
+    fm = FunctionalModel(InlineRound(), (X_VEC, Y_VEC))
+    assert fm.unreached == ["a.weight", "a.bias"]
+
+
+def test_embedding_padding_rows_half_outputs_and_int32_labels_are_accepted():
+    class Tokens(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.head = nn.Embedding(7, 4, padding_idx=0), nn.Linear(12, 3)
+
+        def forward(self, x):
+            return self.head(self.emb(x).flatten(1))
+
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 7, (10, 3), generator=gen)
+    tokens[:, 0] = 0  # padding in every sequence: autograd gives the padding row no gradient, by design
+    FunctionalModel(Tokens(), (tokens, torch.randint(0, 3, (10,), generator=gen).int()))
+
+    class Half(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(5, 4)
+
+        def forward(self, x):
+            return self.lin(x).half().float()
+
+    FunctionalModel(Half(), (X_VEC, Y_VEC), dtype=torch.float32)
+
+
+def test_an_output_squeezed_by_the_batch_size_makes_per_example_quantities_undefined():
+    class Squeezed(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(5, 1)
+
+        def forward(self, x):
+            return self.lin(x).squeeze()
+
+    fm = FunctionalModel(Squeezed(), (X_VEC, torch.randn(10)))
+    assert "one example alone" in fm.per_example_why
+
+
+def test_a_factory_returning_a_module_the_caller_holds_does_not_change_it():
+    held = nn.Linear(5, 4)
+    fm = FunctionalModel(lambda: held, (X_VEC, Y_VEC))
+    assert held.weight.dtype == torch.float32 and held.training and held.weight.requires_grad
+    assert fm.module is not held
+
+
+def test_transformer_padding_masks_give_one_loss_with_and_without_grad():
+    """nn.MultiheadAttention's inference fast path (eval mode, no grad) zeroes padded positions; the
+    functional view turns it off, so F(θ) and F(θ) inside a gradient computation are the same number."""
+    class Encoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(6, 4)
+            layer = nn.TransformerEncoderLayer(4, 2, dim_feedforward=8, dropout=0.0, batch_first=True)
+            self.enc, self.head = nn.TransformerEncoder(layer, 1, enable_nested_tensor=True), nn.Linear(4, 3)
+
+        def forward(self, x):
+            return self.head(self.enc(self.emb(x), src_key_padding_mask=(x == 0)).mean(1))
+
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(1, 6, (8, 5), generator=gen)
+    tokens[:4, 3:] = 0
+    fm = FunctionalModel(Encoder(), (tokens, torch.randint(0, 3, (8,), generator=gen)))
+    with torch.no_grad():
+        plain = fm.loss(fm.theta0)
+    leaf = fm.theta0.clone().requires_grad_(True)
+    assert torch.equal(plain, fm.loss(leaf).detach())

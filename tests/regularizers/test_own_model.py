@@ -246,3 +246,34 @@ def test_a_users_model_card_on_cuda_matches_the_cpu_card():
     assert [v.verdict for v in gpu.checks] == [v.verdict for v in cpu.checks]
     assert all(v.device.startswith("cuda") for v in gpu.checks)
     assert by_id(gpu)["smoothness"].numeric["M"] == pytest.approx(by_id(cpu)["smoothness"].numeric["M"], rel=1e-6)
+
+
+def test_a_factory_returning_a_held_module_in_a_float32_run():
+    """The float64 twin is built from the task's own copy: the user's factory runs once and their module is
+    untouched (before, the first build cast it and froze its parameters, and the twin found none trainable)."""
+    held = small_cnn()
+    card = run(examples.l2, model=lambda: held, batch=images(), dtype="float32", checks=["gradient"])
+    assert by_id(card)["gradient"].verdict is V, by_id(card)["gradient"].message
+    assert held.training and all(p.requires_grad for p in held.parameters())
+
+
+def test_a_float32_regularizer_in_a_float32_run_is_judged_at_float32_accuracy():
+    def float32_l2(model, batch):
+        return sum((p.float() ** 2).sum() for p in model.parameters())
+
+    card = run(float32_l2, task="cnn", dtype="float32", checks=["gradient"])
+    assert by_id(card)["gradient"].verdict is V, by_id(card)["gradient"].message
+
+
+def test_a_stopped_prerequisite_makes_later_checks_inconclusive_not_errors():
+    import time as _time
+
+    def slow_l2(model, batch):
+        _time.sleep(0.05)
+        return sum((p ** 2).sum() for p in model.parameters())
+
+    card = run(slow_l2, task="softmax", checks=["gradient", "descent"], time_limit=0.01)
+    checks = by_id(card)
+    assert checks["gradient"].verdict is INC and "time limit" in checks["gradient"].message
+    assert checks["descent"].verdict is INC
+    assert not card.failed

@@ -72,6 +72,9 @@ def _model_options(args: argparse.Namespace) -> dict[str, Any]:
                                "train_mode": args.train_mode}
     if args.loss is not None:
         named = args.loss in ("cross-entropy", "mse")
+        if not named and ":" not in args.loss:
+            raise InvalidInputError(f"Got --loss {args.loss!r}; give cross-entropy, mse, or your function as "
+                                    "FILE.py::FN or package.module:FN (fn(output, y) -> 0-dim tensor).")
         options["loss"] = args.loss if named else load_object(args.loss, "--loss")
     return options
 

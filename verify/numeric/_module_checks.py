@@ -11,7 +11,6 @@ in-place op or by a custom autograd function without double backward.
 from __future__ import annotations
 
 import copy
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,83 +18,11 @@ from typing import Any
 import torch
 from torch import nn
 from torch.func import functional_call
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from verify.errors import InvalidInputError, UserCodeError
+from verify.numeric._module_runtime import at_line, seeded
 
-__all__ = ["check_module", "coupled_examples", "differentiable_attention", "loss_of", "seeded", "seeded_state",
-           "user_call"]
-
-State = tuple[torch.Tensor, "torch.Tensor | None"]
-
-
-def seeded_state(seed: int, device: torch.device) -> State:
-    """The RNG states ``torch.manual_seed(seed)`` makes, taken once (``manual_seed`` itself is slow)."""
-    cuda = device.type == "cuda"
-    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
-        torch.manual_seed(seed)
-        return torch.get_rng_state(), (torch.cuda.get_rng_state() if cuda else None)
-
-
-def differentiable_attention() -> Any:
-    """``scaled_dot_product_attention`` on its math backend: the fused kernels (flash, memory-efficient,
-    CPU flash) have no double backward, so Hessian-vector products through attention would fail."""
-    return sdpa_kernel([SDPBackend.MATH])
-
-
-class seeded:  # noqa: N801 (a context manager used like a function)
-    """Run under a saved RNG state (and differentiable attention), and restore the caller's state after."""
-
-    def __init__(self, state: State, device: torch.device) -> None:
-        self.state, self.cuda = state, device.type == "cuda"
-
-    def __enter__(self) -> None:
-        self.saved = torch.get_rng_state(), (torch.cuda.get_rng_state() if self.cuda else None)
-        torch.set_rng_state(self.state[0])
-        if self.cuda and self.state[1] is not None:
-            torch.cuda.set_rng_state(self.state[1])
-        self.attention = differentiable_attention()
-        self.attention.__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self.attention.__exit__(*exc)
-        torch.set_rng_state(self.saved[0])
-        if self.cuda and self.saved[1] is not None:
-            torch.cuda.set_rng_state(self.saved[1])
-
-
-def _at(exc: BaseException) -> str:
-    """`` at file:line in function`` of the innermost frame outside torch and verify ('' if none)."""
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        fname = frame.filename.replace("\\", "/")
-        if "/torch/" not in fname and "/verify/numeric/" not in fname:
-            return f" at {frame.filename}:{frame.lineno} in {frame.name}"
-    return ""
-
-
-def user_call(fn: Callable[..., Any], args: tuple[Any, ...], state: State, what: str) -> Any:
-    """``fn(*args)`` under ``state``; any exception becomes a UserCodeError naming ``what`` and the line."""
-    try:
-        with seeded(state, torch.device("cpu")):
-            return fn(*args)
-    except Exception as exc:
-        raise UserCodeError(f"{what} raised {type(exc).__name__}{_at(exc)}: {exc}") from exc
-
-
-def _cross_entropy(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    return nn.functional.cross_entropy(out, y)
-
-
-def _mse(out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if out.shape != y.shape:  # broadcasting (m, 1) against (m,) would silently compare every pair
-        raise InvalidInputError(f"MSE needs the output and y of one shape; got output {tuple(out.shape)} and y "
-                                f"{tuple(y.shape)}. Fix: reshape y (e.g. y[:, None]) in the data function.")
-    return ((out - y) ** 2).mean()
-
-
-def loss_of(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    return _cross_entropy if name == "cross-entropy" else _mse
-
+__all__ = ["check_module", "coupled_examples"]
 
 @dataclass
 class _Record:
@@ -157,7 +84,7 @@ def _traced_forward(fm: Any, theta: torch.Tensor) -> tuple[Any, _Trace]:
     except Exception as exc:
         where = trace.stack[-1] if trace.stack else fm.name
         raise UserCodeError(
-            f"{fm.name} rejected the batch: layer {where} raised {type(exc).__name__}{_at(exc)}: {exc}. "
+            f"{fm.name} rejected the batch: layer {where} raised {type(exc).__name__}{at_line(exc)}: {exc}. "
             f"The batch has X {tuple(fm.X.shape)} ({str(fm.X.dtype).removeprefix('torch.')}) and y "
             f"{tuple(fm.y.shape)}. Fix: give a batch of the shape the model expects (examples along dimension 0)."
         ) from exc
@@ -191,12 +118,16 @@ def check_module(fm: Any) -> list[str]:
         blocked = _blocking_layer(trace, loss)
         if blocked[0] and _blocks_elsewhere(fm, blocked):
             raise UserCodeError(_stopped(trace, blocked, fm))
+        # coordinates autograd gives no gradient at all (an embedding's padding row, a detached branch) are left
+        # out of the probe: autograd's derivative there is a convention, not something to check
         v = torch.randn(fm.n, generator=torch.Generator().manual_seed(fm.seed), dtype=torch.float64).to(g)
+        v = v * (g.detach() != 0)
         try:
             hv = torch.autograd.grad(g @ v, theta, allow_unused=True)[0] if g.requires_grad else None
         except RuntimeError as exc:
             raise UserCodeError(_broken_backward(trace, exc, fm, double=True)) from None
-    _check_second_derivatives(fm, torch.zeros_like(v) if hv is None else hv, v)
+    if bool((v != 0).any()):
+        _check_second_derivatives(fm, torch.zeros_like(v) if hv is None else hv, v)
     return [name for name, t in fm.params(g.detach()).items() if not bool((t != 0).any())]
 
 
@@ -210,6 +141,8 @@ def _float64_gradient(fm: Any) -> tuple[Callable[[torch.Tensor], torch.Tensor], 
         leaf = theta.detach().requires_grad_(True)
         with torch.enable_grad(), seeded(fm._rng, fm.device):
             out = functional_call(module, fm.params(leaf), (X,))
+            if out.dtype != torch.float64:  # a float16/bfloat16 output cannot resolve steps of 1e-7
+                raise TypeError(f"the output is {out.dtype}")
             (g,) = torch.autograd.grad(fm._loss(out, y), leaf)
         return g
 
@@ -225,21 +158,30 @@ def _check_second_derivatives(fm: Any, hv: torch.Tensor, v: torch.Tensor) -> Non
     between the points, which makes the differences depend on the step, not on autograd: then nothing is
     concluded here (such a loss has no second derivative at the kinks anyway).
     """
-    gradient, theta = _float64_gradient(fm)
-    v, hv = v.double() / float(torch.linalg.vector_norm(v)), hv.double() / float(torch.linalg.vector_norm(v))
+    try:
+        gradient, theta = _float64_gradient(fm)
+        gradient(theta)
+    except Exception:  # the model does not run in float64 (it casts inside forward): nothing to judge here
+        return
+    scale = float(torch.linalg.vector_norm(v))
+    mask = (v != 0).to(v.device)
+    v, hv = v.double() / scale, (hv * mask).double() / scale
     r = 1e-7 * (1.0 + float(theta.abs().max()))
-    fd_r, fd_q = ((gradient(theta + h * v) - gradient(theta - h * v)) / (2 * h) for h in (r, r / 4))
+    fd_r, fd_q = ((gradient(theta + h * v) - gradient(theta - h * v)) * mask / (2 * h) for h in (r, r / 4))
     size = float(torch.linalg.vector_norm(fd_r)) + float(torch.linalg.vector_norm(hv))
-    if size == 0 or float(torch.linalg.vector_norm(fd_r - fd_q)) > 0.1 * size:
+    converged = float(torch.linalg.vector_norm(fd_r - fd_q)) <= 0.1 * size
+    if size == 0 or not converged or float(torch.linalg.vector_norm(fd_r)) == 0.0:  # kinks, or no resolution
         return
     gap = float(torch.linalg.vector_norm(fd_r - hv))
     if gap > 0.1 * size:
         raise UserCodeError(
             f"second derivatives of the loss are wrong: autograd's Hessian-vector product differs from central "
             f"differences of gradients (float64, steps {r:.1g} and {r / 4:.1g}, which agree) by {gap / size:.0%} "
-            "of their size, at the model's initial parameters. A custom autograd function whose backward is not "
-            "itself differentiable (@once_differentiable, or non-torch ops in backward) does this. Fix: write its "
-            "backward with differentiable torch ops.")
+            "of their size, at the model's initial parameters: autograd's gradient is not the derivative that its "
+            "own second derivatives describe. A custom autograd function whose backward is not itself "
+            "differentiable (@once_differentiable, non-torch ops in backward) does this, and so does a "
+            "straight-through or stop-gradient construction (.detach()) that makes the gradient a surrogate. "
+            "Fix: write the backward with differentiable torch ops; the curvature checks need the true gradient.")
 
 
 def _scalar_loss(fm: Any, out: torch.Tensor) -> torch.Tensor:
@@ -269,9 +211,8 @@ def _needs_grad(rec: _Record) -> bool:
 def _blocking_layer(trace: _Trace, loss: torch.Tensor) -> tuple[str, str]:
     """``(layer, how)`` where the gradient stops although later layers get one; ``("", "")`` if nowhere.
 
-    ``how``: ``"output"`` (the layer's output has no gradient: argmax, ``.detach()``), ``"inside"`` (a
-    gradient reaches its output but zero reaches its input: round, sign) or ``"after"`` (none reaches its
-    output: the op sits between it and the next layer, in a parent's forward).
+    ``how``: ``"output"`` (the layer's output has no gradient: argmax, ``.detach()``) or ``"inside"`` (a
+    gradient reaches its output but zero reaches its input: round, sign).
     """
     live = {id(t): t for r in trace.leaves for t in (r.inp, r.out) if t is not None and t.requires_grad}
     if not live:
@@ -291,10 +232,9 @@ def _blocking_layer(trace: _Trace, loss: torch.Tensor) -> tuple[str, str]:
             return rec.name, "output"
         if rec.inp is not None and rec.inp.requires_grad and flows(rec.out) and not flows(rec.inp):
             return rec.name, "inside"
-    in_graph = _graph_nodes(loss)  # an unused branch (an auxiliary head) is not in the loss's graph: not blocked
-    for rec in suspects:
-        if not flows(rec.out) and rec.out is not None and rec.out.grad_fn in in_graph:
-            return rec.name, "after"
+    # no gradient reaching a layer's output from later layers is not an error: an unused branch, a gate that
+    # is exactly zero (top-k mixtures of experts) or an op between layers; its parameters are listed as
+    # receiving no gradient (FunctionalModel.unreached) and the card says so
     return "", ""
 
 
@@ -311,18 +251,6 @@ def _blocks_elsewhere(fm: Any, blocked: tuple[str, str]) -> bool:
         if not loss.requires_grad:
             return True
         return _blocking_layer(trace, loss) == blocked
-
-
-def _graph_nodes(loss: torch.Tensor) -> set[Any]:
-    seen: set[Any] = set()
-    todo = [loss.grad_fn]
-    while todo:
-        node = todo.pop()
-        if node is None or node in seen:
-            continue
-        seen.add(node)
-        todo.extend(nxt for nxt, _ in node.next_functions)
-    return seen
 
 
 _RELAX = ("Fix: use a differentiable relaxation (softmax instead of argmax, a straight-through estimator for "
@@ -385,11 +313,21 @@ def coupled_examples(fm: Any) -> str:
     if fm.train_mode and any(isinstance(mod, nn.modules.batchnorm._BatchNorm) for mod in fm.module.modules()):
         return ("in train mode BatchNorm normalizes with the batch's statistics, so one example's output depends "
                 "on the others; run in eval mode (the default) for per-example gradients.")
-    with torch.no_grad():
-        whole = fm.output(fm.theta0)
-        alone = torch.cat([fm.output(fm.theta0, fm.X[i:i + 1]) for i in range(min(fm.m, 3))])
+    k = min(fm.m, 3)
+    try:
+        with torch.no_grad():
+            whole = fm.output(fm.theta0).reshape(fm.m, -1)[:k]
+            single = [fm.output(fm.theta0, fm.X[i:i + 1]) for i in range(k)]
+            fm._loss(single[0], fm.y[:1])  # the loss must take one example's output as it comes
+            alone = torch.cat([out.reshape(1, -1) for out in single])
+    except Exception as exc:
+        return (f"the model does not run on one example alone ({type(exc).__name__}: {str(exc).splitlines()[0]}), "
+                "so a per-example loss is not defined for it.")
+    if whole.shape != alone.shape:
+        return (f"the model's output for one example alone has {alone.shape[1]} entries, not {whole.shape[1]} "
+                "(an output squeezed or reshaped by the batch size), so a per-example loss is not defined for it.")
     scale = float(whole.abs().max()) + 1.0
-    if float((whole[:alone.shape[0]] - alone).abs().max()) > 100 * torch.finfo(whole.dtype).eps ** 0.5 * scale:
+    if float((whole - alone).abs().max()) > 100 * torch.finfo(whole.dtype).eps ** 0.5 * scale:
         return ("one example's output changes with the rest of the batch (batch statistics, or random masks drawn "
                 "per batch in train mode), so a per-example loss is not a function of that example alone.")
     return ""

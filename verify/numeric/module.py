@@ -39,15 +39,8 @@ from torch import nn
 from torch.func import functional_call, grad, vmap
 
 from verify.errors import InvalidInputError
-from verify.numeric._module_checks import (
-    check_module,
-    coupled_examples,
-    differentiable_attention,
-    loss_of,
-    seeded,
-    seeded_state,
-    user_call,
-)
+from verify.numeric._module_checks import check_module, coupled_examples
+from verify.numeric._module_runtime import differentiable_attention, loss_of, seeded, seeded_state, user_call
 from verify.numeric.autodiff import hvp_operator
 from verify.numeric.spectrum import EigenEstimate, extreme_eigenvalue, extreme_eigenvalues
 
@@ -104,8 +97,6 @@ class FunctionalModel:
         self.names = [k for k, _ in trainable]
         self.shapes = [p.shape for _, p in trainable]
         self.theta0 = torch.cat([p.detach().reshape(-1) for _, p in trainable]).clone()
-        for p in self.module.parameters():  # θ is passed in by functional_call; the module's own are constants
-            p.requires_grad_(False)
         self.loss_name, self._loss = _resolve_loss(loss, self.y)
         self.unreached = check_module(self)
         self.per_example_why = coupled_examples(self)
@@ -127,7 +118,7 @@ class FunctionalModel:
         if not isinstance(built, nn.Module):
             raise InvalidInputError(f"The model function returned a {type(built).__name__}, not a torch.nn.Module. "
                                     "Fix: return the network (an nn.Module instance).")
-        return built
+        return self._instantiate(built)  # it may return a module the caller holds: work on a copy of it too
 
     def _batch(self, batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if callable(batch) and not isinstance(batch, torch.Tensor):

@@ -122,10 +122,10 @@ def _task(task: str | None, model: Any, batch: Any, loss: Any, train_mode: bool,
     if task is not None:
         raise InvalidInputError(f"Got task={task!r} and model=: give one or the other (task names a built-in "
                                 "model and batch).")
-    def build(dtype: torch.dtype) -> Task:
-        return user_task(model, batch, loss, seed=seed, dtype=dtype, device=dev, train_mode=train_mode)
-    the_task = build(dt)
-    return the_task, (lambda: build(torch.float64))
+    the_task = user_task(model, batch, loss, seed=seed, dtype=dt, device=dev, train_mode=train_mode)
+    # the float64 twin starts from the task's own copy and batch: the user's factories run once
+    return the_task, (lambda: user_task(the_task.module, the_task.batch, loss, seed=seed, dtype=torch.float64,
+                                        device=dev, train_mode=train_mode))
 
 
 def check_regularizer(fn: Callable[..., Any], *, lam: float | None = None, lams: Sequence[float] | None = None,
@@ -245,6 +245,7 @@ def _safe(check: Callable[[Context], Any], ctx: Context, check_id: str) -> Verdi
         ctx.begin(check_id)
         return check(ctx)
     except TimeLimitReached as stop:
+        ctx.facts.timed_out.append(check_id)
         done = ", ".join(stop.done) or "none"
         return make_verdict(ctx, check_id, VerdictKind.INCONCLUSIVE,
                             f"Stopped by the time limit ({stop.limit:g} s per check) before the step "

@@ -62,6 +62,8 @@ STATEMENT = (r"\theta_\lambda=\arg\min_\theta J+\lambda R\ \Rightarrow\ \theta_\
              r"\ni 0,\quad \lambda\mapsto R(\theta_\lambda)\ \text{non-increasing}")
 HYPOTHESES = ["J = mean softmax cross-entropy of softmax regression (convex, C1)", "R convex (tested by midpoints)",
               "global minimizers (convex problem)"]
+USER_HYPOTHESES = ["J = your model's loss, convex (no negative Hessian eigenvalue at 3 points, no midpoint violation: "
+                   "sampled, not proved)", "R convex (tested by midpoints)", "global minimizers (convex problem)"]
 KKT_REL = 1e-6
 #: relative step at which the multiplier estimate looks for kinks at the SLSQP point (its resolution)
 MULT_KINK_STEP = 1e-3
@@ -96,11 +98,11 @@ def check_constraint(ctx: Context) -> Any:
     where = ("your model (J showed no midpoint-convexity violation: sampled, not proved)"
              if user else "the convex softmax-regression task (C1)")
     numeric: dict[str, Any] = {"task": f"check 5 runs on {where}", "dtype": "float64", "lams": lams,
-                               "hypotheses": HYPOTHESES}
+                               "hypotheses": USER_HYPOTHESES if user else HYPOTHESES}
 
     def verdict(kind: VerdictKind, msg: str, counter: dict | None = None) -> Any:
         return make_verdict(ctx, CHECK, kind, msg, title=TITLE, statement=STATEMENT, numeric=numeric,
-                            counterexample=counter, hypotheses=HYPOTHESES, started=started)
+                            counterexample=counter, hypotheses=numeric["hypotheses"], started=started)
 
     if ctx.facts.stochastic:
         return verdict(VerdictKind.NOT_APPLICABLE, "Does not apply: R is stochastic, so the penalized problem has no "
@@ -118,8 +120,8 @@ def check_constraint(ctx: Context) -> Any:
         numeric["convexity_midpoint_test"] = convex
         path = _path(task.loss, reg, task, lams, ctx, polish=convex["status"] != "violated")
     except UserCodeError as exc:
-        return verdict(VerdictKind.INCONCLUSIVE, f"Does not apply: R could not be evaluated on the convex task "
-                       f"({exc}).")
+        place = "your model" if user else "the convex task"
+        return verdict(VerdictKind.INCONCLUSIVE, f"Does not apply: R could not be evaluated on {place} ({exc}).")
     numeric["path"] = path
     numeric["figures"] = [Figure("Constraint level k(λ) = R(θ_λ) of the penalized optimum", [
         Series("k(λ) = R(θ_λ)", lams, [p["k"] for p in path])], x_label="λ", y_label="k(λ)", x_log=True,
@@ -192,7 +194,8 @@ def _against_oracle(ctx: Context, reg: Regularizer, task: Task, lams: list[float
                 {"lam": p["lam"], "k": p["k"], "J_penalized": p["J"], "J_constrained": oracle["J"]})
     kinked = any(p.get("subgradient") for p in path)
     ks = ", ".join(format(q["k"], ".4g") for q in path)
-    msg = (f"On the convex task, λ ∈ {lams}: KKT residuals ≤ {max(q['kkt_residual'] for q in path):.2g} "
+    place = "your model" if task.kind == "user" else "the convex task"
+    msg = (f"On {place}, λ ∈ {lams}: KKT residuals ≤ {max(q['kkt_residual'] for q in path):.2g} "
            f"({'minimum-norm subgradient on kinked coordinates' if kinked else '‖∇J + λ∇R‖'}); SLSQP on "
            f"min J s.t. R ≤ k(λ={p['lam']:g}) = {p['k']:.6g} reaches J = {oracle['J']:.10g} vs J(θ_λ) = "
            f"{p['J']:.10g} ({_multiplier_text(oracle, p['lam'], task.n)}); k(λ) is non-increasing: {ks}.")

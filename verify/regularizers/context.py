@@ -181,7 +181,15 @@ def blocked(ctx: Context, check: str, title: str, statement: str, needs: str) ->
     """An ``error`` verdict when an earlier check found what ``needs`` names broken, else None.
 
     ``needs``: ``"value"`` (a finite scalar), ``"grad"`` (a gradient) or ``"double"`` (double backward).
+    A prerequisite the time limit stopped makes it ``inconclusive`` instead (nothing was found broken).
     """
+    waiting = [c for c in ("well-formed", "smoothness" if check == "descent" else "")
+               if c and c in ctx.facts.timed_out]
+    if waiting:
+        return make_verdict(ctx, check, VerdictKind.INCONCLUSIVE,
+                            f"Not run: the {waiting[0]} check, whose result this check needs, was stopped by the time "
+                            "limit before it finished; raise --time-limit.", title=title, statement=statement,
+                            numeric={"blocked_by": waiting[0], "needs": "its result (stopped by the time limit)"})
     for key in STAGES[:STAGES.index(needs) + 1]:
         ok, why = ctx.facts.stage(key)
         if not ok:

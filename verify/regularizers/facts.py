@@ -38,8 +38,10 @@ class Facts:
     double_why: str = NOT_CHECKED
     #: two unseeded calls at θ0 differed (the checks then use a fixed seed per call)
     stochastic: bool = False
-    #: the dtype R returns when it differs from the run's dtype (None: the run's dtype)
+    #: the dtype R returns (None: not evaluated yet, taken to be the run's dtype)
     value_dtype: torch.dtype | None = None
+    #: checks that the time limit stopped before they finished (checks that need their result say so)
+    timed_out: list[str] = field(default_factory=list)
     #: the gradient check found autograd's gradient of R wrong (the curvature checks are then blocked)
     grad_wrong: bool = False
     #: the smoothness check's curvature bound of L + λR (None: none, or its second derivatives are wrong)

@@ -151,7 +151,7 @@ def _evaluate_values(ctx: Context, points: list[torch.Tensor], numeric: dict) ->
         out = _call_once(ctx, theta, where, numeric, twice=i == 0)
         values.append(float(out.detach().reshape(())))
     numeric["values"] = values
-    if out.dtype != ctx.dtype and out.dtype.is_floating_point:
+    if out.dtype.is_floating_point:  # recorded even when it is the run's: a float64 re-run must know it
         ctx.facts.value_dtype = out.dtype
     numeric["value_dtype"] = str(out.dtype).removeprefix("torch.")
     notes = []
