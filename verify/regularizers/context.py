@@ -62,6 +62,8 @@ class Context:
     progress: Callable[[str], None] | None = None
     time_limit: float | None = None
     float64_factory: Callable[[], Task] | None = None
+    #: the dtype R returns on this context's task (set by :meth:`in_float64`; else the well-formed check's)
+    returns_dtype: torch.dtype | None = None
     _convex: Task | None = None
     _task64: Task | None = None
     _check: str = ""
@@ -93,7 +95,7 @@ class Context:
     @property
     def value_dtype(self) -> torch.dtype:
         """The coarser of the run's dtype and the dtype R returns (R computed in float32 rounds like float32)."""
-        other = self.dtype if self.facts.value_dtype is None else self.facts.value_dtype
+        other = self.returns_dtype or self.facts.value_dtype or self.dtype
         return other if torch.finfo(other).eps > torch.finfo(self.dtype).eps else self.dtype
 
     @property
@@ -132,7 +134,14 @@ class Context:
             return self
         task = self.task64()
         reg = None if self.reg is None else Regularizer(self.fn, task, self.seed, kind=self.reg.kind)
-        return replace(self, task=task, reg=reg, dtype=torch.float64, _convex=self._convex, _task64=task)
+        returns = None
+        if reg is not None:
+            try:  # R on float64 parameters may still compute in float32 (an explicit cast): its own dtype counts
+                returns = reg(task.theta0).dtype
+            except Exception:  # the check itself meets and reports the failure
+                returns = None
+        return replace(self, task=task, reg=reg, dtype=torch.float64, returns_dtype=returns, _convex=self._convex,
+                       _task64=task)
 
     def objective(self, task: Task | None = None, reg: Regularizer | None = None,
                   lam: float | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
