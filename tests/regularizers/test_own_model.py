@@ -283,3 +283,22 @@ def test_a_stopped_prerequisite_makes_later_checks_inconclusive_not_errors():
     assert checks["gradient"].verdict is INC and "time limit" in checks["gradient"].message
     assert checks["descent"].verdict is INC
     assert not card.failed
+
+
+def test_a_model_that_casts_to_float32_runs_its_float64_checks_in_float32_and_says_so():
+    class Casts(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = nn.Linear(5, 3)
+            self.fixed = torch.eye(5)  # a plain attribute: .to(float64) leaves it float32
+
+        def forward(self, x):
+            return self.lin(x @ self.fixed)
+
+    gen = torch.Generator().manual_seed(0)
+    batch = (torch.randn(12, 5, generator=gen), torch.randint(0, 3, (12,), generator=gen))
+    card = run(examples.l2, model=Casts(), batch=batch, dtype="float32", checks=["gradient", "constraint"])
+    gradient, constraint = by_id(card)["gradient"], by_id(card)["constraint"]
+    assert gradient.verdict is V and gradient.dtype == "float32", gradient.message
+    assert constraint.verdict is NA and "float64" in constraint.message
+    assert "does not run in float64" in card.summary

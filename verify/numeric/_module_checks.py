@@ -43,8 +43,8 @@ class _Trace:
     stack: list[str] = field(default_factory=list)
 
     def label(self, module: nn.Module) -> str:
-        name = self.names.get(id(module), "?") or "the model itself"
-        return f"{name} ({type(module).__name__})"
+        name = self.names.get(id(module), "?")
+        return f"{name} ({type(module).__name__})" if name else f"{type(module).__name__}.forward (the model itself)"
 
     def hooks(self, root: nn.Module) -> list[Any]:
         handles = []

@@ -291,6 +291,9 @@ def _summary(card: ReportCard, ctx: Context, lam_from: str = "") -> str:
     if task.unreached:
         parts.append(f"No gradient of the loss reaches {', '.join(task.unreached[:6])} at θ0 (unused parameters, "
                      "or an op outside the leaf layers that blocks the gradient).")
+    if ctx.facts.float64_unavailable:
+        parts.append("Your model does not run in float64, so the gradient, descent and constraint checks ran in "
+                     f"{ctx.dtype_name} ({_first_sentences(ctx.facts.float64_unavailable, 160)})")
     if task.train_mode:
         parts.append("The model ran in train mode" + (" and is stochastic: one fixed seed per call" if
                                                      task.stochastic else "") + ".")

@@ -107,6 +107,9 @@ def check_constraint(ctx: Context) -> Any:
     if ctx.facts.stochastic:
         return verdict(VerdictKind.NOT_APPLICABLE, "Does not apply: R is stochastic, so the penalized problem has no "
                        "fixed optimum (C4 is about a deterministic R); the other checks used a fixed seed per call.")
+    if user and ctx.facts.float64_unavailable:
+        return verdict(VerdictKind.NOT_APPLICABLE, "Does not apply: your model does not run in float64, and the "
+                       f"constraint's solvers need it ({ctx.facts.float64_unavailable.splitlines()[0][:200]}).")
     problem = not_applicable_to_model(ctx, ctx.task) if user else None
     if problem is not None:
         numeric.update(problem[1])

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from verify.claims import Tolerance, Verdict, VerdictKind, versions
+from verify.errors import VerifyError
 from verify.numeric import dtype_name
 from verify.regularizers.budget import Budget, budget_for
 from verify.regularizers.facts import STAGES, Facts
@@ -132,7 +133,11 @@ class Context:
         """This context on the float64 task (the same facts): for the checks that need float64."""
         if self.dtype == torch.float64:
             return self
-        task = self.task64()
+        try:
+            task = self.task64()
+        except VerifyError as exc:  # a model that casts to float32 inside forward: stay in the run's dtype
+            self.facts.float64_unavailable = str(exc)
+            return self
         reg = None if self.reg is None else Regularizer(self.fn, task, self.seed, kind=self.reg.kind)
         returns = None
         if reg is not None:

@@ -40,6 +40,8 @@ class Facts:
     stochastic: bool = False
     #: the dtype R returns (None: not evaluated yet, taken to be the run's dtype)
     value_dtype: torch.dtype | None = None
+    #: why the model could not be rebuilt in float64 ('' when it could, or was not asked to)
+    float64_unavailable: str = ""
     #: checks that the time limit stopped before they finished (checks that need their result say so)
     timed_out: list[str] = field(default_factory=list)
     #: the gradient check found autograd's gradient of R wrong (the curvature checks are then blocked)
