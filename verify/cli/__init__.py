@@ -1,7 +1,8 @@
 """Command line: ``verify list | check | report | regularizer`` (contract in docs/architecture.md).
 
 Exit status of ``check`` and ``report``: 0 iff every verdict matches its claim's expectation;
-1 if some verdict does not; of ``regularizer``: 0 iff every check passed, else 1;
+1 if some verdict does not; of ``regularizer``: 0 iff no check was refuted or an error (``--strict``: and
+none inconclusive or not applicable), else 1;
 2 for bad usage (unknown claim or function, bad option, unreadable file, an output path that
 cannot be written: checked before any claim runs); 130 (SIGINT) or 143 (SIGTERM) when interrupted:
 the outputs named are left as they were and what finished is in their ``.partial`` siblings
