@@ -302,3 +302,15 @@ def test_a_model_that_casts_to_float32_runs_its_float64_checks_in_float32_and_sa
     assert gradient.verdict is V and gradient.dtype == "float32", gradient.message
     assert constraint.verdict is NA and "float64" in constraint.message
     assert "does not run in float64" in card.summary
+
+
+def test_a_user_model_card_page_names_the_model_and_reports_not_applicable_without_failing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "net.py").write_text(textwrap.dedent(MODEL_FILE))
+    code, _, err = _cli("regularizer", "l2", "--model", "net.py::build", "--data", "net.py::batch", "--checks",
+                        "constraint", "--quiet", "--out", "card", "--json", "card.json")
+    assert code == 0, err
+    page = (tmp_path / "card" / "index.html").read_text(encoding="utf-8")
+    assert "reported, not failed" in page and "MISMATCH" not in page
+    assert "--model net.py::build --data net.py::batch" in page and "--task user" not in page
+    assert "(--model/--data)" in page

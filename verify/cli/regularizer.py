@@ -105,8 +105,10 @@ def run_regularizer(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
     set_torch_threads(args.threads)
     err.write(f"checking regularizer {args.name} …\n")
+    specs = {"model_spec": args.model, "data_spec": args.data, "loss_spec": args.loss}
     try:
         card = check_regularizer(fn, **options)
+        card.settings.update({k: v for k, v in specs.items() if v})  # the re-run command names them
     except KeyboardInterrupt as exc:  # the checks that finished go to the .partial outputs
         partial = getattr(exc, "partial_card", None)
         if partial is not None and partial.checks:

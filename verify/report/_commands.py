@@ -41,7 +41,14 @@ def card_check_command(card: ReportCard, check: Verdict) -> str:
         parts.append("--lams " + shlex.quote(",".join(_float_text(x) for x in lams)))
     elif lam is not None:
         parts.append(f"--lam {_float_text(lam)}")
-    if s.get("task"):
+    if s.get("task") == "user":  # the user's own model: the names the CLI was given, else placeholders
+        parts.append(f"--model {shlex.quote(str(s.get('model_spec') or 'YOUR_FILE.py::MODEL'))}")
+        parts.append(f"--data {shlex.quote(str(s.get('data_spec') or 'YOUR_FILE.py::DATA'))}")
+        if s.get("loss_spec"):
+            parts.append(f"--loss {shlex.quote(str(s['loss_spec']))}")
+        if s.get("train_mode"):
+            parts.append("--train-mode")
+    elif s.get("task"):
         parts.append(f"--task {shlex.quote(str(s['task']))}")
     parts.append(f"--checks {shlex.quote(str(check.claim))}")
     parts.append(f"--seed {shlex.quote(str(s.get('seed', check.seed)))}")

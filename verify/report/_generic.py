@@ -150,7 +150,7 @@ def setting_rows(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
         if k == "task" and described:
             continue  # the description says more than the task's short name
         if k == "task_description" and "task" in settings:
-            v = f"{v} (--task {settings['task']})"
+            v = f"{v} ({'--model/--data' if settings['task'] == 'user' else '--task ' + str(settings['task'])})"
         if k == "checks" and isinstance(v, Sequence) and not isinstance(v, str):
             v = ", ".join(map(str, v))
         out.append((_SETTING_LABEL.get(str(k), label(k)), _compact(v)))

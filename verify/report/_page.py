@@ -70,7 +70,10 @@ def badge(verdict: str) -> str:
     return f'<span class="badge v-{cls}">{esc(verdict)}</span>'
 
 
-def match_text(matches: bool, expected: str) -> str:
+def match_text(matches: bool, expected: str, reported: bool = False) -> str:
+    """``reported``: a card's inconclusive or not-applicable check, which does not fail a non-strict card."""
+    if reported:
+        return f'<span class="muted">reported, not failed (strict mode fails it; expected {esc(expected)})</span>'
     if matches:
         return f'<span class="ok">as expected</span> <span class="muted">(expected {esc(expected)})</span>'
     return f'<span class="bad">MISMATCH</span> <span class="muted">(expected {esc(expected)})</span>'

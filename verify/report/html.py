@@ -202,10 +202,11 @@ def claim_sections(v: Verdict, h: int = 2, card: ReportCard | None = None, docs:
     """
     rerun = card_check_command(card, v) if card is not None else None
     source = (card.source or card.name) if card is not None else v.source
+    reported = card is not None and not card.strict and v in card.undecided
     v = normalized(v)
     hyps = "".join(f"<li>{text_or_math_html(str(x))}</li>" for x in v.hypotheses)
     head = table([
-        ("verdict", f"{badge(v.verdict.value)} {match_text(v.matches_expectation, v.expected.value)}"),
+        ("verdict", f"{badge(v.verdict.value)} {match_text(v.matches_expectation, v.expected.value, reported)}"),
         ("message", esc(v.message or "—")),
         ("source", source_html(source, docs) if source else "—"),
     ])
@@ -320,10 +321,11 @@ def render_card_html(card: ReportCard, *, title: str | None = None) -> str:
     counts = " · ".join(f"{badge(k)} {n}" for k, n in card.counts().items() if n)
     settings = table([(esc(k), esc(v)) for k, v in setting_rows(card.settings)]) if card.settings else ""
     mismatch = ' class="mismatch"'
-    rows = "".join(f'<tr{"" if v.matches_expectation else mismatch}><td><a href="#check-{esc(n)}">'
+    undecided = [] if card.strict else card.undecided
+    rows = "".join(f'<tr{"" if v.matches_expectation or v in undecided else mismatch}><td><a href="#check-{esc(n)}">'
                    f"{esc(v.claim)}</a></td><td>{badge(v.verdict.value)}</td>"
-                   f"<td>{match_text(v.matches_expectation, v.expected.value)}</td><td>{esc(v.message)}</td></tr>"
-                   for v, n in zip(card.checks, names))
+                   f"<td>{match_text(v.matches_expectation, v.expected.value, v in undecided)}</td>"
+                   f"<td>{esc(v.message)}</td></tr>" for v, n in zip(card.checks, names))
     out = [f"<h1>{title_html}</h1>", f"<p><code>{esc(card.name)}</code> — {status} {counts}</p>",
            table([("summary", esc(card.summary or "—")), ("source", esc(card.source or "—")),
                   ("total time", f"{esc(fmt_num(card.elapsed_s))} s")]),

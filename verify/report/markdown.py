@@ -95,8 +95,10 @@ def _figure_rows(num: Mapping[str, Any], ce: Mapping[str, Any] | None) -> list[s
 def _claim_body(v: Verdict, h: str = "##", card: ReportCard | None = None, docs: str | None = None) -> list[str]:
     rerun = card_check_command(card, v) if card is not None else None
     source = (card.source or card.name) if card is not None else v.source
+    reported = card is not None and not card.strict and v in card.undecided
     v = normalized(v)
-    match = "as expected" if v.matches_expectation else "**MISMATCH**"
+    match = ("reported, not failed (strict mode fails it)" if reported else
+             "as expected" if v.matches_expectation else "**MISMATCH**")
     lines = [f"**Verdict:** {v.verdict.value} ({match}; expected {v.expected.value})", "",
              f"**Message:** {_t(v.message or '—')}", "",
              f"**Source:** {source_markdown(source, docs, _t) if source else '—'}", "",
