@@ -3,13 +3,14 @@
 Runs ``verify.check_regularizer`` on ``bench/user_cnn.py::build`` (1,050,826 parameters) and
 ``bench/user_cnn.py::batch`` (64 synthetic CIFAR-shaped images, 10 classes), exactly as
 ``verify regularizer l2 --model bench/user_cnn.py::build --data bench/user_cnn.py::batch --dtype float32
---threads 2`` does, and prints for each check its dtype, its Hessian-vector products and its seconds,
-then the total against the 5-minute budget. The gradient check runs in float64 whatever the run's dtype.
+--threads 2`` does (``--device cuda`` on a GPU machine), and prints for each check its dtype, its
+Hessian-vector products and its seconds, then the total against the 5-minute budget. The gradient check
+runs in float64 whatever the run's dtype.
 
 Second table: λ_max of a small conv net's loss Hessian (``small``, 2,042 parameters) by Lanczos on
 Hessian-vector products against the dense route (n products, then ``eigvalsh``), as a RATIO.
 
-    .venv/bin/python bench/own_model.py [--threads 2] [--dtype float32] [--regularizer l2]
+    .venv/bin/python bench/own_model.py [--threads 2] [--dtype float32] [--regularizer l2] [--device cuda]
 """
 
 from __future__ import annotations
@@ -51,11 +52,11 @@ def card_table(args: argparse.Namespace) -> float:
     steps = _Steps()
     started = time.perf_counter()
     card = check_regularizer(load_regularizer(args.regularizer), model=build, batch=batch, dtype=args.dtype,
-                             device="cpu", threads=args.threads, progress=steps)
+                             device=args.device, threads=args.threads, progress=steps)
     total = time.perf_counter() - started
     print(f"\n{card.settings['task_description']}")
-    print(f"regularizer {args.regularizer}, run dtype {args.dtype}, torch threads {args.threads}, budget "
-          f"{card.settings['budget']['name']}\n")
+    print(f"regularizer {args.regularizer}, run dtype {args.dtype}, device {args.device}, "
+          f"torch threads {args.threads}, budget {card.settings['budget']['name']}\n")
     print(f"{'check':<18} {'verdict':<14} {'dtype':<8} {'HVPs':>6} {'seconds':>8}")
     ends = sorted(steps.marks.items(), key=lambda kv: kv[1][0]) + [("end", (started + total, hvp_products()))]
     spans = {c: (ends[i + 1][1][0] - t, ends[i + 1][1][1] - h) for i, (c, (t, h)) in enumerate(ends[:-1])}
@@ -69,7 +70,7 @@ def card_table(args: argparse.Namespace) -> float:
 
 def lanczos_vs_dense(args: argparse.Namespace) -> None:
     fm = FunctionalModel(load_object(f"{MODEL}::small", "--model"), load_object(f"{MODEL}::batch", "--data"),
-                         dtype=torch.float64)
+                         dtype=torch.float64, device=args.device)
     t = time.perf_counter()
     before = hvp_products()
     hi = fm.extreme_eigenvalue(fm.theta0, tol=1e-8)
@@ -78,7 +79,7 @@ def lanczos_vs_dense(args: argparse.Namespace) -> None:
     dense = float(torch.linalg.eigvalsh(fm.dense_hessian(fm.theta0))[-1])
     dense_s = time.perf_counter() - t
     agree = abs(hi.value - dense) <= 1e-6 * abs(dense)
-    print(f"\nλ_max of the small conv net's Hessian (n = {fm.n}, float64, {args.threads} threads):")
+    print(f"\nλ_max of the small conv net's Hessian (n = {fm.n}, float64, {args.device}, {args.threads} threads):")
     print(f"  dense (n products + eigvalsh): {dense_s:.2f} s, {fm.n} HVPs, λ_max = {dense:.10g}")
     print(f"  Lanczos (tol 1e-8):            {lanczos_s:.2f} s, {lanczos_hvps} HVPs, λ_max = {hi.value:.10g}"
           f"{'' if agree else '  DISAGREE'}")
@@ -90,6 +91,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--regularizer", default="l2")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (bench/gpu_checks.sh runs it on cuda)")
     args = parser.parse_args()
     set_torch_threads(args.threads)
     card_table(args)

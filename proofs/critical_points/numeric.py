@@ -20,6 +20,7 @@ from proofs.critical_points.cases import SemidefiniteCase
 from verify import CaseResult, CheckContext, Tolerance, compare_leq, dense_hessian, gradient
 
 __all__ = [
+    "canonical_eigenbasis",
     "classification_check",
     "classification_recheck_exact",
     "classify",
@@ -45,6 +46,39 @@ def classify(eig: np.ndarray, tol: float) -> str:
     return "saddle"
 
 
+def canonical_eigenbasis(eig: torch.Tensor, vecs: torch.Tensor, rel_gap: float = 1e-8) -> torch.Tensor:
+    """The eigenvectors with the choices ``eigh`` leaves open fixed, so that every device picks the same ones.
+
+    Within a tie (eigenvalues closer than ``rel_gap`` of the largest) any orthonormal basis of the eigenspace
+    is valid, and which one ``eigh`` returns is decided by round-off: CPU and CUDA returned different ones for
+    H = 2I, and ΔL along them differs once the loss has quartic terms. A tied block is replaced by the
+    projections of e_1, e_2, … onto the eigenspace (the projector is well defined), orthonormalized; each
+    vector's sign makes its first largest entry positive (the cubic terms make ΔL(εu) ≠ ΔL(−εu)).
+    """
+    n, out = eig.numel(), vecs.clone()
+    scale = float(eig.abs().max()) or 1.0
+    start = 0
+    while start < n:
+        end = start + 1
+        while end < n and float(eig[end] - eig[end - 1]) <= rel_gap * scale:
+            end += 1
+        if end - start > 1:
+            block = vecs[:, start:end]
+            projector, basis = block @ block.T, []
+            for i in range(n):
+                w = projector[:, i].clone()
+                for b in basis:
+                    w = w - (b @ w) * b
+                if float(w.norm()) > 1e-3 and len(basis) < end - start:
+                    basis.append(w / w.norm())
+            out[:, start:end] = torch.stack(basis, dim=1)
+        start = end
+    magnitude = out.abs()
+    largest = (magnitude >= magnitude.max(dim=0).values * (1 - 1e-6)).int().argmax(dim=0)  # first of equals
+    signs = torch.sign(out[largest, torch.arange(n, device=out.device)])
+    return out * torch.where(signs == 0, torch.ones_like(signs), signs)
+
+
 def _float_change(case: Any, f: Callable, theta: torch.Tensor, step: torch.Tensor) -> float:
     return float(f(theta + step) - f(theta))
 
@@ -64,6 +98,7 @@ def _judge_classification(case: Any, ctx: CheckContext, change: LossChange,
     f, theta = case.loss_and_point(ctx)
     H = dense_hessian(f, theta).detach()
     eig, vecs = torch.linalg.eigh(H)
+    vecs = canonical_eigenbasis(eig, vecs)
     eig_np = eig.cpu().numpy()
     tol = Tolerance(ctx.dtype, FAMILY.depth)
     spread = float(np.abs(eig_np).max())

@@ -64,3 +64,34 @@ def test_least_squares_point_and_check_are_bit_stable_between_calls():
         assert np.array_equal(least_squares_solution(X.copy(), y.copy()), first_point)
         again = num.classification_check(case, CheckContext())
         assert again.comparison == first.comparison and again.details == first.details
+
+
+def _random_rotation_within(vecs: torch.Tensor, start: int, end: int, seed: int) -> torch.Tensor:
+    """Another valid eigenbasis: a random orthogonal mix of the tied block, and random signs elsewhere."""
+    gen = torch.Generator().manual_seed(seed)
+    q, _ = torch.linalg.qr(torch.randn(end - start, end - start, dtype=torch.float64, generator=gen))
+    other = vecs.clone()
+    other[:, start:end] = vecs[:, start:end] @ q
+    signs = torch.where(torch.rand(vecs.shape[1], generator=gen) < 0.5, -1.0, 1.0).to(torch.float64)
+    return other * signs
+
+
+def test_canonical_eigenbasis_does_not_depend_on_the_basis_eigh_returned():
+    """CUDA's eigh returned another basis of H = 2I than the CPU's, and the worst ΔL moved (1/18 vs 0.0567):
+    any valid basis must map to one canonical basis."""
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.standard_normal((5, 5)))
+    H = torch.tensor(q @ np.diag([-1.0, 2.0, 2.0, 2.0, 3.0]) @ q.T)
+    eig, vecs = torch.linalg.eigh(H)
+    reference = num.canonical_eigenbasis(eig, vecs)
+    assert torch.allclose(reference.T @ reference, torch.eye(5, dtype=torch.float64), atol=1e-12)
+    assert torch.allclose(H @ reference, reference * eig, atol=1e-12)
+    for seed in range(5):
+        other = num.canonical_eigenbasis(eig, _random_rotation_within(vecs, 1, 4, seed))
+        assert torch.allclose(other, reference, atol=1e-10), seed
+
+
+def test_canonical_eigenbasis_of_a_multiple_of_the_identity_is_the_standard_basis():
+    eig, vecs = torch.linalg.eigh(2.0 * torch.eye(3, dtype=torch.float64))
+    rotated = _random_rotation_within(vecs, 0, 3, seed=7)
+    assert torch.allclose(num.canonical_eigenbasis(eig, rotated), torch.eye(3, dtype=torch.float64), atol=1e-12)
