@@ -31,6 +31,7 @@ from verify.numeric.mlp import (
 )
 from verify.numeric.module import (
     DENSE_LIMIT,
+    EXACT_EIGEN_LIMIT,
     LOSSES,
     MEMORY_BUDGET,
     FunctionalModel,
@@ -46,10 +47,14 @@ from verify.numeric.policy import (
     torch_threads,
 )
 from verify.numeric.spectrum import EigenEstimate, extreme_eigenvalue, extreme_eigenvalues, power_iteration
+from verify.numeric.zoo import LayerNorm, SelfAttention, build_module, functional, module_from_case
 
 __all__ = [
     "ACTIVATIONS",
     "DENSE_LIMIT",
+    "EXACT_EIGEN_LIMIT",
+    "LayerNorm",
+    "SelfAttention",
     "MEMORY_BUDGET",
     "FunctionalModel",
     "LOSSES",
@@ -58,6 +63,7 @@ __all__ = [
     "activation",
     "as_tensor",
     "compare_tensors",
+    "build_module",
     "dense_hessian",
     "differentiable_attention",
     "dtype_name",
@@ -67,12 +73,14 @@ __all__ = [
     "fd_gradient",
     "fd_hvp",
     "fd_step",
+    "functional",
     "flatten",
     "gradient",
     "hvp_double_backward",
     "hvp_forward_over_reverse",
     "hvp_operator",
     "hvp_products",
+    "module_from_case",
     "init_params",
     "log_softmax",
     "mlp_forward",

@@ -44,11 +44,14 @@ from verify.numeric._module_runtime import differentiable_attention, loss_of, se
 from verify.numeric.autodiff import hvp_operator
 from verify.numeric.spectrum import EigenEstimate, extreme_eigenvalue, extreme_eigenvalues
 
-__all__ = ["DENSE_LIMIT", "LOSSES", "MEMORY_BUDGET", "FunctionalModel", "differentiable_attention", "per_example_chunk"]
+__all__ = ["DENSE_LIMIT", "EXACT_EIGEN_LIMIT", "LOSSES", "MEMORY_BUDGET", "FunctionalModel", "differentiable_attention",
+           "per_example_chunk"]
 
 LOSSES = ("cross-entropy", "mse")
 #: largest n for which a dense Hessian is built (n² float64 entries: 128 MiB at 4096)
 DENSE_LIMIT = 4096
+#: largest n for which :meth:`FunctionalModel.lambda_max` builds the dense Hessian
+EXACT_EIGEN_LIMIT = 512
 #: bytes one chunk of per-example gradients may use (the gradients and vmap's copies of them)
 MEMORY_BUDGET = 256 * 2 ** 20
 #: vmap's working copies per gradient entry (the gradient, its cotangents, the parameters it broadcasts)
@@ -73,6 +76,10 @@ class FunctionalModel:
         dtype, device: where the copy and the batch live (integer tensors keep their dtype).
         train_mode: keep train-mode behaviour (batch statistics, dropout); default eval mode.
         name: how messages name the model.
+        diagnose: check the module once for what would make the numbers wrong (see
+            :mod:`verify.numeric._module_checks`). Off only for the networks verify builds itself: on a
+            generated boundary case (a saturated sigmoid, a ReLU at a kink) the diagnosis would reject a
+            network whose numbers are right.
 
     Raises:
         InvalidInputError: a bad batch, loss name, or a model without trainable parameters.
@@ -81,7 +88,7 @@ class FunctionalModel:
 
     def __init__(self, model: Any, batch: Any, loss: Any = None, *, seed: int = 0,
                  dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu",
-                 train_mode: bool = False, name: str = "the model") -> None:
+                 train_mode: bool = False, name: str = "the model", diagnose: bool = True) -> None:
         self.seed, self.dtype, self.device = int(seed), dtype, torch.device(device)
         self.train_mode, self.name = bool(train_mode), name
         self._rng = seeded_state(self.seed, self.device)
@@ -98,9 +105,12 @@ class FunctionalModel:
         self.shapes = [p.shape for _, p in trainable]
         self.theta0 = torch.cat([p.detach().reshape(-1) for _, p in trainable]).clone()
         self.loss_name, self._loss = _resolve_loss(loss, self.y)
-        self.unreached = check_module(self)
-        self.per_example_why = coupled_examples(self)
-        self.stochastic = self._differs_by_seed()
+        if diagnose:
+            self.unreached = check_module(self)
+            self.per_example_why = coupled_examples(self)
+            self.stochastic = self._differs_by_seed()
+        else:  # a network verify built itself (verify.functional of a case): nothing of the user's to diagnose
+            self.unreached, self.per_example_why, self.stochastic = [], "", False
 
     # --- construction -------------------------------------------------------------------------
     def _instantiate(self, model: Any) -> nn.Module:
@@ -219,6 +229,17 @@ class FunctionalModel:
                                                                                               torch.Tensor]:
         """``v -> ∇²L(θ) v`` (see :func:`verify.numeric.hvp_operator`)."""
         return hvp_operator(self.loss, theta.detach(), route=route)  # type: ignore[arg-type]
+
+    def hvp(self, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """:math:`\\nabla^2 L(\\theta)\\, v` (one product; use :meth:`hvp_operator` for many at one θ)."""
+        return self.hvp_operator(theta)(v)
+
+    def lambda_max(self, theta: torch.Tensor) -> float:
+        """λ_max(∇²L(θ)): from the dense Hessian up to ``EXACT_EIGEN_LIMIT`` parameters (exact to round-off),
+        by Lanczos beyond (tolerance 1e-10, a lower estimate by at most that fraction)."""
+        if self.n <= EXACT_EIGEN_LIMIT:
+            return float(torch.linalg.eigvalsh(self.dense_hessian(theta))[-1])
+        return float(self.extreme_eigenvalue(theta, tol=1e-10).value)
 
     def extreme_eigenvalues(self, theta: torch.Tensor, *, tol: float = 1e-8) -> tuple[EigenEstimate,
                                                                                         EigenEstimate]:

@@ -8,6 +8,7 @@ tiny and large scales, two classes, one example) so a short seeded run reaches
 them, and shrink toward small sizes and small-integer entries.
 """
 
+from verify.strategies._module_case import ARCHITECTURES, MODULE_ACTIVATIONS, input_shape, parameter_shapes
 from verify.strategies.arrays import SCALE_LADDER, STRUCTURES, matrices, scales, unit_arrays, vectors
 from verify.strategies.case_types import Case, case_type, case_types, decode_case_json
 from verify.strategies.cases import (
@@ -15,15 +16,18 @@ from verify.strategies.cases import (
     TAG_DEFINITIONS,
     TAGS,
     MLPCase,
+    ModuleCase,
     SoftmaxBatch,
     SymmetricBlockMatrix,
     case_from_json,
 )
 from verify.strategies.heads import HEADS, MLPHeadCase, mlp_head_cases
 from verify.strategies.mlp import mlp_cases
+from verify.strategies.modules import modules
 from verify.strategies.softmax import logits, softmax_batches, step_sizes, symmetric_block_matrices
 
 __all__ = [
+    "ARCHITECTURES",
     "HEADS",
     "MLP_ACTIVATIONS",
     "SCALE_LADDER",
@@ -33,6 +37,8 @@ __all__ = [
     "Case",
     "MLPCase",
     "MLPHeadCase",
+    "MODULE_ACTIVATIONS",
+    "ModuleCase",
     "SoftmaxBatch",
     "SymmetricBlockMatrix",
     "case_from_json",
@@ -43,6 +49,9 @@ __all__ = [
     "matrices",
     "mlp_cases",
     "mlp_head_cases",
+    "modules",
+    "input_shape",
+    "parameter_shapes",
     "scales",
     "softmax_batches",
     "step_sizes",

@@ -41,7 +41,8 @@ is an exact expression that can be pasted back (given ``import numpy as np``).
 This module gathers the built-in case types and registers them with
 :func:`~verify.strategies.case_types.case_type`; each is defined in a private sibling
 module: :class:`MLPCase` in ``_mlp_case``, :class:`SoftmaxBatch` in ``_softmax_case``,
-:class:`SymmetricBlockMatrix` in ``_block_matrix_case``. The tags and their helpers are
+:class:`SymmetricBlockMatrix` in ``_block_matrix_case``, :class:`ModuleCase` (a network of
+:func:`~verify.strategies.modules`) in ``_module_case``. The tags and their helpers are
 in ``_case_base``.
 """
 
@@ -50,6 +51,7 @@ from __future__ import annotations
 from verify.strategies._block_matrix_case import SymmetricBlockMatrix
 from verify.strategies._case_base import MLP_ACTIVATIONS, TAG_DEFINITIONS, TAGS
 from verify.strategies._mlp_case import MLPCase
+from verify.strategies._module_case import ModuleCase
 from verify.strategies._softmax_case import SoftmaxBatch
 from verify.strategies.case_types import case_from_json, case_type
 
@@ -58,11 +60,12 @@ __all__ = [
     "TAGS",
     "TAG_DEFINITIONS",
     "MLPCase",
+    "ModuleCase",
     "SoftmaxBatch",
     "SymmetricBlockMatrix",
     "case_from_json",
 ]
 
 
-for _builtin in (MLPCase, SoftmaxBatch, SymmetricBlockMatrix):
+for _builtin in (MLPCase, ModuleCase, SoftmaxBatch, SymmetricBlockMatrix):
     case_type(_builtin)
