@@ -57,6 +57,20 @@ def test_readme_user_claim_walkthrough(tmp_path, monkeypatch):
     _run_block(_block_after(text, "<!-- readme-run: verified -->"))
 
 
+def test_readme_claims_over_architectures(tmp_path, monkeypatch):
+    """The modules example runs as written: convexity of a network's loss refuted on the shrunk network, the
+    batch Jensen inequality verified on every architecture."""
+    text = README.read_text(encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    Path("my_module_claims.py").write_text(_block_after(text, "<!-- readme-example: my_module_claims.py -->"))
+    _run_block(_block_after(text, "<!-- readme-run: modules -->"))
+    import json
+
+    jensen = json.loads(Path("out.json").read_text())["verdicts"][1]
+    assert set(jensen["numeric"]["boundary_cases_hit"]) >= {"mlp", "cnn", "residual", "attention", "width-1",
+                                                             "zero-weights", "single-example"}
+
+
 def test_readme_regularizer_example(tmp_path, monkeypatch):
     """The README abbreviates the messages (…): the check, its verdict and the totals must match."""
     text = README.read_text(encoding="utf-8")

@@ -146,6 +146,15 @@ def _as_float(value: Any, what: str, claim_id: str) -> float:
     return float(value)
 
 
+def _case_tags(case: Any) -> tuple[str, ...]:
+    """The boundary cases a verify case hits (its ``tags``), and a network case's architecture: the evidence
+    of a user claim lists what the run reached."""
+    tags = getattr(case, "tags", None)
+    tags = tuple(t for t in tags if isinstance(t, str)) if isinstance(tags, tuple) else ()
+    arch = getattr(case, "arch", None)
+    return (*tags, arch) if isinstance(arch, str) else tags
+
+
 def _scale_fn(scale: float | Callable[..., Any] | None, claim_id: str) -> Callable[[Any, CheckContext], float] | None:
     if scale is None:
         return None
@@ -224,7 +233,7 @@ def inequality(
         a, b = _as_float(a_raw, "lhs" + _where(lhs), id), _as_float(b_raw, "rhs" + _where(rhs), id)
         s = scale_of(case, ctx) if scale_of is not None else abs(a) + abs(b)
         tol = Tolerance(_tolerance_dtype(a_raw, b_raw, ctx), depth)
-        return CaseResult(compare_leq(a, b, s, tol), tolerance=tol.describe())
+        return CaseResult(compare_leq(a, b, s, tol), _case_tags(case), tolerance=tol.describe())
 
     return Claim(id=id, statement=statement, source=source, expected=expected, hypotheses=tuple(hypotheses),
                  symbolic=symbolic, cases=_cases_factory(cases, id), check=check, relation="inequality",
@@ -281,7 +290,7 @@ def identity(
             return CaseResult(empty, details={"reason": "both sides are empty tensors"}, tolerance=tol.describe())
         if a.is_complex() or b.is_complex():
             return _compare_complex(a, b, s, tol, id)
-        return CaseResult(compare_tensors(a, b, s, tol), tolerance=tol.describe())
+        return CaseResult(compare_tensors(a, b, s, tol), _case_tags(case), tolerance=tol.describe())
 
     return Claim(id=id, statement=statement, source=source, expected=expected, hypotheses=tuple(hypotheses),
                  symbolic=symbolic, cases=_cases_factory(cases, id), check=check, relation="equality",
