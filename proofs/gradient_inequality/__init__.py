@@ -22,7 +22,8 @@ FAMILY = Family(
 )
 
 from proofs.gradient_inequality.claims import DOUBLED, FROBENIUS, NO_BIAS_KEEPS_ONE, PER_LAYER, SUMMED  # noqa: E402
+from proofs.gradient_inequality.conv_claims import CONV_CLAIMS  # noqa: E402
 
-CLAIMS = (SUMMED, PER_LAYER, FROBENIUS, NO_BIAS_KEEPS_ONE, DOUBLED)
+CLAIMS = (SUMMED, PER_LAYER, FROBENIUS, NO_BIAS_KEEPS_ONE, DOUBLED, *CONV_CLAIMS)
 
 __all__ = ["CLAIMS", "FAMILY"]
