@@ -20,8 +20,16 @@ FAMILY = Family(
     depth=256.0,
 )
 
-from proofs.gradient_norm_penalty.claims import FD_ORDER, GRADIENT, HALF, PENALIZED_FD, SAM  # noqa: E402
+from proofs.gradient_norm_penalty.claims import (  # noqa: E402
+    FD_ORDER,
+    GRADIENT,
+    GRADIENT_MODULES,
+    HALF,
+    HALF_MODULES,
+    PENALIZED_FD,
+    SAM,
+)
 
-CLAIMS = (GRADIENT, FD_ORDER, SAM, HALF, PENALIZED_FD)
+CLAIMS = (GRADIENT, FD_ORDER, SAM, HALF, PENALIZED_FD, GRADIENT_MODULES, HALF_MODULES)
 
 __all__ = ["CLAIMS", "FAMILY"]

@@ -15,7 +15,7 @@ import hypothesis.strategies as st
 import torch
 
 from proofs.gradient_norm_penalty.oracles import gradient_roundoff, hvp, regression_loss
-from verify import Case, MLPCase, case_from_json, case_type, gradient, mlp_cases
+from verify import Case, MLPCase, ModuleCase, case_from_json, case_type, gradient, mlp_cases, modules
 
 #: smooth activations (C^4): the FD error model needs third and fourth derivatives
 SMOOTH = ("tanh", "identity", "sigmoid", "softplus", "gelu")
@@ -28,8 +28,11 @@ LAMBDAS = (1.0, 0.1, 0.5, 2.0, 0.01)
 STEPS = (0.05, 0.01, 0.1, 1.0, 1e-3)
 
 
-def is_quadratic(mlp: MLPCase) -> bool:
-    """Depth 1: the only layer is linear (the activation follows hidden layers only), so L_S is quadratic."""
+def is_quadratic(mlp: MLPCase | ModuleCase) -> bool:
+    """Depth 1: the only layer is linear (the activation follows hidden layers only), so L_S is quadratic.
+    A network of :func:`verify.modules` has a cross-entropy loss: never quadratic."""
+    if isinstance(mlp, ModuleCase):
+        return False
     return mlp.depth == 1
 
 
@@ -38,17 +41,20 @@ class GNPCase(Case):
     """A loss (an MLP regression) with a penalty weight λ and a step r (ρ for SAM).
 
     Attributes:
-        mlp: the network, its parameters θ and the input batch.
+        mlp: the network, its parameters θ and the input batch (an MLP regression, or a network of
+            :func:`verify.modules` with its cross-entropy loss).
         lam: λ ≥ 0, the weight of ‖∇L_S‖.
         r: the FD step r (the SAM radius ρ).
     """
 
-    mlp: MLPCase
+    mlp: MLPCase | ModuleCase
     lam: float = 1.0
     r: float = 0.05
 
     def _compute_tags(self) -> tuple[str, ...]:
         extra = ("quadratic",) if is_quadratic(self.mlp) else ()
+        if isinstance(self.mlp, ModuleCase):
+            return (*(self.mlp.tags or ()), self.mlp.arch, self.mlp.spec_dict.get("activation", "softmax"))
         return (*(self.mlp.tags or ()), *extra, self.mlp.activation)
 
     def to_json(self) -> dict[str, Any]:
@@ -59,7 +65,7 @@ class GNPCase(Case):
         return cls(case_from_json(data["mlp"]), float(data["lam"]), float(data["r"]))
 
 
-def nonzero_gradient(mlp: MLPCase) -> bool:
+def nonzero_gradient(mlp: MLPCase | ModuleCase) -> bool:
     """g ≠ 0 beyond round-off: ‖g‖_∞ > 10⁶·ε_64·κ (so ĝ = g/‖g‖ is well defined), and Hĝ finite."""
     f, theta = regression_loss(mlp)
     g = gradient(f, theta)
@@ -82,4 +88,26 @@ def gnp_cases(*, activations: tuple[str, ...] = SMOOTH, lams: tuple[float, ...] 
     nets = mlp_cases(depth=(1, 3), width=(1, 5), batch=(1, 4), activations=activations).filter(
         lambda c: "large-scale" not in (c.tags or ()) and "zero-weights" not in (c.tags or ())
     ).filter(nonzero_gradient)
+    return st.builds(GNPCase, nets, st.sampled_from(lams), st.sampled_from(steps))
+
+
+def resolved_in_float32(net: MLPCase | ModuleCase) -> bool:
+    """The gradient has two correct digits in float32 (κ·ε₃₂ ≤ 1e-2·‖g‖_∞), hence about eleven in float64.
+
+    A saturated network (attention or softmax probabilities within e⁻¹⁵⁰ of 1) has a gradient of 1e-65 made of
+    1 − p, which float32 loses entirely: κ, measured against float32, then says nothing, and the two float64
+    routes of the check disagree in every digit (seen: 8e-65 against 0).
+    """
+    kappa = gradient_roundoff(net)
+    f, theta = regression_loss(net)
+    return math.isfinite(kappa) and kappa * float(torch.finfo(torch.float32).eps) <= 1e-2 * float(
+        gradient(f, theta).abs().max())
+
+
+def gnp_module_cases(*, lams: tuple[float, ...] = LAMBDAS, steps: tuple[float, ...] = STEPS
+                     ) -> st.SearchStrategy[GNPCase]:
+    """The same over networks of :func:`verify.modules` (mlp, cnn, residual + LayerNorm, attention), their loss
+    the mean cross-entropy; smooth activations, parameter scales up to 10, g ≠ 0 (as :func:`gnp_cases`)."""
+    nets = modules(activations=("tanh", "gelu", "softplus", "sigmoid"), max_scale=10.0).filter(
+        lambda c: nonzero_gradient(c) and resolved_in_float32(c))
     return st.builds(GNPCase, nets, st.sampled_from(lams), st.sampled_from(steps))

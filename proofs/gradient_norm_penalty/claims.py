@@ -27,6 +27,7 @@ and the figures in :mod:`proofs.gradient_norm_penalty.figures`.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 from proofs.gradient_norm_penalty import FAMILY
@@ -119,3 +120,24 @@ PENALIZED_FD = FAMILY.claim(
            "forward-mode autograd (no finite differences), so FD round-off cannot be the counterexample.",),
     figures=fig.penalized_fd_figures,
 )
+
+
+# --------------------------------------------------------------------------- over architectures
+
+#: the hypothesis that changes when L_S is a network of verify.modules() with its cross-entropy
+_MODULE_HYPOTHESIS = (r"L_S(\theta) = \tfrac1m\sum_i \mathrm{CE}(f(x_i;\theta), y_i),\ f \text{ an MLP, CNN, "
+                      r"residual net with LayerNorm or self-attention layer (verify.modules), activation tanh, "
+                      r"gelu, softplus or sigmoid}")
+_MODULE_NOTE = ("Over architectures: the cases are networks of verify.modules() (mlp, cnn, residual + LayerNorm, "
+                "attention; widths 1, zero and rank-one weights, tiny scales, one example) with their mean "
+                "cross-entropy as L_S; the check and the re-check are the ones of the MLP claim.",)
+
+
+def _over_modules(claim, claim_id: str, title: str):
+    return replace(claim, id=claim_id, title=title, cases=cs.gnp_module_cases,
+                   hypotheses=(_MODULE_HYPOTHESIS, *claim.hypotheses[1:]), notes=(*claim.notes, *_MODULE_NOTE))
+
+
+GRADIENT_MODULES = _over_modules(GRADIENT, "gradient-norm-penalty-gradient-modules",
+                                 "Exact gradient of the gradient-norm penalty, over architectures")
+HALF_MODULES = _over_modules(HALF, "seed002-half-factor-modules", "[S002]: ∇‖g‖ = ½Hg/‖g‖, over architectures")

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch.func import grad, jvp, vmap
 
-from verify import MLPCase, MLPSpec, as_tensor, gradient, mlp_forward
+from verify import MLPCase, MLPSpec, ModuleCase, as_tensor, functional, gradient, mlp_forward
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 #: an FD quotient: (gradient, θ, v, r, the gradient at θ if known) ↦ the approximation of Hv
@@ -51,8 +51,15 @@ def targets(m: int, d_out: int, like: torch.Tensor) -> torch.Tensor:
     return torch.cos(torch.arange(m * d_out, dtype=like.dtype, device=like.device).reshape(m, d_out))
 
 
-def regression_loss(mlp: MLPCase, dtype: str = "float64", device: str = "cpu") -> tuple[Fn, torch.Tensor]:
-    """``(L_S, θ)``: the mean squared error of the network on its batch, and its flat parameters."""
+def regression_loss(mlp: MLPCase | ModuleCase, dtype: str = "float64", device: str = "cpu") -> tuple[Fn, torch.Tensor]:
+    """``(L_S, θ)``: the mean squared error of the network on its batch, and its flat parameters.
+
+    A network of :func:`verify.modules` (a :class:`~verify.ModuleCase`) brings its own loss, the mean
+    cross-entropy on its labels (:func:`verify.functional`): every C5 statement is about any L_S.
+    """
+    if isinstance(mlp, ModuleCase):
+        fm = functional(mlp, dtype=getattr(torch, dtype), device=device)
+        return fm.loss, fm.theta0.clone()
     spec = MLPSpec(tuple(mlp.widths), mlp.activation, mlp.bias)
     x = as_tensor(mlp.x, dtype, device)
     t = targets(x.shape[0], spec.widths[-1], x)
@@ -77,6 +84,19 @@ def gradient_roundoff(mlp: MLPCase) -> float:
     g64 = gradient(f64, th32.double())
     kappa = float((g32 - g64).abs().max()) / float(torch.finfo(torch.float32).eps)
     return max(kappa, float(g64.abs().max())) if math.isfinite(kappa) else math.inf
+
+
+def hvp_roundoff(net: MLPCase | ModuleCase) -> float:
+    """Round-off amplification of Hĝ at θ, measured like :func:`gradient_roundoff` (float32 against float64 at
+    the same point and direction, over ε₃₂). Never below ‖Hĝ‖_∞."""
+    f32, th32 = regression_loss(net, "float32")
+    f64, _ = regression_loss(net, "float64")
+    g = gradient(f64, th32.double())
+    direction = g / g.norm()
+    h32 = hvp(f32, th32, direction.float()).double()
+    h64 = hvp(f64, th32.double(), direction.float().double())
+    kappa = float((h32 - h64).abs().max()) / float(torch.finfo(torch.float32).eps)
+    return max(kappa, float(h64.abs().max())) if math.isfinite(kappa) else math.inf
 
 
 # --------------------------------------------------------------------------- derivatives
