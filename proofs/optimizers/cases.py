@@ -12,7 +12,7 @@ compared on.
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import hypothesis.strategies as st
@@ -48,6 +48,8 @@ class OptimizerCase(Case):
         theta0: (n,) the initial parameters.
         grads: (T, n) the gradient fed at steps 1..T.
         torch_class: the torch.optim class stepped (``Adam`` or ``AdamW`` when decoupled).
+        source: ``""`` for a drawn gradient sequence; the architecture (``mlp``, ``cnn`` …) whose training
+            run gave θ₀ and the gradients (:mod:`proofs.optimizers.module_cases`).
 
     ``tags`` are the boundary cases the options and numbers hit (the optimizer, T = 1 or 8, zero
     and extreme gradients, the options at their edges). The JSON has no ``"type"`` key (the
@@ -59,28 +61,31 @@ class OptimizerCase(Case):
     theta0: np.ndarray
     grads: np.ndarray
     torch_class: str = ""
+    source: str = ""
 
     @property
     def steps(self) -> int:
         return int(self.grads.shape[0])
 
     def _compute_tags(self) -> tuple[str, ...]:
-        return _tags(self.optimizer, self.options, self.theta0, self.grads, self.torch_class)
+        tags = _tags(self.optimizer, self.options, self.theta0, self.grads, self.torch_class)
+        return (*tags, self.source) if self.source else tags
 
     def to_json(self) -> dict[str, Any]:
-        return {"optimizer": self.optimizer, "options": dict(self.options), "theta0": self.theta0.tolist(),
-                "grads": self.grads.tolist(), "torch_class": self.torch_class}
+        out = {"optimizer": self.optimizer, "options": dict(self.options), "theta0": self.theta0.tolist(),
+               "grads": self.grads.tolist(), "torch_class": self.torch_class}
+        return {**out, "source": self.source} if self.source else out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> OptimizerCase:
         grads = np.asarray(data["grads"], dtype=np.float64)
         theta0 = np.asarray(data["theta0"], dtype=np.float64)
         return make_case(str(data["optimizer"]), dict(data["options"]), theta0, grads.reshape(-1, theta0.size),
-                         str(data.get("torch_class", "")))
+                         str(data.get("torch_class", "")), str(data.get("source", "")))
 
 
 def make_case(optimizer: str, options: Mapping[str, Any], theta0: np.ndarray, grads: np.ndarray,
-              torch_class: str = "") -> OptimizerCase:
+              torch_class: str = "", source: str = "") -> OptimizerCase:
     """A case with torch's defaults filled in and its boundary-case tags computed.
 
     Raises:
@@ -96,7 +101,7 @@ def make_case(optimizer: str, options: Mapping[str, Any], theta0: np.ndarray, gr
     cls = torch_class or {"sgd": "SGD", "adagrad": "Adagrad", "rmsprop": "RMSprop", "adam": "Adam"}[optimizer]
     if cls not in _CLASSES:
         raise InvalidInputError(f"Got torch_class={cls!r}, but valid values are {list(_CLASSES)}.")
-    return OptimizerCase(optimizer, full, theta0, grads, cls)
+    return OptimizerCase(optimizer, full, theta0, grads, cls, source)
 
 
 def _tags(optimizer: str, o: Mapping[str, Any], theta0: np.ndarray, grads: np.ndarray, cls: str) -> tuple[str, ...]:
@@ -121,6 +126,10 @@ def _tags(optimizer: str, o: Mapping[str, Any], theta0: np.ndarray, grads: np.nd
 
 
 # --------------------------------------------------------------------------- strategies
+
+#: where a case's θ₀ and gradients come from: ``nonzero_first -> strategy of (θ₀, grads[, source])``; None
+#: for :func:`gradient_sequences` (a network's training run: ``module_cases.module_gradient_sequences``)
+Sequences = Callable[..., st.SearchStrategy[tuple[np.ndarray, np.ndarray]]] | None
 
 _THETA_SCALES = st.sampled_from((1.0, 1e-3, 1e3))
 #: 1e-12 is below every default ε (so ε dominates), 1e8 makes g² ~ 1e16
@@ -172,10 +181,16 @@ def gradient_sequences(draw: st.DrawFn, nonzero_first: bool = False) -> tuple[np
     return theta0, grads + 0.0
 
 
+def _sequence(draw: st.DrawFn, sequences: Sequences, nonzero_first: bool) -> tuple[np.ndarray, np.ndarray, str]:
+    """(θ₀, grads, source) from ``sequences`` (default :func:`gradient_sequences`, source "")."""
+    drawn = draw((sequences or gradient_sequences)(nonzero_first=nonzero_first))
+    return (drawn[0], drawn[1], drawn[2] if len(drawn) > 2 else "")
+
+
 @st.composite
-def sgd_cases(draw: st.DrawFn) -> OptimizerCase:
+def sgd_cases(draw: st.DrawFn, sequences: Sequences = None) -> OptimizerCase:
     """SGD: momentum 0 / heavy ball / Nesterov, dampening in [0, 1], weight decay, maximize."""
-    theta0, grads = draw(gradient_sequences())
+    theta0, grads, source = _sequence(draw, sequences, False)
     nesterov = draw(st.booleans())
     # momenta in (0, 1e-3) would only be round-off in float32 (and Nesterov needs momentum > 0)
     momentum = draw(_choice((0.9, 0.0, 0.5, 0.99), 1e-3, 0.999))
@@ -184,24 +199,24 @@ def sgd_cases(draw: st.DrawFn) -> OptimizerCase:
     dampening = 0.0 if nesterov else draw(_choice((0.0, 0.5, 1.0), 0.0, 1.0))
     options = {"lr": draw(_lr(1e-3)), "momentum": momentum, "dampening": dampening,
                "weight_decay": draw(_WEIGHT_DECAY), "nesterov": nesterov, "maximize": draw(st.booleans())}
-    return make_case("sgd", options, theta0, grads)
+    return make_case("sgd", options, theta0, grads, source=source)
 
 
 @st.composite
-def adagrad_cases(draw: st.DrawFn) -> OptimizerCase:
+def adagrad_cases(draw: st.DrawFn, sequences: Sequences = None) -> OptimizerCase:
     """Adagrad: lr decay, initial accumulator, ε from 1e-10 to 0.1, weight decay, maximize."""
-    theta0, grads = draw(gradient_sequences())
+    theta0, grads, source = _sequence(draw, sequences, False)
     options = {"lr": draw(_lr(1e-2)), "lr_decay": draw(_choice((0.0, 1e-2, 0.5, 1.0), 0.0, 1.0)),
                "weight_decay": draw(_WEIGHT_DECAY),
                "initial_accumulator_value": draw(_choice((0.0, 0.1, 1.0, 1e-6), 0.0, 1.0)),
                "eps": draw(st.sampled_from((1e-10, 1e-8, 1e-3, 0.1))), "maximize": draw(st.booleans())}
-    return make_case("adagrad", options, theta0, grads)
+    return make_case("adagrad", options, theta0, grads, source=source)
 
 
 @st.composite
-def rmsprop_cases(draw: st.DrawFn) -> OptimizerCase:
+def rmsprop_cases(draw: st.DrawFn, sequences: Sequences = None) -> OptimizerCase:
     """RMSprop: centered (α ≥ 0.5) or not (α = 0 included), momentum, weight decay, maximize."""
-    theta0, grads = draw(gradient_sequences())
+    theta0, grads, source = _sequence(draw, sequences, False)
     centered = draw(st.booleans())
     # centered needs α > 0: v − ḡ² ≥ α^t v, and at α = 0 it is pure round-off (see hypotheses)
     alpha = draw(_choice((0.99, 0.9, 0.5, 0.9999), 0.5, 0.9999) if centered
@@ -209,7 +224,7 @@ def rmsprop_cases(draw: st.DrawFn) -> OptimizerCase:
     options = {"lr": draw(_lr(1e-2)), "alpha": alpha, "eps": draw(st.sampled_from((1e-8, 1e-10, 1e-3))),
                "weight_decay": draw(_WEIGHT_DECAY), "momentum": draw(_choice((0.0, 0.9, 0.5), 0.0, 0.99)),
                "centered": centered, "maximize": draw(st.booleans())}
-    return make_case("rmsprop", options, theta0, grads)
+    return make_case("rmsprop", options, theta0, grads, source=source)
 
 
 #: β₁ = 0 or β₁ ≥ 1e-3: torch's EMA is a lerp with weight 1 − β₁, which holds a tiny β₁ only to
@@ -219,15 +234,15 @@ _BETA2 = _choice((0.999, 0.0, 0.9, 0.99, 0.9999), 0.0, 0.9999)
 
 
 @st.composite
-def adam_cases(draw: st.DrawFn) -> OptimizerCase:
+def adam_cases(draw: st.DrawFn, sequences: Sequences = None) -> OptimizerCase:
     """Adam/AdamW: β's over [0, 1) with 0 and 0.9999, amsgrad, coupled or decoupled decay, maximize."""
-    theta0, grads = draw(gradient_sequences())
+    theta0, grads, source = _sequence(draw, sequences, False)
     decoupled = draw(st.booleans())
     options = {"lr": draw(_lr(1e-3)), "beta1": draw(_BETA1), "beta2": draw(_BETA2),
                "eps": draw(st.sampled_from((1e-8, 1e-10, 1e-3, 0.1))), "weight_decay": draw(_WEIGHT_DECAY),
                "amsgrad": draw(st.booleans()), "decoupled": decoupled, "maximize": draw(st.booleans())}
     cls = draw(st.sampled_from(("Adam", "AdamW"))) if decoupled else "Adam"
-    return make_case("adam", options, theta0, grads, cls)
+    return make_case("adam", options, theta0, grads, cls, source)
 
 
 #: ε of the lecture comparisons: 0 first (the lecture's formula exactly; Hypothesis shrinks to it)
@@ -235,22 +250,23 @@ _LECTURE_EPS = st.sampled_from((0.0, 1e-10, 1e-8, 1e-3))
 
 
 @st.composite
-def lecture_adagrad_cases(draw: st.DrawFn) -> OptimizerCase:
-    theta0, grads = draw(gradient_sequences(nonzero_first=True))
-    return make_case("adagrad", {"lr": draw(_lr(1e-2, zero=False)), "eps": draw(_LECTURE_EPS)}, theta0, grads)
+def lecture_adagrad_cases(draw: st.DrawFn, sequences: Sequences = None) -> OptimizerCase:
+    theta0, grads, source = _sequence(draw, sequences, True)
+    options = {"lr": draw(_lr(1e-2, zero=False)), "eps": draw(_LECTURE_EPS)}
+    return make_case("adagrad", options, theta0, grads, source=source)
 
 
 @st.composite
-def lecture_rmsprop_cases(draw: st.DrawFn) -> OptimizerCase:
-    theta0, grads = draw(gradient_sequences(nonzero_first=True))
+def lecture_rmsprop_cases(draw: st.DrawFn, sequences: Sequences = None) -> OptimizerCase:
+    theta0, grads, source = _sequence(draw, sequences, True)
     options = {"lr": draw(_lr(1e-2, zero=False)), "alpha": draw(_choice((0.99, 0.9, 0.5), 0.01, 0.999)),
                "eps": draw(_LECTURE_EPS)}
-    return make_case("rmsprop", options, theta0, grads)
+    return make_case("rmsprop", options, theta0, grads, source=source)
 
 
 @st.composite
-def lecture_adam_cases(draw: st.DrawFn) -> OptimizerCase:
-    theta0, grads = draw(gradient_sequences())
+def lecture_adam_cases(draw: st.DrawFn, sequences: Sequences = None) -> OptimizerCase:
+    theta0, grads, source = _sequence(draw, sequences, False)
     options = {"lr": draw(_lr(1e-3, zero=False)), "beta1": draw(_BETA1), "beta2": draw(_BETA2),
                "eps": draw(st.sampled_from((1e-8, 1e-10, 1e-3)))}
-    return make_case("adam", options, theta0, grads)
+    return make_case("adam", options, theta0, grads, source=source)

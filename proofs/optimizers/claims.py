@@ -37,6 +37,7 @@ cases are in :mod:`proofs.optimizers.cases`, the stepping, judgement, check and 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import sympy as sp
@@ -57,6 +58,7 @@ from proofs.optimizers.cases import (
     rmsprop_cases,
     sgd_cases,
 )
+from proofs.optimizers.module_cases import module_gradient_sequences
 from proofs.optimizers.numeric import (
     AMPLIFICATION_STEP,
     DEPTH_PER_STEP,
@@ -83,7 +85,7 @@ from verify import (
 #: the claims and their factory, and (from the private modules) the cases and numeric routes they use
 __all__ = [
     "ADAGRAD", "ADAGRAD_ROOT_MEAN", "ADAM", "ADAM_NO_BIAS_CORRECTION", "AMPLIFICATION_STEP", "DEFAULTS",
-    "DEPTH_PER_STEP", "MAX_AMPLIFICATION", "MAX_STEPS", "RECHECK_DPS", "RMSPROP",
+    "DEPTH_PER_STEP", "MAX_AMPLIFICATION", "MAX_STEPS", "MODULE_CLAIMS", "RECHECK_DPS", "RMSPROP",
     "RMSPROP_INITIAL_SIGMA", "SGD", "OptimizerCase", "RuleFor", "TrajectoryComparison",
     "adagrad_cases", "adam_cases", "amplification", "compare_trajectories", "conditioning", "gradient_sequences",
     "in_dtype", "lecture_adagrad_cases", "lecture_adam_cases", "lecture_rmsprop_cases", "make_case",
@@ -246,3 +248,26 @@ ADAM_NO_BIAS_CORRECTION = make_optimizer_claim(
            "at step 1 (β₁ = β₂ = 0 is the one setting where they agree).",
            "torch.optim.RMSprop(momentum=μ) is a third reading (heavy-ball momentum on g/√v) and differs as well."),
 )
+
+
+# --------------------------------------------------------------------------- over architectures
+
+_MODULE_HYPOTHESIS = (r"\theta_0, g_1, \dots, g_T \text{ (T = 1..8): up to 8 coordinates of a network of "
+                      r"verify.modules() (mlp, cnn, residual + LayerNorm, attention) and its gradients along T "
+                      r"gradient-descent steps}")
+_MODULE_NOTE = ("Over architectures: θ₀ and the gradients come from training a network of verify.modules() (its "
+                "cross-entropy, gradient descent with step 0.01–1), so they have the correlations, scales and exact "
+                "zeros of real training; a block of up to 8 consecutive coordinates is kept (the rules act "
+                "coordinate by coordinate) and the case stores the numbers, so it replays without the network.",)
+
+
+def _over_modules(claim: Any, strategy: Callable[..., Any]) -> Any:
+    return replace(claim, id=f"{claim.id}-modules", title=f"{claim.title}, over architectures",
+                   cases=lambda: strategy(sequences=module_gradient_sequences),
+                   hypotheses=(_MODULE_HYPOTHESIS, *claim.hypotheses[1:]), notes=(*claim.notes, *_MODULE_NOTE))
+
+
+MODULE_CLAIMS = tuple(_over_modules(claim, strategy) for claim, strategy in (
+    (SGD, sgd_cases), (ADAGRAD, adagrad_cases), (RMSPROP, rmsprop_cases), (ADAM, adam_cases),
+    (ADAGRAD_ROOT_MEAN, lecture_adagrad_cases), (RMSPROP_INITIAL_SIGMA, lecture_rmsprop_cases),
+    (ADAM_NO_BIAS_CORRECTION, lecture_adam_cases)))

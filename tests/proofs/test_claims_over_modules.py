@@ -28,3 +28,42 @@ def test_gradient_norm_penalty_over_modules_reaches_every_architecture():
     verdict = run_claim(GRADIENT_MODULES, examples=100, seed=0)
     assert verdict.verdict.value in ("proved", "verified"), verdict.message
     assert {"mlp", "cnn", "residual", "attention"} <= set(verdict.numeric["boundary_cases_hit"])
+
+
+def test_optimizer_cases_from_training_replay_from_json_with_their_architecture():
+    from hypothesis import given, seed, settings
+
+    from proofs.optimizers.cases import OptimizerCase, adam_cases
+    from proofs.optimizers.module_cases import module_gradient_sequences
+
+    seen = []
+
+    @seed(0)
+    @settings(max_examples=30, database=None, deadline=None, derandomize=False)
+    @given(adam_cases(sequences=module_gradient_sequences))
+    def record(case):
+        seen.append(case)
+
+    record()
+    assert {c.source for c in seen} >= {"mlp", "cnn"}
+    for case in seen:
+        again = OptimizerCase.from_json(case.to_json())
+        assert again == case and case.source in again.tags
+        assert abs(case.grads).max() <= 1e8 and case.theta0.size <= 8
+
+
+def test_a_wrong_rule_is_refuted_on_gradients_from_training():
+    from proofs.optimizers import lecture
+    from proofs.optimizers.claims import MODULE_CLAIMS
+
+    adam = next(c for c in MODULE_CLAIMS if c.id == "optimizer-adam-modules")
+    wrong = make_wrong_rule_claim(adam, lambda case: lecture.adam_without_bias_correction())
+    verdict = run_claim(wrong, examples=100, seed=0)
+    assert verdict.verdict.value == "refuted", verdict.message
+
+
+def make_wrong_rule_claim(claim, rule_for):
+    from proofs.optimizers.numeric import rule_check, rule_recheck_mp
+
+    return replace(claim, id="adam-modules-mutant", expected="refuted", symbolic=None, check=rule_check(rule_for),
+                   recheck=rule_recheck_mp(rule_for))
