@@ -83,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "stable_softmax": "verify.numeric",
     "FunctionalModel": "verify.numeric",
     "functional": "verify.numeric",
+    "roundoff_spread": "verify.numeric",
     "build_module": "verify.numeric",
     "module_from_case": "verify.numeric",
     # strategies (hypothesis)

@@ -20,8 +20,15 @@ FAMILY = Family(
     depth=256.0,
 )
 
-from proofs.descent.claims import ASCENT, BEYOND, DESCENT, START_POINT  # noqa: E402
+from proofs.descent.claims import (  # noqa: E402
+    ASCENT,
+    BEYOND,
+    DESCENT,
+    DESCENT_MODULES,
+    START_POINT,
+    START_POINT_MODULES,
+)
 
-CLAIMS = (DESCENT, ASCENT, START_POINT, BEYOND)
+CLAIMS = (DESCENT, ASCENT, START_POINT, BEYOND, DESCENT_MODULES, START_POINT_MODULES)
 
 __all__ = ["CLAIMS", "FAMILY"]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import hypothesis.strategies as st
 import numpy as np
 
+from proofs.descent.module_problem import ModuleLoss
 from proofs.descent.problems import DescentCase, MLPRegression, Quadratic, QuadraticLoss, SoftmaxRegression
-from verify import matrices, mlp_cases, softmax_batches, vectors
+from verify import matrices, mlp_cases, modules, softmax_batches, vectors
 
-__all__ = ["descent_cases", "log_cosh_cases", "quadratic_step_cases", "quadratics"]
+__all__ = ["descent_cases", "log_cosh_cases", "module_descent_cases", "quadratic_step_cases", "quadratics"]
 
 _FRACTIONS = st.one_of(st.sampled_from([1.0, 0.5]), st.floats(1e-3, 1.0))
 
@@ -50,3 +51,10 @@ def log_cosh_cases() -> st.SearchStrategy[tuple[float, float]]:
     """(t, α/(2/M₀)) for L(t) = log cosh t, with boundary values t = 0, 2 and large |t|."""
     t = st.one_of(st.sampled_from([2.0, 1.0, 0.0, -3.0]), st.floats(-8.0, 8.0))
     return st.tuples(t, st.one_of(st.just(0.5), st.floats(1e-3, 1.0)))
+
+
+def module_descent_cases() -> st.SearchStrategy[DescentCase]:
+    """Networks of :func:`verify.modules` (smooth activations, parameter scales up to 10) with their mean
+    cross-entropy, a step fraction and α_max fixed before M is estimated (as for the MLP regressions)."""
+    nets = modules(activations=("tanh", "gelu", "softplus", "sigmoid"), max_scale=10.0)
+    return st.builds(DescentCase, nets.map(ModuleLoss), _FRACTIONS, st.sampled_from([0.5, 0.05, 1.0, 5.0]))

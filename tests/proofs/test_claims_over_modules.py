@@ -67,3 +67,40 @@ def make_wrong_rule_claim(claim, rule_for):
 
     return replace(claim, id="adam-modules-mutant", expected="refuted", symbolic=None, check=rule_check(rule_for),
                    recheck=rule_recheck_mp(rule_for))
+
+
+@pytest.mark.parametrize("wrong", ["half M", "M/4 in the bound"])
+def test_descent_lemma_over_modules_refutes_a_wrong_bound_or_a_wrong_m(wrong):
+    from proofs.descent import numeric as num
+    from proofs.descent.claims import DESCENT_MODULES
+
+    bound = num.descent_bound if wrong == "half M" else (lambda a, M, G: -a * (1 - a * M / 4) * G)
+    m_rule = num.half_certified_m if wrong == "half M" else num.certified_m
+    mutant = replace(DESCENT_MODULES, id="descent-modules-mutant", expected="refuted", symbolic=None,
+                     check=partial(num.check_bound, bound=bound, dense=False, m_rule=m_rule),
+                     recheck=partial(num.check_bound, bound=bound, dense=True, m_rule=m_rule))
+    verdict = run_claim(mutant, examples=100, seed=0)
+    assert verdict.verdict.value == "refuted", verdict.message
+
+
+def test_the_curvature_profile_finds_a_peak_between_equal_end_values():
+    """A parabola through equal samples peaks c·h²/8 above them: the allowance must reach it, then bisection."""
+    import numpy as np
+
+    from proofs.descent.module_problem import _allowances
+
+    s2 = np.array([0.0, 0.25, 0.75, 1.0])
+    v2 = 1.0 - 4.0 * (s2 - 0.5) ** 2  # the peak falls between 0.25 and 0.75, whose values are equal (0.75)
+    upper = np.maximum(v2[:-1], v2[1:]) + _allowances(s2, v2)
+    assert upper[1] >= 1.0 - 1e-12
+
+
+def test_start_point_curvature_is_refuted_over_modules_with_its_recheck_named():
+    from proofs.descent.claims import START_POINT_MODULES
+
+    verdict = run_claim(START_POINT_MODULES, examples=100, seed=0)
+    assert verdict.verdict.value == "refuted", verdict.message
+    assert "start_point_recheck" in verdict.message
+    recheck = verdict.counterexample["recheck"]
+    assert recheck["name"] == "start_point_recheck" and recheck["status"] == "violated"
+    assert verdict.counterexample["details"]["alpha_M0"] <= 2.0  # inside the statement's range of steps
