@@ -108,14 +108,15 @@ gnorm = sp.Symbol("gnorm", positive=True)
 DESCENT_BOUND = -alpha * (1 - alpha * M / 2) * gnorm**2
 
 
-def _descent_site() -> Site:
+def _descent_site(claim: str = "descent-lemma", tags: tuple[str, ...] = ("Quadratic", "SoftmaxBatch", "MLPCase")
+                  ) -> Site:
     def compile_(mapping: dict) -> Callable[[float, float, float], float]:
         f = sp.lambdify((alpha, M, gnorm), DESCENT_BOUND.xreplace(mapping), "math")
         return lambda a, m, G: float(f(a, m, math.sqrt(G)))
 
-    return Site("descent-lemma", "bound",
+    return Site(claim, "bound",
                 lambda b: (partial(check_bound, bound=b, dense=False), partial(check_bound, bound=b, dense=True)),
-                role="upper", exprs=(DESCENT_BOUND,), compile=compile_, tags=("Quadratic", "SoftmaxBatch", "MLPCase"),
+                role="upper", exprs=(DESCENT_BOUND,), compile=compile_, tags=tags,
                 doc="the bound −α(1 − αM/2)‖g‖² on L(θ − αg) − L(θ) (proofs.descent.numeric.descent_bound, "
                     "written in SymPy with ‖g‖ as a symbol)")
 

@@ -102,8 +102,8 @@ def _step_scaled(theta_new: sp.Expr, factor: sp.Expr) -> sp.Expr:
     return opt_sym.theta + factor * (theta_new - opt_sym.theta)
 
 
-def _c6_site(claim: str) -> Site:
-    rules_of, tags = C6_RULES[claim]
+def _c6_site(claim: str, rules_claim: str = "") -> Site:
+    rules_of, tags = C6_RULES[rules_claim or claim]
     rules = rules_of()
     return Site(claim, "rule", lambda rf: (rule_check(rf), rule_recheck_mp(rf)), exprs=rules[0].step,
                 outputs=tuple(r.step[0] for r in rules), output=_step_scaled, compile=mutated_rule_for, tags=tags,

@@ -191,10 +191,7 @@ def _sam_weight_from(mapping: dict) -> Callable[[float, float], float]:
 
 
 def _c5_sites() -> list[Site]:
-    out = [Site("gradient-norm-penalty-gradient", "norm-gradient",
-                lambda f: (partial(gnp.gradient_check, formula=f), partial(gnp.gradient_recheck, formula=f)),
-                exprs=(NORM_GRADIENT,), compile=_norm_gradient_from, vector=True, tags=("softplus", "gelu", "identity"),
-                doc="∇‖g‖ = Hg/‖g‖ (gradient_norm_penalty.numeric.norm_gradient), lambdified by verify.bridge"),
+    out = [_norm_gradient_site("gradient-norm-penalty-gradient", ("softplus", "gelu", "identity")),
            _quotient_site("forward", FORWARD), _quotient_site("central", CENTRAL)]
     if hasattr(gnp, "FD_BOUNDS"):
         out += [_bound_site("forward"), _bound_site("central")]
@@ -202,6 +199,13 @@ def _c5_sites() -> list[Site]:
                     fixed={a: r}, tags=("sigmoid", "gelu"),
                     doc="α = λ/r (sam_mixing_weight), called with λ = r = ρ"))
     return out
+
+
+def _norm_gradient_site(claim: str, tags: tuple[str, ...]) -> Site:
+    return Site(claim, "norm-gradient",
+                lambda f: (partial(gnp.gradient_check, formula=f), partial(gnp.gradient_recheck, formula=f)),
+                exprs=(NORM_GRADIENT,), compile=_norm_gradient_from, vector=True, tags=tags,
+                doc="∇‖g‖ = Hg/‖g‖ (gradient_norm_penalty.numeric.norm_gradient), lambdified by verify.bridge")
 
 
 def sites() -> list[Site]:

@@ -43,7 +43,8 @@ from verify import (
     modules,
 )
 
-__all__ = ["CONV_CLAIMS", "conv_cases", "judge_conv"]
+__all__ = ["CONV_CLAIMS", "Factor", "conv_cases", "conv_check", "conv_mpmath_recheck", "judge_conv", "one_plus_h_sq",
+           "sigma_p_sq"]
 
 #: what a case is judged on: ``per-layer`` and ``summed`` (statement (a)), ``patches`` (statement (b))
 FORMS = ("per-layer", "summed", "patches")
@@ -78,7 +79,20 @@ def _sq_noise(sq: np.ndarray, absolute: np.ndarray, eps: float) -> np.ndarray:
     return 2.0 * np.sqrt(sq) * absolute + eps * absolute ** 2
 
 
-def _sides(t: ConvTerms, form: str, eps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+#: a layer's factor on ‖∇ₓf‖² from the terms: 1 + ‖h‖² (statement (a)) or σ_P(Ũ)² (statement (b))
+Factor = Callable[[ConvTerms], np.ndarray]
+
+
+def one_plus_h_sq(t: ConvTerms) -> np.ndarray:
+    return 1.0 + t.h_sq
+
+
+def sigma_p_sq(t: ConvTerms) -> np.ndarray:
+    return t.sigma_sq
+
+
+def _sides(t: ConvTerms, form: str, eps: float, factor: Factor | None = None
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(lhs, rhs, noise) per example (summed) or per example and layer, in the multiplied form.
 
     A layer with A = 0 or J = 0 has a right side 0: the multiplied form says ∇ₓ f = 0 there (true, since
@@ -90,17 +104,19 @@ def _sides(t: ConvTerms, form: str, eps: float) -> tuple[np.ndarray, np.ndarray,
     norms = t.a_sq * t.j_sq
     if form == "summed":
         live = norms > 0
-        weight = np.where(live, (1.0 + t.h_sq) / np.where(live, norms, 1.0), 0.0).sum(axis=1)
+        weight = np.where(live, (factor or one_plus_h_sq)(t) / np.where(live, norms, 1.0), 0.0).sum(axis=1)
         weight = np.where(live.any(axis=1), weight, 1.0)
         noise = gx_noise[:, 0] * weight + gth_noise.sum(axis=1)
         return t.gx_sq * weight, t.gtheta_sq.sum(axis=1), noise
-    factor = 1.0 + t.h_sq if form == "per-layer" else t.sigma_sq
-    return t.gx_sq[:, None] * factor, norms * t.gtheta_sq, gx_noise * factor + norms * gth_noise
+    values = (factor or (one_plus_h_sq if form == "per-layer" else sigma_p_sq))(t)
+    return t.gx_sq[:, None] * values, norms * t.gtheta_sq, gx_noise * values + norms * gth_noise
 
 
-def judge_conv(terms: ConvTerms, form: str, dtype: str) -> tuple[Comparison, dict[str, Any]]:
-    """The worst example (and layer) of a case under ``form``, with ``FAMILY.depth·eps·(scale + noise)``."""
-    lhs, rhs, noise = _sides(terms, form, _eps(dtype))
+def judge_conv(terms: ConvTerms, form: str, dtype: str, factor: Factor | None = None
+               ) -> tuple[Comparison, dict[str, Any]]:
+    """The worst example (and layer) of a case under ``form`` (``factor``: another left-side factor, for tests),
+    with ``FAMILY.depth·eps·(scale + noise)``."""
+    lhs, rhs, noise = _sides(terms, form, _eps(dtype), factor)
     worst: tuple[Comparison, dict[str, Any]] | None = None
     for index in np.ndindex(lhs.shape):
         a, b = float(lhs[index]), float(rhs[index])
@@ -132,18 +148,18 @@ def _tags(case: ModuleCase, terms: ConvTerms) -> tuple[str, ...]:
     return (*(case.tags or ()), "cnn", *extra)
 
 
-def conv_check(form: str) -> Callable[[ModuleCase, CheckContext], CaseResult]:
+def conv_check(form: str, factor: Factor | None = None) -> Callable[[ModuleCase, CheckContext], CaseResult]:
     def check(case: ModuleCase, ctx: CheckContext) -> CaseResult:
         terms = conv_terms(case, ctx.dtype, ctx.device)
-        comparison, details = judge_conv(terms, form, ctx.dtype)
+        comparison, details = judge_conv(terms, form, ctx.dtype, factor)
         return CaseResult(comparison, _tags(case, terms), details, f"{FAMILY.depth:g}·eps·(max(lhs, rhs) + noise)")
     return check
 
 
-def conv_mpmath_recheck(form: str) -> Callable[[ModuleCase, CheckContext], CaseResult]:
+def conv_mpmath_recheck(form: str, factor: Factor | None = None) -> Callable[[ModuleCase, CheckContext], CaseResult]:
     def recheck(case: ModuleCase, ctx: CheckContext) -> CaseResult:
         terms = conv_terms_mp(case)
-        comparison, details = judge_conv(terms, form, "float64")
+        comparison, details = judge_conv(terms, form, "float64", factor)
         return CaseResult(comparison, _tags(case, terms), details, "mpmath 40 digits, judged in float64")
     return recheck
 

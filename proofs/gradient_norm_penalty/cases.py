@@ -30,10 +30,8 @@ STEPS = (0.05, 0.01, 0.1, 1.0, 1e-3)
 
 def is_quadratic(mlp: MLPCase | ModuleCase) -> bool:
     """Depth 1: the only layer is linear (the activation follows hidden layers only), so L_S is quadratic.
-    A network of :func:`verify.modules` has a cross-entropy loss: never quadratic."""
-    if isinstance(mlp, ModuleCase):
-        return False
-    return mlp.depth == 1
+    A network of :func:`verify.modules` (no ``depth``) has a cross-entropy loss: never quadratic."""
+    return getattr(mlp, "depth", None) == 1
 
 
 @case_type
@@ -53,9 +51,14 @@ class GNPCase(Case):
 
     def _compute_tags(self) -> tuple[str, ...]:
         extra = ("quadratic",) if is_quadratic(self.mlp) else ()
-        if isinstance(self.mlp, ModuleCase):
-            return (*(self.mlp.tags or ()), self.mlp.arch, self.mlp.spec_dict.get("activation", "softmax"))
-        return (*(self.mlp.tags or ()), *extra, self.mlp.activation)
+        return (*(self.mlp.tags or ()), *extra, *self._architecture())
+
+    def _architecture(self) -> tuple[str, ...]:
+        """(activation,) of an MLP; (architecture, activation) of a network of verify.modules()."""
+        arch = getattr(self.mlp, "arch", None)
+        if arch is None:
+            return (self.mlp.activation,)
+        return (arch, self.mlp.spec_dict.get("activation", "softmax"))
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "GNPCase", "mlp": self.mlp.to_json(), "lam": self.lam, "r": self.r}

@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import mpmath
@@ -52,14 +53,18 @@ def targets(m: int, d_out: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def regression_loss(mlp: MLPCase | ModuleCase, dtype: str = "float64", device: str = "cpu") -> tuple[Fn, torch.Tensor]:
-    """``(L_S, θ)``: the mean squared error of the network on its batch, and its flat parameters.
+    """``(L_S, θ)`` of a network case (see :data:`NETWORKS`): the loss on its batch and its flat parameters."""
+    return NETWORKS[type(mlp).__name__].loss(mlp, dtype, device)
 
-    A network of :func:`verify.modules` (a :class:`~verify.ModuleCase`) brings its own loss, the mean
-    cross-entropy on its labels (:func:`verify.functional`): every C5 statement is about any L_S.
-    """
-    if isinstance(mlp, ModuleCase):
-        fm = functional(mlp, dtype=getattr(torch, dtype), device=device)
-        return fm.loss, fm.theta0.clone()
+
+def _module_loss(net: ModuleCase, dtype: str, device: str) -> tuple[Fn, torch.Tensor]:
+    """A network of :func:`verify.modules` brings its own loss, the mean cross-entropy on its labels."""
+    fm = functional(net, dtype=getattr(torch, dtype), device=device)
+    return fm.loss, fm.theta0.clone()
+
+
+def _mlp_regression_loss(mlp: MLPCase, dtype: str, device: str) -> tuple[Fn, torch.Tensor]:
+    """The mean squared error ½‖f(x) − t‖² of the MLP against the targets t = cos(i)."""
     spec = MLPSpec(tuple(mlp.widths), mlp.activation, mlp.bias)
     x = as_tensor(mlp.x, dtype, device)
     t = targets(x.shape[0], spec.widths[-1], x)
@@ -97,6 +102,22 @@ def hvp_roundoff(net: MLPCase | ModuleCase) -> float:
     h64 = hvp(f64, th32.double(), direction.float().double())
     kappa = float((h32 - h64).abs().max()) / float(torch.finfo(torch.float32).eps)
     return max(kappa, float(h64.abs().max())) if math.isfinite(kappa) else math.inf
+
+
+@dataclass(frozen=True)
+class Network:
+    """What C5 needs of a network case: its loss, and whether Hĝ's round-off must be measured beside g's."""
+
+    loss: Callable[[Any, str, str], tuple[Fn, torch.Tensor]]
+    measure_hvp_roundoff: bool
+
+
+#: case type name -> what C5 knows of it: MLP regressions (the family's cases) and networks of verify.modules()
+#: (attention's saturated softmax amplifies the round-off of Hĝ beyond that of g)
+NETWORKS: dict[str, Network] = {
+    "MLPCase": Network(_mlp_regression_loss, measure_hvp_roundoff=False),
+    "ModuleCase": Network(_module_loss, measure_hvp_roundoff=True),
+}
 
 
 # --------------------------------------------------------------------------- derivatives
