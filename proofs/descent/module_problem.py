@@ -9,9 +9,11 @@ value plus the change across it and a second-difference term above the largest s
 as M; the re-check starts from 257 points with a 100× finer tolerance. The loss values along the segment give
 lower bounds of the supremum that do not depend on the samples, 2(L(θ − αg) − L(θ) + α‖g‖²)/(α²‖g‖²): where one
 exceeds M the samples missed a peak, the grid is made 8× finer, and a case still inconsistent is undecidable
-(seen on a long segment of a GELU CNN: 33 samples gave M = 15.6, the loss values implied far more). If the
-lemma holds with M it holds with every M above the true supremum (the bound increases with M); a violation is
-reported only after the re-check, and the evidence names M as estimated.
+(seen on a long segment of a GELU CNN: 33 samples gave M = 15.6, the loss values implied far more), as is a
+violation at a step where the loss values alone show M too low (:meth:`ModuleLoss.m_contradicted`). The products
+themselves are tested at θ against the second difference of the loss values (:func:`_hvp_against_losses`): a
+disagreement is a violation, so wrong curvature cannot pass as verified. If the lemma holds with M it holds with
+every M above the true supremum (the bound increases with M); the evidence names M as estimated.
 
 :func:`start_point_check` judges [S000]'s version, which takes M₀ = gᵀ∇²L(θ)g/‖g‖² at the start point and
 α ∈ (0, 2/M₀]: no supremum is involved, so its counterexamples are exact computations; the re-check recomputes
@@ -103,6 +105,32 @@ def curvature_profile(f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: 
         spent += mids.size
 
 
+def _hvp_against_losses(f: Loss, theta: torch.Tensor, g: torch.Tensor) -> tuple[float, float, float]:
+    """(gᵀ∇²L(θ)g/‖g‖² by the product, the same from loss values, the allowance for their difference).
+
+    φ(s) = L(θ − s·g); second differences [φ(h) − 2φ(0) + φ(−h)]/h² at a step h of length 1e-3 and at h/2,
+    Richardson-extrapolated; the allowance is 10× their disagreement (the truncation error) plus the round-off
+    of the values over h², plus 1e-6 of the size. NaN where the two steps disagree by more than 10 % (the loss is
+    not smooth enough at that scale to say anything).
+    """
+    G = float(g @ g)
+    hvp = float(g @ hvp_operator(f, theta)(g)) / G
+    eps = float(torch.finfo(theta.dtype).eps)
+    with torch.no_grad():
+        phi0 = float(f(theta))
+
+        def second_difference(h: float) -> float:
+            return (float(f(theta - h * g)) - 2 * phi0 + float(f(theta + h * g))) / (h * h * G)
+
+        h = 1e-3 * max(1.0, float(theta.abs().max())) / math.sqrt(G)
+        coarse, fine = second_difference(h), second_difference(h / 2)
+    richardson = (4 * fine - coarse) / 3
+    if abs(coarse - fine) > 0.1 * max(abs(fine), abs(hvp)):
+        return hvp, math.nan, math.inf
+    roundoff = 64 * eps * (abs(phi0) + 1.0) / ((h / 2) ** 2 * G)
+    return hvp, richardson, 10 * abs(coarse - fine) + roundoff + 1e-6 * (abs(hvp) + abs(richardson))
+
+
 class ModuleLoss(DescentProblem):
     """The mean cross-entropy of a :class:`verify.ModuleCase`; M estimated on the segment (see the module)."""
 
@@ -124,21 +152,39 @@ class ModuleLoss(DescentProblem):
     def curvature_bound(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, ctx: CheckContext,
                         dense: bool) -> CurvatureBound:
         points, rtol, limit = (RECHECK_POINTS, RECHECK_RTOL, RECHECK_LIMIT) if dense else (POINTS, RTOL, LIMIT)
+        work: dict = {"hvp_against_losses": _hvp_against_losses(f, theta, g)}
         while True:
             M, sampled, spent, converged, s = curvature_profile(f, theta, g, alpha_max, points, rtol, limit)
             implied = self._implied_curvature(f, theta, g, alpha_max, s[1:], ctx)
             if implied <= M or points * 8 > limit:
                 break
             points *= 8  # the loss values saw a peak the samples missed: start from a finer grid
-        work = {"converged": converged, "rtol": rtol, "limit": limit, "M_implied_by_losses": implied}
-        if implied > M:
+        work.update({"converged": converged, "rtol": rtol, "limit": limit, "M_implied_by_losses": implied,
+                     "points": points})
+        if implied > M:  # a peak narrower than the grid (the products agree with the losses at θ: see inconsistency)
             return CurvatureBound(None, f"the loss values along the segment imply a curvature of {implied:.6g}, above "
-                                  f"the sampled bound {M:.6g} even from {points} points: a peak between the samples "
-                                  "(or wrong Hessian-vector products)", spent, sampled, work)
+                                  f"the sampled bound {M:.6g} even from {points} points: a peak narrower than the "
+                                  "grid", spent, sampled, work)
         how = (f"estimated, not certified: directional curvatures at {spent} points of the segment, bisected where "
                f"a peak could hide ({'within' if converged else 'not within'} {rtol:g}), consistent with the "
                "curvature the loss values imply; interval enclosures exist for MLP regressions only")
         return CurvatureBound(M, how, spent, sampled, work)
+
+    def inconsistency(self, curvature: CurvatureBound, ctx: CheckContext) -> Comparison | None:
+        """A violation when the Hessian-vector product at θ disagrees with the second difference of the loss values
+        along g (two steps that agree, Richardson-extrapolated): the curvature the estimate is built from is wrong.
+        A systematic error of the products (a test halves them) must not pass as verified; a peak the samples
+        miss on the segment only makes the case undecidable."""
+        hvp, fd, allowance = curvature.work["hvp_against_losses"]
+        if not math.isfinite(fd) or abs(hvp - fd) <= allowance:
+            return None
+        return compare_leq(abs(hvp - fd), allowance, abs(hvp) + abs(fd), Tolerance(ctx.dtype, FAMILY.depth))
+
+    def m_contradicted(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha: float, M: float,
+                       ctx: CheckContext) -> bool:
+        """At the very step judged: a violation of the lemma there *is* a weighted mean curvature above M, which
+        shows the estimate missed a peak (or the products are wrong), not that the lemma fails."""
+        return self._implied_curvature(f, theta, g, 1.0, np.array([alpha]), ctx) > M
 
     def _implied_curvature(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, s: np.ndarray,
                            ctx: CheckContext) -> float:
@@ -174,9 +220,12 @@ def _start_point(case: DescentCase, ctx: CheckContext, dense: bool) -> CaseResul
     tol = Tolerance(ctx.dtype, FAMILY.depth)
     Hg = fm.dense_hessian(theta) @ g if dense else fm.hvp(theta, g)
     M0 = float(g @ Hg) / G if G > 0 else 0.0
-    if G == 0.0 or M0 <= 0.0:  # the statement assumes M₀ > 0
+    # the statement assumes M₀ > 0: one positive by round-off only would make α = 2/M₀ arbitrary
+    floor = 1e-8 * float(Hg.norm()) / math.sqrt(G) if G > 0 else 0.0
+    if G == 0.0 or M0 <= floor:
         comparison = Comparison("undecidable", 0.0, 0.0, 0.0, 0.0, 0.0, None, 0.0, 0.0)
-        return CaseResult(comparison, problem.tags, {"reason": "g = 0 or M₀ ≤ 0", "M0": M0}, tol.describe())
+        return CaseResult(comparison, problem.tags, {"reason": "g = 0, or M₀ ≤ 1e-8·‖Hg‖/‖g‖ (not positive beyond "
+                                                               "round-off)", "M0": M0}, tol.describe())
     alpha = case.alpha_frac * 2.0 / M0
     moved = theta - alpha * g
     L0, L1 = float(fm.loss(theta)), float(fm.loss(moved))

@@ -161,6 +161,15 @@ class DescentProblem:
         """(α, comparison) pairs beyond the lemma's own: none by default."""
         return []
 
+    def m_contradicted(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha: float, M: float,
+                       ctx: CheckContext) -> bool:
+        """Whether the losses show M below the curvature's supremum on [θ, θ − αg]; never for a certified M."""
+        return False
+
+    def inconsistency(self, curvature: CurvatureBound, ctx: CheckContext) -> Comparison | None:
+        """A violation of "M bounds the curvature the loss values imply", for an estimated M; None if none."""
+        return None
+
 
 class SoftmaxRegression(DescentProblem):
     """Mean softmax cross-entropy of a :class:`verify.SoftmaxBatch`, θ = vec W; the global M of C1."""

@@ -45,6 +45,7 @@ class ConvTerms:
     j_sq: np.ndarray
     sigma_sq: np.ndarray
     how: str
+    sigma1_sq: np.ndarray | None = None
 
 
 def conv_layers(case: ModuleCase) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -60,11 +61,11 @@ def _conv_matrix(kernel: torch.Tensor, shape: tuple[int, int, int], padding: int
     return F.conv2d(basis, kernel, padding=padding).reshape(n, -1).T
 
 
-def _sigma_p_sq(u_tilde: torch.Tensor) -> float:
+def _sigma_p_sq(u_tilde: torch.Tensor) -> tuple[float, float]:
+    """(σ_P(Ũ)², σ_1(Ũ)²), σ_P = 0 when Ũ has fewer rows than its P columns."""
     rows, cols = u_tilde.shape
-    if rows < cols:
-        return 0.0
-    return float(torch.linalg.svdvals(u_tilde)[cols - 1] ** 2)
+    sv = torch.linalg.svdvals(u_tilde)
+    return (0.0 if rows < cols else float(sv[cols - 1] ** 2)), float(sv[0] ** 2)
 
 
 def _patches(h: torch.Tensor, kernel: int, padding: int) -> torch.Tensor:
@@ -91,7 +92,8 @@ def conv_terms(case: ModuleCase, dtype: str = "float64", device: str = "cpu") ->
     layers, kernel, padding = len(spec["channels"]), spec["kernel"], spec["padding"]
     sizes = [p.numel() for p in net.parameters()]
     offsets = np.cumsum([0, *sizes])
-    rows = {k: np.zeros((case.m, layers)) for k in ("gtheta_sq", "gtheta_abs", "h_sq", "a_sq", "j_sq", "sigma_sq")}
+    rows = {k: np.zeros((case.m, layers)) for k in ("gtheta_sq", "gtheta_abs", "h_sq", "a_sq", "j_sq", "sigma_sq",
+                                                   "sigma1_sq")}
     gx_abs = np.zeros(case.m)
     head = net[2 * layers + 1]
     with torch.no_grad():
@@ -107,7 +109,7 @@ def conv_terms(case: ModuleCase, dtype: str = "float64", device: str = "cpu") ->
                 rows["j_sq"][i, t] = float(torch.linalg.matrix_norm(jac, ord=2) ** 2)
                 rows["a_sq"][i, t] = float(torch.linalg.matrix_norm(mats[t], ord=2) ** 2)
                 rows["h_sq"][i, t] = float((h ** 2).sum())
-                rows["sigma_sq"][i, t] = _sigma_p_sq(_patches(h, kernel, padding))
+                rows["sigma_sq"][i, t], rows["sigma1_sq"][i, t] = _sigma_p_sq(_patches(h, kernel, padding))
                 slope = _slope(act, z).reshape(-1)
                 jac = slope[:, None] * (mats[t] @ jac)
                 h = act(z)

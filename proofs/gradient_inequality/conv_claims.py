@@ -138,9 +138,9 @@ def judge_conv(terms: ConvTerms, form: str, dtype: str, factor: Factor | None = 
 
 def _tags(case: ModuleCase, terms: ConvTerms) -> tuple[str, ...]:
     extra = []
-    if np.all(case.x == case.x[:, :, :1, :1]):
+    if case.x.shape[-1] > 1 and np.all(case.x == case.x[:, :, :1, :1]):  # one position ties with nothing
         extra.append("tied-positions")
-    if np.any(terms.sigma_sq > 0):
+    if terms.sigma1_sq is not None and np.any(terms.sigma_sq > 1e-12 * terms.sigma1_sq):  # rank P beyond round-off
         extra.append("patches-full-rank")
     spec = case.spec_dict
     if spec["size"] + 2 * spec["padding"] - spec["kernel"] + 1 == 1:

@@ -86,7 +86,7 @@ def singular_value_bound() -> SymbolicStep:
     """‖DŨᵀ‖_F ≥ σ_P(Ũ)‖D‖_F: a Rayleigh-quotient bound, not carried by SymPy here (stated as checked)."""
     return SymbolicStep(
         "singular-value-bound",
-        r"\|D	ilde U^	op\|_F^2 = \sum_r d_r^	op 	ilde U^	op	ilde U d_r \ge \sigma_P(	ilde U)^2\,\|D\|_F^2",
+        r"\|D\tilde U^\top\|_F^2 = \sum_r d_r^\top \tilde U^\top\tilde U d_r \ge \sigma_P(\tilde U)^2\,\|D\|_F^2",
         "checked", "general",
         "λ_min(ŨᵀŨ) = σ_P(Ũ)² when Ũ has at least P rows (else 0): standard linear algebra, not derived by SymPy; "
         "the numeric check tests the whole inequality on every case")

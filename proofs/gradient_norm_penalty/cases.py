@@ -14,7 +14,7 @@ from typing import Any
 import hypothesis.strategies as st
 import torch
 
-from proofs.gradient_norm_penalty.oracles import gradient_roundoff, hvp, regression_loss
+from proofs.gradient_norm_penalty.oracles import gradient_roundoff, hvp, hvp_roundoff, regression_loss
 from verify import Case, MLPCase, ModuleCase, case_from_json, case_type, gradient, mlp_cases, modules
 
 #: smooth activations (C^4): the FD error model needs third and fourth derivatives
@@ -95,7 +95,8 @@ def gnp_cases(*, activations: tuple[str, ...] = SMOOTH, lams: tuple[float, ...] 
 
 
 def resolved_in_float32(net: MLPCase | ModuleCase) -> bool:
-    """The gradient has two correct digits in float32 (κ·ε₃₂ ≤ 1e-2·‖g‖_∞), hence about eleven in float64.
+    """The gradient has two correct digits in float32 (κ·ε₃₂ ≤ 1e-2·‖g‖_∞), hence about eleven in float64, and
+    Hĝ's round-off can be measured (float32 does not overflow).
 
     A saturated network (attention or softmax probabilities within e⁻¹⁵⁰ of 1) has a gradient of 1e-65 made of
     1 − p, which float32 loses entirely: κ, measured against float32, then says nothing, and the two float64
@@ -103,8 +104,8 @@ def resolved_in_float32(net: MLPCase | ModuleCase) -> bool:
     """
     kappa = gradient_roundoff(net)
     f, theta = regression_loss(net)
-    return math.isfinite(kappa) and kappa * float(torch.finfo(torch.float32).eps) <= 1e-2 * float(
-        gradient(f, theta).abs().max())
+    return (math.isfinite(kappa) and math.isfinite(hvp_roundoff(net))
+            and kappa * float(torch.finfo(torch.float32).eps) <= 1e-2 * float(gradient(f, theta).abs().max()))
 
 
 def gnp_module_cases(*, lams: tuple[float, ...] = LAMBDAS, steps: tuple[float, ...] = STEPS

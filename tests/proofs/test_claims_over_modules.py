@@ -104,3 +104,16 @@ def test_start_point_curvature_is_refuted_over_modules_with_its_recheck_named():
     recheck = verdict.counterexample["recheck"]
     assert recheck["name"] == "start_point_recheck" and recheck["status"] == "violated"
     assert verdict.counterexample["details"]["alpha_M0"] <= 2.0  # inside the statement's range of steps
+
+
+def test_descent_lemma_over_modules_refutes_wrong_hessian_vector_products(monkeypatch):
+    """Halved products (every curvature the estimate is built from): the product at θ disagrees with the second
+    difference of the loss values, so a systematic autograd error cannot pass as verified."""
+    from proofs.descent import module_problem as mp
+    from proofs.descent.claims import DESCENT_MODULES
+
+    product, directional = mp.hvp_operator, mp._directional
+    monkeypatch.setattr(mp, "hvp_operator", lambda f, theta, **k: (lambda v: 0.5 * product(f, theta, **k)(v)))
+    monkeypatch.setattr(mp, "_directional", lambda *a, **k: 0.5 * directional(*a, **k))
+    verdict = run_claim(DESCENT_MODULES, examples=100, seed=0)
+    assert verdict.verdict.value == "refuted", verdict.message

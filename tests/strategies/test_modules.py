@@ -150,3 +150,31 @@ def test_a_case_that_does_not_fit_its_spec_is_a_clear_error(seed0_cases):
         ModuleCase(arch="rnn", spec={}, params=(), x=np.zeros((1, 1)), y=np.zeros(1, dtype=np.int64))
     with pytest.raises(InvalidInputError, match=r"labels .* must lie in"):
         ModuleCase(arch=case.arch, spec=case.spec_dict, params=case.params, x=case.x, y=case.y + 10)
+
+
+_SPEC = {"in_channels": 1, "size": 2, "channels": (1,), "kernel": 1, "padding": 0, "activation": "tanh", "classes": 2}
+_PARAMS = (("0.weight", np.ones((1, 1, 1, 1))), ("0.bias", np.zeros(1)), ("3.weight", np.ones((2, 4))),
+           ("3.bias", np.zeros(2)))
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"spec": {**_SPEC, "channels": 2}}, "channels=2"),
+    ({"spec": {**_SPEC, "in_channels": [1]}}, "in_channels"),
+    ({"spec": {1: 2}}, "names"),
+    ({"params": {"0.weight": 1}}, "pairs"),
+    ({"params": None}, "pairs"),
+    ({"arch": ["cnn"]}, "arch"),
+    ({"tags": "single-example"}, "tags"),
+    ({"tags": ("bogus",)}, "bogus"),
+])
+def test_malformed_cases_are_clear_errors(bad, message):
+    fields = {"arch": "cnn", "spec": _SPEC, "params": _PARAMS, "x": np.ones((1, 1, 2, 2)), "y": np.array([0]), **bad}
+    with pytest.raises(InvalidInputError, match=message):
+        ModuleCase(**fields)
+
+
+def test_numpy_integers_in_a_spec_are_stored_as_json_values():
+    case = ModuleCase(arch="cnn", spec={**_SPEC, "size": np.int64(2)}, params=_PARAMS, x=np.ones((1, 1, 2, 2)),
+                      y=np.array([0]))
+    assert json.loads(json.dumps(case.to_json()))["spec"]["size"] == 2
+    assert eval(repr(case), {"ModuleCase": ModuleCase}) == case

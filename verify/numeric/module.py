@@ -76,10 +76,10 @@ class FunctionalModel:
         dtype, device: where the copy and the batch live (integer tensors keep their dtype).
         train_mode: keep train-mode behaviour (batch statistics, dropout); default eval mode.
         name: how messages name the model.
-        diagnose: check the module once for what would make the numbers wrong (see
-            :mod:`verify.numeric._module_checks`). Off only for the networks verify builds itself: on a
-            generated boundary case (a saturated sigmoid, a ReLU at a kink) the diagnosis would reject a
-            network whose numbers are right.
+        _diagnose: internal, for the networks verify builds itself (:func:`verify.functional` of a case): the
+            module is checked once for what would make the numbers wrong (:mod:`verify.numeric._module_checks`)
+            unless this is False; on a generated boundary case (a saturated sigmoid, a ReLU at a kink) the
+            diagnosis would reject a network whose numbers are right. A user's module is always diagnosed.
 
     Raises:
         InvalidInputError: a bad batch, loss name, or a model without trainable parameters.
@@ -88,7 +88,7 @@ class FunctionalModel:
 
     def __init__(self, model: Any, batch: Any, loss: Any = None, *, seed: int = 0,
                  dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu",
-                 train_mode: bool = False, name: str = "the model", diagnose: bool = True) -> None:
+                 train_mode: bool = False, name: str = "the model", _diagnose: bool = True) -> None:
         self.seed, self.dtype, self.device = int(seed), dtype, torch.device(device)
         self.train_mode, self.name = bool(train_mode), name
         self._rng = seeded_state(self.seed, self.device)
@@ -105,7 +105,7 @@ class FunctionalModel:
         self.shapes = [p.shape for _, p in trainable]
         self.theta0 = torch.cat([p.detach().reshape(-1) for _, p in trainable]).clone()
         self.loss_name, self._loss = _resolve_loss(loss, self.y)
-        if diagnose:
+        if _diagnose:
             self.unreached = check_module(self)
             self.per_example_why = coupled_examples(self)
             self.stochastic = self._differs_by_seed()
@@ -236,7 +236,7 @@ class FunctionalModel:
 
     def lambda_max(self, theta: torch.Tensor) -> float:
         """λ_max(∇²L(θ)): from the dense Hessian up to ``EXACT_EIGEN_LIMIT`` parameters (exact to round-off),
-        by Lanczos beyond (tolerance 1e-10, a lower estimate by at most that fraction)."""
+        by Lanczos beyond (ARPACK's relative tolerance 1e-10 on the Ritz value; an estimate, not a bound)."""
         if self.n <= EXACT_EIGEN_LIMIT:
             return float(torch.linalg.eigvalsh(self.dense_hessian(theta))[-1])
         return float(self.extreme_eigenvalue(theta, tol=1e-10).value)

@@ -16,7 +16,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from verify.errors import InvalidInputError
-from verify.strategies._case_base import TAGS, _Case, _frozen, _is_large, _is_rank_one, _is_tiny
+from verify.strategies._case_base import TAGS, _canonical_tags, _Case, _frozen, _is_large, _is_rank_one, _is_tiny
 from verify.strategies._serialize import array_from_json, array_to_json, check_mapping
 
 __all__ = ["ARCHITECTURES", "MODULE_ACTIVATIONS", "ModuleCase", "input_shape", "parameter_shapes"]
@@ -26,6 +26,8 @@ ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "residual", "attention")
 #: The activation names a spec may carry (``identity`` only where a claim asks for it).
 MODULE_ACTIVATIONS: tuple[str, ...] = ("tanh", "gelu", "softplus", "sigmoid", "relu", "identity")
 
+#: the spec entries that are tuples of sizes; every other size is one integer
+_TUPLE_KEYS = ("widths", "channels")
 _SPEC_KEYS: dict[str, tuple[str, ...]] = {
     "mlp": ("widths", "activation"),
     "cnn": ("in_channels", "size", "channels", "kernel", "padding", "activation", "classes"),
@@ -37,11 +39,14 @@ _WIDTH_KEYS = ("widths", "channels", "in_channels", "dim", "hidden")
 
 
 def _positive_ints(spec: Mapping[str, Any], key: str, minimum: int = 1) -> tuple[int, ...]:
+    """The sizes of a spec entry: a list for ``widths``/``channels``, one integer for the others."""
     value = spec[key]
-    values = tuple(value) if isinstance(value, (tuple, list)) else (value,)
-    if not values or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum
-                             for v in values):
-        raise InvalidInputError(f"Got {key}={value!r} in a module spec, but it must be integers >= {minimum}.")
+    is_list = isinstance(value, (tuple, list))
+    values = tuple(value) if is_list else (value,)
+    what = "a non-empty list of integers" if key in _TUPLE_KEYS else "one integer"
+    if is_list != (key in _TUPLE_KEYS) or not values or not all(
+            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= minimum for v in values):
+        raise InvalidInputError(f"Got {key}={value!r} in a module spec, but it must be {what} >= {minimum}.")
     return tuple(int(v) for v in values)
 
 
@@ -117,11 +122,26 @@ def classes_of(arch: str, spec: Mapping[str, Any]) -> int:
     return int(spec["widths"][-1]) if arch == "mlp" else int(spec["classes"])
 
 
+def _plain(value: Any) -> Any:
+    """numpy integers as ints and lists as tuples: a spec value that hashes and writes to JSON."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_plain(v) for v in value)
+    return int(value) if isinstance(value, np.integer) else value
+
+
 def _frozen_spec(spec: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
     """Sorted (key, value) pairs with lists as tuples: hashable, and equal for equal specs."""
-    if not isinstance(spec, Mapping):
-        raise InvalidInputError(f"Got spec={spec!r}, but a module spec is a mapping of names to values.")
-    return tuple(sorted((str(k), tuple(v) if isinstance(v, (list, tuple)) else v) for k, v in spec.items()))
+    if not isinstance(spec, Mapping) or not all(isinstance(k, str) for k in spec):
+        raise InvalidInputError(f"Got spec={spec!r}, but a module spec is a mapping of names (strings) to values.")
+    return tuple(sorted((k, _plain(v)) for k, v in spec.items()))
+
+
+def _named_arrays(params: Any) -> tuple[tuple[str, Any], ...]:
+    if isinstance(params, (str, bytes, Mapping)) or not isinstance(params, (list, tuple)) or not all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and isinstance(p[0], str) for p in params):
+        raise InvalidInputError("Got params that are not a sequence of (name, array) pairs; a ModuleCase takes the "
+                                "parameters in the module's order, e.g. (('0.weight', W), ('0.bias', b)).")
+    return tuple((str(n), a) for n, a in params)
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -154,9 +174,11 @@ class ModuleCase(_Case):
     _TYPE: ClassVar[str] = "ModuleCase"
 
     def __post_init__(self) -> None:
+        if not isinstance(self.arch, str):
+            raise InvalidInputError(f"Got arch={self.arch!r}, but valid ones are {list(ARCHITECTURES)}.")
         spec = _frozen_spec(self.spec)
         shapes = parameter_shapes(self.arch, dict(spec))
-        given = tuple(self.params)
+        given = _named_arrays(self.params)
         if [n for n, _ in given] != [n for n, _, _ in shapes]:
             raise InvalidInputError(f"Got parameters {[n for n, _ in given]}, but this {self.arch} spec has "
                                     f"{[n for n, _, _ in shapes]}.")
@@ -178,7 +200,9 @@ class ModuleCase(_Case):
         object.__setattr__(self, "params", tuple(params))
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
-        tags = self._compute_tags() if self.tags is None else tuple(t for t in TAGS if t in set(self.tags))
+        if self.tags is not None and not isinstance(self.tags, (tuple, list)):
+            raise InvalidInputError(f"Got tags={self.tags!r}, but tags are a list of strings from {TAGS} (or None).")
+        tags = self._compute_tags() if self.tags is None else _canonical_tags(self.tags)
         object.__setattr__(self, "tags", tags)
 
     def _key(self) -> tuple[Any, ...]:
@@ -256,4 +280,4 @@ class ModuleCase(_Case):
         return cls(arch=data["arch"], spec=data["spec"], params=params,
                    x=array_from_json(data["x"], where="x", dtype="float64"),
                    y=array_from_json(data["y"], where="y", dtype="int64"),
-                   tags=None if tags is None else tuple(str(t) for t in tags))
+                   tags=None if tags is None else tags)
