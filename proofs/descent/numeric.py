@@ -104,17 +104,6 @@ def _undecided(problem: DescentProblem, tol: Tolerance, reason: str, details: di
     return CaseResult(comparison, problem.tags, {"reason": reason, **details}, tol.describe())
 
 
-def _undecidable_if_m_contradicted(problem: DescentProblem, f: Callable, theta: torch.Tensor, g: torch.Tensor,
-                                   alpha: float, M: float, comparison: Comparison, ctx: CheckContext) -> Comparison:
-    """A violation at a step where the losses themselves show the problem's M below the curvature's supremum says
-    nothing about the bound: only problems whose M is estimated (not certified) ever say so (``m_contradicted``).
-    ``M`` is the problem's estimate, not what a test's ``m_rule`` made of it: a halved M is still refuted."""
-    if comparison.status == "violated" and problem.m_contradicted(f, theta, g, alpha, M, ctx):
-        return Comparison("undecidable", comparison.lhs, comparison.rhs, comparison.abs_err, comparison.rel_err,
-                          comparison.slack, comparison.ratio, comparison.scale, comparison.atol)
-    return comparison
-
-
 def check_bound(case: DescentCase, ctx: CheckContext, bound: Bound, *, dense: bool,
                 m_rule: MRule = certified_m) -> CaseResult:
     """Judge ``bound`` at every α of the grid, with M certified by the problem (``dense``: finer, cross-checked).
@@ -134,22 +123,29 @@ def check_bound(case: DescentCase, ctx: CheckContext, bound: Bound, *, dense: bo
     sampled = curvature.sampled
     facts: dict[str, Any] = {"M_certified": curvature.M, "M_sampled": sampled, "M_obtained_by": curvature.how,
                              "hvps_for_M": curvature.hvps, "certification": dict(curvature.work)}
+    inconsistent = problem.inconsistency(curvature, ctx)  # before an undecided M: wrong products must show
+    if inconsistent is not None:
+        return CaseResult(inconsistent, problem.tags, {"reason": "the curvature the estimate is built from disagrees "
+                                                       "with the loss values at θ", **facts}, tol.describe())
     M = m_rule(curvature)
     if M is None:
         result = _undecided(problem, tol, f"no certified bound of the curvature: {curvature.how}", facts)
         if not dense:
             note_case(ctx, case, result.details)
         return result
-    inconsistent = problem.inconsistency(curvature, ctx)
-    if inconsistent is not None:
-        return CaseResult(inconsistent, problem.tags, {"reason": curvature.how, **facts}, tol.describe())
     alpha_max = problem.alpha_max(M, fixed_max)
     alphas = sorted({alpha_max * a for a in ALPHA_GRID} | {alpha_max * case.alpha_frac})
     noise = lambda point: problem.evaluation_noise(point, ctx)  # noqa: E731
     results = [(a, _bound_at(f, theta, g, a, M, bound, tol, noise)) for a in alphas]
     if curvature.M is not None:  # judged against the problem's own M, whatever m_rule made of it
-        results = [(a, _undecidable_if_m_contradicted(problem, f, theta, g, a, curvature.M, c, ctx))
-                   for a, c in results]
+        contradicted = [a for a, c in results if c.status == "violated"
+                        and problem.m_contradicted(f, theta, g, a, curvature.M, ctx)]
+        if contradicted:  # M is shown below the supremum: no step of this case can be judged with it
+            result = _undecided(problem, tol, f"the loss values at α = {contradicted[0]:.6g} show the estimated M "
+                                f"below the curvature's supremum: {curvature.how}", facts)
+            if not dense:
+                note_case(ctx, case, result.details)
+            return result
     results += problem.exact_checks(theta, g, alphas, tol, ctx)
     alpha, worst = _worst(results)
     step = alpha_max * case.alpha_frac
