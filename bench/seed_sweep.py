@@ -2,7 +2,7 @@
 
 A claim that ``holds`` must come out ``proved`` or ``verified``, one expected ``refuted`` must come out
 ``refuted``; anything else (a wrong verdict, ``inconclusive``, ``error``) is a mismatch. The default is
-the issue-13 sweep: every built-in claim (48 since issue 16) at 200 examples over seeds 0..19 (about 40
+the issue-13 sweep: every built-in claim (50 since issue 16) at 200 examples over seeds 0..19 (about 40
 minutes on one core for the 34 of issue 13; ``--jobs 2`` runs two worker processes).
 
 Every run is ``verify.check.run_claim(claim, examples=, seed=, device="cpu", threads=1)``, in float64:
@@ -10,7 +10,7 @@ torch on one thread, and the BLAS libraries too (run as a script, ``OMP_NUM_THRE
 ``OPENBLAS_NUM_THREADS`` and ``MKL_NUM_THREADS`` are set to 1 before numpy and torch load), so a run gives
 what ``verify check NAME --seed S --examples N`` gives; the command to replay a mismatch is printed beside it.
 
-    python bench/seed_sweep.py                                    # 48 claims × seeds 0..19 × 200 examples
+    python bench/seed_sweep.py                                    # 50 claims × seeds 0..19 × 200 examples
     python bench/seed_sweep.py --claims 'descent-*,gradient-norm-penalty-fd-order' --seeds 3,4,18 --jobs 2
     python bench/seed_sweep.py --seeds 0-1 --examples 20 --claims max-norm-projection,seed000-* --json /tmp/s.json
 

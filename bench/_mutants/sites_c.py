@@ -130,7 +130,7 @@ def _quotient(scheme: str, expr: sp.Expr) -> Callable[..., torch.Tensor]:
         grad_fn(theta + step * v), grad_fn(theta - step * v), _r(step, theta))
 
 
-def _fd_checks(quotients: dict | None = None, bounds: dict | None = None):
+def _fd_checks(quotients: dict | None = None, bounds: dict | None = None):  # any C5 FD claim: the same check
     """fd-order's check, and the torch stage of its re-check (dense Hessian, 17 samples) with these formulas."""
     q = quotients or gnp.FD_QUOTIENTS
     extra = {"bounds": bounds} if bounds is not None else {}
@@ -145,12 +145,13 @@ def _fd_checks(quotients: dict | None = None, bounds: dict | None = None):
 QUOTIENT_TEXT = {"forward": "[∇(θ+rv) − ∇θ]/r", "central": "[∇(θ+rv) − ∇(θ−rv)]/(2r)"}
 
 
-def _quotient_site(scheme: str, expr: sp.Expr) -> Site:
+def _quotient_site(scheme: str, expr: sp.Expr, claim: str = "gradient-norm-penalty-fd-order",
+                   tags: tuple[str, ...] = ("softplus", "identity")) -> Site:
     def compile_(mapping: dict) -> dict:
         return {**gnp.FD_QUOTIENTS, scheme: _quotient(scheme, expr.xreplace(mapping))}
 
-    return Site("gradient-norm-penalty-fd-order", f"{scheme}-quotient", lambda q: _fd_checks(quotients=q),
-                exprs=(expr,), compile=compile_, tags=("softplus", "identity"),
+    return Site(claim, f"{scheme}-quotient", lambda q: _fd_checks(quotients=q),
+                exprs=(expr,), compile=compile_, tags=tags,
                 doc=f"the {scheme} quotient of Hv ({QUOTIENT_TEXT[scheme]})")
 
 
@@ -167,13 +168,14 @@ def _weaker_for_small_steps(scheme: str, new: sp.Expr) -> str:
     return ""
 
 
-def _bound_site(scheme: str) -> Site:
+def _bound_site(scheme: str, claim: str = "gradient-norm-penalty-fd-order", tags: tuple[str, ...] = ("sigmoid",)
+                ) -> Site:
     def compile_(mapping: dict) -> dict:
         f = sp.lambdify((r, m3, m4), BOUNDS[scheme].xreplace(mapping), "math")
         return {**gnp.FD_BOUNDS, scheme: lambda step, a3, a4: float(f(step, a3, a4))}
 
-    return Site("gradient-norm-penalty-fd-order", f"{scheme}-bound", lambda b: _fd_checks(bounds=b), role="upper",
-                exprs=(BOUNDS[scheme],), compile=compile_, boundary=sp.Rational(1, 100), tags=("sigmoid",),
+    return Site(claim, f"{scheme}-bound", lambda b: _fd_checks(bounds=b), role="upper",
+                exprs=(BOUNDS[scheme],), compile=compile_, boundary=sp.Rational(1, 100), tags=tags,
                 equivalent=lambda new: _weaker_for_small_steps(scheme, new[0]),
                 doc=f"the error bound {'(r/2)·M3' if scheme == 'forward' else '(r²/6)·M4'} of the {scheme} quotient")
 

@@ -11,7 +11,7 @@ import sympy as sp
 from _mutants.operators import Site
 from _mutants.sites_a import _descent_site
 from _mutants.sites_b import C6_RULES, _c6_site
-from _mutants.sites_c import _norm_gradient_site
+from _mutants.sites_c import CENTRAL, FORWARD, _bound_site, _norm_gradient_site, _quotient_site
 from proofs.gradient_inequality.conv_claims import conv_check, conv_mpmath_recheck
 
 SIGMA = sp.Symbol("sigma_P", nonnegative=True)
@@ -30,9 +30,16 @@ def _conv_patches_site() -> Site:
                 doc="the factor σ_P(Ũ⁽ᵗ⁾)² on ‖∇ₓf‖² (gradient_inequality.conv_claims.sigma_p_sq, σ_P as a symbol)")
 
 
+FD_MODULES = "gradient-norm-penalty-fd-order-modules"
+
+
 def sites() -> list[Site]:
-    """The sites of the claims added by issue 16, in claim order."""
+    """The sites of the claims added by issue 16, in the order they were added (so numbers stay)."""
     return [_descent_site("descent-lemma-modules", ("cnn", "attention", "single-example")),
             _conv_patches_site(),
             _norm_gradient_site("gradient-norm-penalty-gradient-modules", ("cnn", "attention", "residual")),
-            *[_c6_site(f"{claim}-modules", claim) for claim in C6_RULES]]
+            *[_c6_site(f"{claim}-modules", claim) for claim in C6_RULES],
+            _quotient_site("forward", FORWARD, FD_MODULES, ("cnn", "attention")),
+            _quotient_site("central", CENTRAL, FD_MODULES, ("cnn", "attention")),
+            _bound_site("forward", FD_MODULES, ("cnn", "attention")),
+            _bound_site("central", FD_MODULES, ("cnn", "attention"))]

@@ -108,10 +108,10 @@ def resolved_in_float32(net: MLPCase | ModuleCase) -> bool:
             and kappa * float(torch.finfo(torch.float32).eps) <= 1e-2 * float(gradient(f, theta).abs().max()))
 
 
-def gnp_module_cases(*, lams: tuple[float, ...] = LAMBDAS, steps: tuple[float, ...] = STEPS
-                     ) -> st.SearchStrategy[GNPCase]:
+def gnp_module_cases(*, activations: tuple[str, ...] = ("tanh", "gelu", "softplus", "sigmoid"),
+                     lams: tuple[float, ...] = LAMBDAS, steps: tuple[float, ...] = STEPS) -> st.SearchStrategy[GNPCase]:
     """The same over networks of :func:`verify.modules` (mlp, cnn, residual + LayerNorm, attention), their loss
     the mean cross-entropy; smooth activations, parameter scales up to 10, g ≠ 0 (as :func:`gnp_cases`)."""
-    nets = modules(activations=("tanh", "gelu", "softplus", "sigmoid"), max_scale=10.0).filter(
+    nets = modules(activations=activations, max_scale=10.0).filter(
         lambda c: nonzero_gradient(c) and resolved_in_float32(c))
     return st.builds(GNPCase, nets, st.sampled_from(lams), st.sampled_from(steps))

@@ -133,11 +133,26 @@ _MODULE_NOTE = ("Over architectures: the cases are networks of verify.modules() 
                 "cross-entropy as L_S; the check and the re-check are the ones of the MLP claim.",)
 
 
-def _over_modules(claim, claim_id: str, title: str):
-    return replace(claim, id=claim_id, title=title, cases=cs.gnp_module_cases,
-                   hypotheses=(_MODULE_HYPOTHESIS, *claim.hypotheses[1:]), notes=(*claim.notes, *_MODULE_NOTE))
+def _over_modules(claim, claim_id: str, title: str, cases=cs.gnp_module_cases, notes: tuple[str, ...] = ()):
+    return replace(claim, id=claim_id, title=title, cases=cases, hypotheses=(_MODULE_HYPOTHESIS, *claim.hypotheses[1:]),
+                   notes=(*claim.notes, *_MODULE_NOTE, *notes), figures=None)
 
 
 GRADIENT_MODULES = _over_modules(GRADIENT, "gradient-norm-penalty-gradient-modules",
                                  "Exact gradient of the gradient-norm penalty, over architectures")
 HALF_MODULES = _over_modules(HALF, "seed002-half-factor-modules", "[S002]: ∇‖g‖ = ½Hg/‖g‖, over architectures")
+
+_FD_MODULE_NOTE = ("Over architectures there is no mpmath backpropagation: the reference Hĝ, w₃ and w₄ at θ come from "
+                   "Richardson-extrapolated central differences of torch's float64 gradients, torch's sampled sups of "
+                   "w₃, w₄ are used only where its nested jvp agrees with them (1e-3 plus their spread; else the case "
+                   "is undecidable), and the re-check stops at the dense-Hessian stage. Activations tanh, softplus, "
+                   "sigmoid (GELU left out as for MLPs).",)
+FD_ORDER_MODULES = _over_modules(
+    FD_ORDER, "gradient-norm-penalty-fd-order-modules",
+    "Finite-difference Hessian-vector product: O(r) and O(r²), over architectures",
+    cases=lambda: cs.gnp_module_cases(activations=cs.FD_SMOOTH[:1] + cs.FD_SMOOTH[2:]), notes=_FD_MODULE_NOTE)
+PENALIZED_FD_MODULES = _over_modules(
+    PENALIZED_FD, "seed002-fd-uses-penalized-loss-modules",
+    "[S002]: the FD formula with ∇L of the penalized loss, over architectures",
+    cases=lambda: cs.gnp_module_cases(activations=cs.FD_SMOOTH[:1] + cs.FD_SMOOTH[2:], lams=(1.0, 0.5, 0.1)),
+    notes=_FD_MODULE_NOTE)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import mpmath
@@ -38,7 +37,7 @@ import numpy as np
 import torch
 from torch.func import grad, jvp, vmap
 
-from verify import MLPCase, MLPSpec, ModuleCase, as_tensor, functional, gradient, mlp_forward
+from verify import MLPCase, MLPSpec, ModuleCase, as_tensor, gradient, mlp_forward
 
 Fn = Callable[[torch.Tensor], torch.Tensor]
 #: an FD quotient: (gradient, θ, v, r, the gradient at θ if known) ↦ the approximation of Hv
@@ -53,14 +52,11 @@ def targets(m: int, d_out: int, like: torch.Tensor) -> torch.Tensor:
 
 
 def regression_loss(mlp: MLPCase | ModuleCase, dtype: str = "float64", device: str = "cpu") -> tuple[Fn, torch.Tensor]:
-    """``(L_S, θ)`` of a network case (see :data:`NETWORKS`): the loss on its batch and its flat parameters."""
-    return NETWORKS[type(mlp).__name__].loss(mlp, dtype, device)
+    """``(L_S, θ)`` of a network case (see :data:`proofs.gradient_norm_penalty.networks.NETWORKS`): the loss on its
+    batch and its flat parameters."""
+    from proofs.gradient_norm_penalty.networks import network  # the registry refers back to this module
 
-
-def _module_loss(net: ModuleCase, dtype: str, device: str) -> tuple[Fn, torch.Tensor]:
-    """A network of :func:`verify.modules` brings its own loss, the mean cross-entropy on its labels."""
-    fm = functional(net, dtype=getattr(torch, dtype), device=device)
-    return fm.loss, fm.theta0.clone()
+    return network(mlp).loss(mlp, dtype, device)
 
 
 def _mlp_regression_loss(mlp: MLPCase, dtype: str, device: str) -> tuple[Fn, torch.Tensor]:
@@ -102,22 +98,6 @@ def hvp_roundoff(net: MLPCase | ModuleCase) -> float:
     h64 = hvp(f64, th32.double(), direction.float().double())
     kappa = float((h32 - h64).abs().max()) / float(torch.finfo(torch.float32).eps)
     return max(kappa, float(h64.abs().max())) if math.isfinite(kappa) else math.inf
-
-
-@dataclass(frozen=True)
-class Network:
-    """What C5 needs of a network case: its loss, and whether Hĝ's round-off must be measured beside g's."""
-
-    loss: Callable[[Any, str, str], tuple[Fn, torch.Tensor]]
-    measure_hvp_roundoff: bool
-
-
-#: case type name -> what C5 knows of it: MLP regressions (the family's cases) and networks of verify.modules()
-#: (attention's saturated softmax amplifies the round-off of Hĝ beyond that of g)
-NETWORKS: dict[str, Network] = {
-    "MLPCase": Network(_mlp_regression_loss, measure_hvp_roundoff=False),
-    "ModuleCase": Network(_module_loss, measure_hvp_roundoff=True),
-}
 
 
 # --------------------------------------------------------------------------- derivatives

@@ -117,3 +117,17 @@ def test_descent_lemma_over_modules_refutes_wrong_hessian_vector_products(monkey
     monkeypatch.setattr(mp, "_directional", lambda *a, **k: 0.5 * directional(*a, **k))
     verdict = run_claim(DESCENT_MODULES, examples=20, seed=0)
     assert verdict.verdict.value == "refuted", verdict.message
+
+
+@pytest.mark.parametrize("scheme", ["forward", "central"])
+def test_fd_order_over_modules_refutes_a_wrong_order(scheme):
+    from proofs.gradient_norm_penalty.claims import FD_ORDER_MODULES
+
+    wrong = {"forward": lambda r, m3, m4: r * r / 2 * m3, "central": lambda r, m3, m4: r ** 3 / 6 * m4}[scheme]
+    bounds = {**gnp.FD_BOUNDS, scheme: wrong}
+    mutant = replace(FD_ORDER_MODULES, id="fd-modules-mutant", expected="refuted", symbolic=None,
+                     check=partial(gnp.fd_order_check, bounds=bounds),
+                     recheck=partial(gnp.fd_order_recheck, bounds=bounds))
+    verdict = run_claim(mutant, examples=100, seed=0)
+    assert verdict.verdict.value == "refuted", verdict.message
+    assert verdict.counterexample["details"]["scheme"] == scheme

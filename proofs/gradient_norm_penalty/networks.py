@@ -1,0 +1,112 @@
+"""What C5 needs of each kind of network case, and the routes for networks of :func:`verify.modules`.
+
+An MLP regression (the family's own cases) has an mpmath backpropagation (:mod:`.oracles`): its Hv, w₃, w₄ and
+FD errors are recomputed at 60 digits, free of torch. A network of :func:`verify.modules` (conv, LayerNorm,
+attention) has none: its reference Hv, w₃, w₄ at θ come from Richardson-extrapolated central differences of
+torch's float64 *gradients* (the first derivatives, the best-tested part of autograd) — a different route from
+the nested forward-mode products they are compared with — and torch's sampled sups are used only where the two
+agree; its FD re-check stops at the dense-Hessian stage.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from proofs.gradient_norm_penalty import oracles as orc
+from verify import ModuleCase, functional
+
+__all__ = ["NETWORKS", "Network", "network"]
+
+
+@dataclass(frozen=True)
+class Network:
+    """What C5 needs of a network case.
+
+    Attributes:
+        loss: (case, dtype, device) ↦ (L_S, θ).
+        measure_hvp_roundoff: whether Hĝ's round-off is measured beside g's (attention's saturated softmax
+            amplifies it).
+        directional: (case, θ, v) ↦ (Hv, w₃, w₄) at θ, each (1, n), by a route independent of nested jvp.
+        segment_bounds: (L_S, case, θ, v, r_top, points, (w₃, w₄) reference) ↦ (M3, M4, route); NaN where
+            torch's higher derivatives cannot be trusted.
+        fd_error: (case, θ, v, r, scheme) ↦ the FD error free of round-off, or None (no such route).
+    """
+
+    loss: Callable[..., tuple[Any, torch.Tensor]]
+    measure_hvp_roundoff: bool
+    directional: Callable[..., tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+    segment_bounds: Callable[..., tuple[float, float, str]]
+    fd_error: Callable[..., float] | None
+
+
+def _module_loss(net: ModuleCase, dtype: str, device: str) -> tuple[Any, torch.Tensor]:
+    """A network of :func:`verify.modules` brings its own loss, the mean cross-entropy on its labels."""
+    fm = functional(net, dtype=getattr(torch, dtype), device=device)
+    return fm.loss, fm.theta0.clone()
+
+
+def _richardson(stencil: Callable[[float], torch.Tensor], h: float) -> tuple[torch.Tensor, float]:
+    """(the order-2 stencil extrapolated from steps h and h/2, the size of their disagreement)."""
+    coarse, fine = stencil(h), stencil(h / 2)
+    return (4 * fine - coarse) / 3, float((coarse - fine).abs().max())
+
+
+def _fd_directional_with_error(net: ModuleCase, theta: torch.Tensor, v: torch.Tensor
+                               ) -> tuple[tuple[torch.Tensor, ...], tuple[float, ...]]:
+    f, _ = _module_loss(net, "float64", str(theta.device))
+    theta, v = theta.double(), v.double()
+    gf = torch.func.grad(f)
+    scale = max(1.0, float(theta.abs().max()))
+    g = {}
+
+    def at(k: float) -> torch.Tensor:
+        if k not in g:
+            g[k] = gf(theta + k * v)
+        return g[k]
+
+    hv, e1 = _richardson(lambda h: (at(h) - at(-h)) / (2 * h), 1e-4 * scale)
+    w3, e3 = _richardson(lambda h: (at(h) - 2 * at(0.0) + at(-h)) / h ** 2, 1e-3 * scale)
+    w4, e4 = _richardson(lambda h: (at(2 * h) - 2 * at(h) + 2 * at(-h) - at(-2 * h)) / (2 * h ** 3), 1e-2 * scale)
+    return (hv[None], w3[None], w4[None]), (e1, e3, e4)
+
+
+def _module_directional(net: ModuleCase, theta: torch.Tensor, v: torch.Tensor
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(Hv, w₃, w₄) at θ from central differences of float64 gradients, Richardson-extrapolated."""
+    return _fd_directional_with_error(net, theta, v)[0]
+
+
+#: torch's w₃, w₄ at θ must agree with the differences of gradients to this fraction (plus their own spread)
+MODULE_TRUST_REL = 1e-3
+
+
+def _module_segment_bounds(f: Any, net: ModuleCase, theta: torch.Tensor, v: torch.Tensor, r_top: float,
+                           points: int, reference: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, str]:
+    """torch's sampled sups where its w₃, w₄ at θ agree with the differences of gradients, else NaN (no bound)."""
+    (_, w3_fd, w4_fd), (_, e3, e4) = _fd_directional_with_error(net, theta, v)
+    w3_t, w4_t = orc.directional_w3_w4(f, theta, v)
+    off3, off4 = float((w3_t - w3_fd[0]).abs().max()), float((w4_t - w4_fd[0]).abs().max())
+    ok3 = off3 <= MODULE_TRUST_REL * float(w3_fd.abs().max()) + 10 * e3
+    ok4 = off4 <= MODULE_TRUST_REL * float(w4_fd.abs().max()) + 10 * e4
+    if not (ok3 and ok4):
+        return math.nan, math.nan, (f"none: torch's w3, w4 at θ off by {off3:.2g}, {off4:.2g} from differences of "
+                                    "gradients (no mpmath route for this architecture)")
+    m3, m4 = orc.segment_bounds(f, theta, v, r_top, points)
+    return m3 + 2 * off3, m4 + 2 * off4, "torch.func jvp (checked at θ against differences of gradients)"
+
+
+#: case type name -> what C5 knows of it
+NETWORKS: dict[str, Network] = {
+    "MLPCase": Network(orc._mlp_regression_loss, False, orc.mp_directional, orc.checked_segment_bounds,
+                       orc.mp_fd_error),
+    "ModuleCase": Network(_module_loss, True, _module_directional, _module_segment_bounds, None),
+}
+
+
+def network(net: Any) -> Network:
+    return NETWORKS[type(net).__name__]
