@@ -281,6 +281,9 @@ def _fd_compare(case: GNPCase, ctx: CheckContext, differenced: Differenced, hvp:
     if weight:
         roundoff += weight * hscale * kappa_rel
     tol = Tolerance(ctx.dtype, FAMILY.depth)
+    measured = network(case.mlp).gradient_noise
+    if measured is not None:  # no round-off-free route: the gradient's noise is measured, not only modelled
+        roundoff = max(roundoff, 4.0 * measured(differenced.gradient(f, case.lam), theta, v) / tol.rtol)
     results, curves, curves_all = _fd_sweep(differenced.gradient(f, case.lam), theta, v, hv, grids, quotients,
                                             bounds, (m3, m4), (roundoff, hv_error), tol, stop_at_violation)
     decided = [x for x in results if x[2].status != "undecidable"]
