@@ -234,31 +234,33 @@ def fd_hvp(grad_fn: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor,
 
 
 def roundoff_spread(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor, *, points: int = 9,
-                    seed: int = 0) -> float:
+                    seed: int = 0, direction: torch.Tensor | None = None) -> float:
     r"""The round-off noise of ``f`` near ``theta``, measured from a difference table (Moré & Wild's ECnoise).
 
     ``f`` is evaluated at ``points`` equally spaced points :math:`\theta + (i - \tfrac{p-1}2)\,h\,v`
-    along a seeded unit direction, :math:`h = u^{1/3}\max(\|\theta\|, 1)`; the k-th differences of
-    these values cancel the smooth part (:math:`O(h^k)`) and leave the noise, whose standard deviation
-    is :math:`\sigma_k = \sqrt{\gamma_k \operatorname{mean}_i (\Delta^k f_i)^2}`,
-    :math:`\gamma_k = (k!)^2/(2k)!`. Returns the median of :math:`\sigma_4, \sigma_5, \sigma_6`.
-    For a model whose round-off has no formula (LayerNorm, attention, a user's module), this is the
-    noise floor a comparison of values of ``f`` must allow.
+    along ``direction`` (default a seeded unit direction), :math:`h = u^{1/3}\max(\|\theta\|, 1)`; the k-th
+    differences of these values cancel the smooth part (:math:`O(h^k)`) and leave the noise, whose standard
+    deviation is :math:`\sigma_k = \sqrt{\gamma_k \operatorname{mean}_i (\Delta^k f_i)^2}`,
+    :math:`\gamma_k = (k!)^2/(2k)!`. Returns the median of :math:`\sigma_4, \sigma_5, \sigma_6`; for a
+    tensor-valued ``f`` (a gradient), of the largest entry's. For a model whose round-off has no formula
+    (LayerNorm, attention, a user's module), this is the noise floor a comparison of values of ``f`` must allow.
 
     Reference: J. J. Moré and S. M. Wild, "Estimating computational noise", SIAM J. Sci. Comput. 33(3), 2011.
     """
     u = float(torch.finfo(theta.dtype).eps)
     h = u ** (1 / 3) * max(float(torch.linalg.vector_norm(theta)), 1.0)
-    gen = torch.Generator().manual_seed(seed)
-    v = torch.randn(theta.numel(), generator=gen, dtype=torch.float64)
-    v = (v / torch.linalg.vector_norm(v)).to(theta)
+    if direction is None:
+        gen = torch.Generator().manual_seed(seed)
+        direction = torch.randn(theta.numel(), generator=gen, dtype=torch.float64)
+    v = (direction / torch.linalg.vector_norm(direction)).to(theta)
     offsets = [i - (points - 1) / 2 for i in range(points)]
     with torch.no_grad():
-        table = [float(f(theta + (t * h) * v)) for t in offsets]
+        table = torch.stack([torch.as_tensor(f(theta + (t * h) * v)).detach().double().cpu().reshape(-1)
+                             for t in offsets])
     sigmas = []
     for k in range(1, 7):
-        table = [b - a for a, b in zip(table, table[1:])]
+        table = table[1:] - table[:-1]
         if k >= 4:
             gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
-            sigmas.append(math.sqrt(gamma * sum(d * d for d in table) / len(table)))
+            sigmas.append(float(torch.sqrt(gamma * (table ** 2).mean(dim=0)).max()))
     return sorted(sigmas)[1]
