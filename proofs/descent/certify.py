@@ -21,7 +21,8 @@ limit: the bound is then the largest upper bound over a cover of the segment, an
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,6 +130,10 @@ def divide_up(upper: float, g: np.ndarray) -> float:
     return quotient + 2.0 * EPS * abs(quotient) + TINY
 
 
+#: (s_lo, s_hi) ↦ enclosures of φ'' and φ''' over the intervals [s_lo, s_hi]
+Enclosure = Callable[[np.ndarray, np.ndarray], tuple[Iv, Iv]]
+
+
 @dataclass(frozen=True)
 class SegmentBound:
     """The certified ``upper`` bound of sup φ'' on the segment (and the best point value ``lower``).
@@ -149,11 +154,11 @@ class SegmentBound:
         return bool(np.isfinite(self.upper))
 
 
-def _upper_bounds(net: SegmentNetwork, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _upper_bounds(enclose: Enclosure, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Upper bounds of φ'' on each [lo, hi] (natural and mean-value forms), and guaranteed point values."""
     mid = np.clip((lo + hi) / 2.0, lo, hi)
     k = lo.shape[0]
-    phi2, phi3 = curvature_enclosure(net, np.concatenate([lo, mid]), np.concatenate([hi, mid]))
+    phi2, phi3 = enclose(np.concatenate([lo, mid]), np.concatenate([hi, mid]))
     natural, at_mid = phi2.hi[:k], phi2[k:]
     with np.errstate(all="ignore"):
         radius = np.maximum(mid - lo, hi - mid)  # |S − c| (c is the rounded midpoint)
@@ -163,16 +168,21 @@ def _upper_bounds(net: SegmentNetwork, lo: np.ndarray, hi: np.ndarray) -> tuple[
     return np.where(np.isnan(upper), np.inf, upper), at_mid.lo
 
 
-def certify_curvature(net: SegmentNetwork, alpha_max: float, G: float, rtol: float = CERTIFY_RTOL,
+def certify_curvature(net: SegmentNetwork | Enclosure, alpha_max: float, G: float, rtol: float = CERTIFY_RTOL,
                       max_intervals: int = MAX_INTERVALS) -> SegmentBound:
-    """Bound sup φ''(s) over s ∈ [0, α_max] by adaptive bisection (``G = ‖g‖²`` sets the tolerance's floor)."""
+    """Bound sup φ''(s) over s ∈ [0, α_max] by adaptive bisection (``G = ‖g‖²`` sets the tolerance's floor).
+
+    ``net`` is an MLP regression's :class:`SegmentNetwork`, or any function enclosing φ'' and φ''' over intervals
+    of s (:func:`.module_segment.module_enclosure` for the networks of ``verify.modules``).
+    """
+    enclose = net if callable(net) else functools.partial(curvature_enclosure, net)
     edges = np.linspace(0.0, alpha_max, INITIAL_INTERVALS + 1)
     edges[-1] = alpha_max
     lo, hi = edges[:-1], edges[1:]
     lower, done, spent, rounds, pieces = -np.inf, -np.inf, 0, 0, 0
     floor = G / alpha_max if alpha_max > 0 else G
     while True:
-        upper, at_mid = _upper_bounds(net, lo, hi)
+        upper, at_mid = _upper_bounds(enclose, lo, hi)
         spent += 2 * lo.shape[0]
         rounds += 1
         finite_mid = at_mid[np.isfinite(at_mid)]

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import expit, ndtr
 
-__all__ = ["ACTIVATION_DERIVATIVES", "Iv", "activation_derivative", "iv_matmul"]
+__all__ = ["ACTIVATION_DERIVATIVES", "Iv", "activation_derivative", "iv_bmm", "iv_matmul"]
 
 EPS = float(np.finfo(np.float64).eps)
 #: absolute widening: covers underflow to zero or to a subnormal
@@ -122,6 +122,31 @@ def iv_matmul(h: Iv, W: Iv | np.ndarray) -> Iv:
     return prod.sum(axis=-1)
 
 
+def _mid_rad(x: Iv) -> tuple[np.ndarray, np.ndarray]:
+    """A midpoint c and a radius r, rounded up, with [lo, hi] ⊆ [c − r, c + r]."""
+    with np.errstate(all="ignore"):
+        c = (x.lo + x.hi) / 2.0
+        return c, _up(np.maximum(x.hi - c, c - x.lo))
+
+
+def iv_bmm(a: Iv, b: Iv) -> Iv:
+    """``a @ b`` (numpy's batched, broadcasting matmul) in midpoint-radius form, by BLAS.
+
+    With a = [c ± r], b = [d ± t] entrywise, a·b ⊆ c·d ± (|c|·t + r·(|d| + t)); summing ``q`` terms in any
+    order errs by at most γ_q·(|c|@|d|), γ_q = q·eps/(1 − q·eps) (Higham, Thm 3.5), and the radius's own
+    rounding is covered by widening it by (q + 4)·eps relative. A NaN or an infinity widens to [-inf, inf].
+    """
+    c, r = _mid_rad(a)
+    d, t = _mid_rad(b)
+    q = a.lo.shape[-1]
+    gamma = 2.0 * (q + 4) * EPS
+    with np.errstate(all="ignore"):
+        centre = c @ d
+        ac, ad = np.abs(c), np.abs(d)
+        radius = (ac @ t + r @ (ad + t) + gamma * (ac @ ad)) * (1.0 + gamma) + (q + 1) * TINY
+        return Iv(_down(centre - radius), _up(centre + radius))
+
+
 # --------------------------------------------------------------------------- activations
 
 #: (value, magnitude for its rounding error) of one derivative at points z
@@ -214,13 +239,35 @@ ACTIVATION_DERIVATIVES: dict[str, tuple[tuple[Evaluator, tuple[float, ...]], ...
 }
 
 
+def _power(p: float, k: int) -> Evaluator:
+    """The k-th derivative of x^p: p(p − 1)···(p − k + 1)·x^(p − k), monotone on x > 0."""
+    factor = math.prod(p - i for i in range(k))
+    return lambda z: _abs_pair(factor * np.power(z, p - k))
+
+
+def _log(k: int) -> Evaluator:
+    """log, then its k-th derivative (d/dx)^(k−1) x^(−1)."""
+    return (lambda z: _abs_pair(np.log(z))) if k == 0 else _power(-1.0, k - 1)
+
+
+#: functions of the softmax, the cross-entropy and LayerNorm: every derivative is monotone (no critical points)
+#: on the domain; ``x > 0`` for all but ``exp``, outside which an enclosure is the whole line
+ELEMENTARY: dict[str, tuple[tuple[Evaluator, tuple[float, ...]], ...]] = {
+    "exp": tuple((lambda z: _abs_pair(np.exp(z)), ()) for _ in range(4)),
+    "log": tuple((_log(k), ()) for k in range(4)),
+    "reciprocal": tuple((_power(-1.0, k), ()) for k in range(4)),
+    "rsqrt": tuple((_power(-0.5, k), ()) for k in range(4)),
+}
+_POSITIVE_DOMAIN = ("log", "reciprocal", "rsqrt")
+
+
 def activation_derivative(name: str, k: int, z: Iv) -> Iv:
     """An enclosure of σ⁽ᵏ⁾(z) over every z in the intervals (σ the activation called ``name``).
 
     Raises:
         KeyError: for an activation without known derivatives (``relu`` is not C²).
     """
-    evaluate, critical = ACTIVATION_DERIVATIVES[name][k]
+    evaluate, critical = (ELEMENTARY if name in ELEMENTARY else ACTIVATION_DERIVATIVES)[name][k]
     with np.errstate(all="ignore"):
         lo, hi = np.full(z.lo.shape, np.inf), np.full(z.lo.shape, -np.inf)
         candidates = [(z.lo, None), (z.hi, None)] + [(np.full(z.lo.shape, c), (z.lo < c) & (c < z.hi))
@@ -232,4 +279,6 @@ def activation_derivative(name: str, k: int, z: Iv) -> Iv:
             if inside is not None:
                 v_lo, v_hi = np.where(inside, v_lo, np.inf), np.where(inside, v_hi, -np.inf)
             lo, hi = np.minimum(lo, v_lo), np.maximum(hi, v_hi)
+        if name in _POSITIVE_DOMAIN:  # 1/x on [-1, 1] is not [-1, 1]: outside the domain nothing is known
+            lo, hi = np.where(z.lo > 0, lo, -np.inf), np.where(z.lo > 0, hi, np.inf)
     return Iv(lo, hi)

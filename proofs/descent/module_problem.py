@@ -1,19 +1,15 @@
 r"""The descent lemma (C2) and [S000]'s start-point curvature on networks of :func:`verify.modules`.
 
 :class:`ModuleLoss` is the problem of a :class:`verify.ModuleCase`: its mean cross-entropy as a function of θ
-(:func:`verify.functional`). Its M is **estimated, not certified**: the interval enclosures of
-:mod:`.certify` exist for MLP regressions only (conv, LayerNorm, attention and the cross-entropy have no Taylor-
-mode interval forward here). The estimate (:func:`curvature_profile`) samples the directional curvature
-gᵀ∇²L(ξ)g/‖g‖² at 33 points of the segment, bisects every interval where a peak could hide (the larger end
-value plus the change across it and a second-difference term above the largest sample), and takes that bound
-as M; the re-check starts from 257 points with a 100× finer tolerance. The loss values along the segment give
-lower bounds of the supremum that do not depend on the samples, 2(L(θ − αg) − L(θ) + α‖g‖²)/(α²‖g‖²): where one
-exceeds M the samples missed a peak, the grid is made 8× finer, and a case still inconsistent is undecidable
-(seen on a long segment of a GELU CNN: 33 samples gave M = 15.6, the loss values implied far more), as is a
-violation at a step where the loss values alone show M too low (:meth:`ModuleLoss.m_contradicted`). The products
-themselves are tested at θ against the second difference of the loss values (:func:`_hvp_against_losses`): a
-disagreement is a violation, so wrong curvature cannot pass as verified. If the lemma holds with M it holds with
-every M above the true supremum (the bound increases with M); the evidence names M as estimated.
+(:func:`verify.functional`). Its M is **certified on the segment**: the network and the cross-entropy run in
+interval Taylor mode along θ − s·g (:mod:`.module_segment`, :mod:`.jets`: convolutions, LayerNorm, softmax
+attention and the log-sum-exp included), and :func:`.certify.certify_curvature` bisects [0, α_max] until the
+enclosures of gᵀ∇²L(θ − s·g)g bound their supremum within a tolerance, as for the MLP regressions of
+``descent-lemma``. Two independent routes check the certified M on every case (:meth:`ModuleLoss.inconsistency`):
+the directional curvatures by autograd at 33 points of the segment (257 in the re-check), and the curvature the
+loss values imply, 2(L(θ − αg) − L(θ) + α‖g‖²)/(α²‖g‖²) minus its round-off, a weighted mean of the curvature on
+[θ, θ − αg] and so a lower bound of its supremum. Either above the certified M beyond round-off is a violation:
+a wrong enclosure (or wrong products) cannot pass as verified.
 
 :func:`start_point_check` judges [S000]'s version, which takes M₀ = gᵀ∇²L(θ)g/‖g‖² at the start point and
 α ∈ (0, 2/M₀]: no supremum is involved, so its counterexamples are exact computations; the re-check recomputes
@@ -31,7 +27,9 @@ import torch
 from torch.func import grad, jvp, vmap
 
 from proofs.descent import FAMILY
-from proofs.descent.problems import PROBLEM_TYPES, CurvatureBound, DescentCase, DescentProblem, Loss
+from proofs.descent.certify import CERTIFY_RTOL, MAX_INTERVALS, certify_curvature, divide_up
+from proofs.descent.module_segment import module_enclosure
+from proofs.descent.problems import DENSE_RTOL, PROBLEM_TYPES, CurvatureBound, DescentCase, DescentProblem, Loss
 from verify import (
     CaseResult,
     CheckContext,
@@ -47,11 +45,11 @@ from verify import (
 
 __all__ = ["ModuleLoss", "start_point_check", "start_point_recheck"]
 
-#: the first directional samples on the segment (the check's, the re-check's), the refinement tolerance and the
-#: work limit in Hessian-vector products
+#: the directional samples by autograd that cross-check the certified M (the check's, the re-check's)
 POINTS, RECHECK_POINTS = 33, 257
-RTOL, RECHECK_RTOL = 1e-3, 1e-5
-LIMIT, RECHECK_LIMIT = 1024, 8192
+#: a sample (or the curvature the losses imply) above the certified M by more than this share of its magnitude
+#: is an inconsistency (float64 products err by ~1e-15 of it; a wrong enclosure by far more)
+CONSISTENCY_RTOL = 1e-9
 
 
 @functools.lru_cache(maxsize=64)
@@ -59,89 +57,34 @@ def _functional(case: ModuleCase, dtype: str, device: str) -> FunctionalModel:
     return functional(case, dtype=getattr(torch, dtype), device=device)
 
 
-def _directional(f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, s: np.ndarray) -> np.ndarray:
-    """gᵀ∇²L(θ − s·α_max·g)g/‖g‖² at every s (one forward-over-reverse product each, batched by vmap)."""
+def _directional(f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float,
+                 s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """gᵀ∇²L(θ − s·α_max·g)g/‖g‖² at every s, and its magnitude ‖∇²L g‖/‖g‖ (what its round-off scales with):
+    one forward-over-reverse product each, batched by vmap."""
     steps = torch.as_tensor(s, dtype=theta.dtype, device=theta.device)
     points = theta[None] - steps[:, None] * (alpha_max * g)[None]
-    G = g @ g
     try:
-        values = vmap(lambda xi: jvp(grad(f), (xi,), (g,))[1] @ g)(points) / G
+        products = vmap(lambda xi: jvp(grad(f), (xi,), (g,))[1])(points)
     except (RuntimeError, NotImplementedError, ValueError):  # an op vmap cannot batch: one point at a time
-        values = torch.stack([hvp_operator(f, xi)(g) @ g for xi in points]) / G
-    return values.detach().cpu().numpy()
+        products = torch.stack([hvp_operator(f, xi)(g) for xi in points])
+    G = g @ g
+    values, mags = (products @ g) / G, products.norm(dim=-1) / G.sqrt()
+    return values.detach().cpu().double().numpy(), mags.detach().cpu().double().numpy()
 
 
-def _allowances(s: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Per interval [s_i, s_{i+1}]: how far above its larger end value a peak inside could reach: the change
-    across it, plus c·h²/8 with c the largest |second divided difference| at its ends (a parabola through
-    equal end values peaks exactly c·h²/8 above them)."""
-    h, dv = np.diff(s), np.diff(v)
-    slopes = dv / h
-    dd = np.zeros_like(v)
-    if v.size > 2:
-        dd[1:-1] = np.abs(2.0 * np.diff(slopes) / (s[2:] - s[:-2]))
-        dd[0], dd[-1] = dd[1], dd[-2]
-    return np.abs(dv) + np.maximum(dd[:-1], dd[1:]) * h ** 2 / 8.0
-
-
-def curvature_profile(f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, points: int, rtol: float,
-                      limit: int) -> tuple[float, float, int, bool, np.ndarray]:
-    """(M, the largest sample, HVPs spent, converged, the points s): M = max over intervals of the larger end
-    value plus the interval's allowance (:func:`_allowances`), refined by bisecting every interval whose bound
-    exceeds the largest sample by more than ``rtol`` of the samples' size, until none does or ``limit`` products
-    are spent."""
-    s = np.linspace(0.0, 1.0, points)
-    v = _directional(f, theta, g, alpha_max, s)
-    spent = points
-    while True:
-        upper = np.maximum(v[:-1], v[1:]) + _allowances(s, v)
-        allowance = rtol * max(float(np.abs(v).max()), np.finfo(np.float64).tiny)
-        wide = np.flatnonzero(upper > v.max() + allowance)
-        if wide.size == 0 or spent + wide.size > limit:
-            return float(upper.max()), float(v.max()), spent, wide.size == 0, s
-        mids = (s[wide] + s[wide + 1]) / 2
-        order = np.argsort(np.concatenate([s, mids]))
-        s, v = np.concatenate([s, mids])[order], np.concatenate([v, _directional(f, theta, g, alpha_max, mids)])[order]
-        spent += mids.size
-
-
-def _hvp_against_losses(case: ModuleCase, device: str) -> tuple[float, float, float]:
-    """(gᵀ∇²L(θ)g/‖g‖² by the product, the same from loss values, the allowance for their difference), in
-    float64 whatever the run's dtype (float32's round-off would swamp the second differences).
-
-    φ(s) = L(θ − s·g); second differences [φ(h) − 2φ(0) + φ(−h)]/h² at a step of length 1e-3·max(1, ‖θ‖_∞)
-    and at half of it, Richardson-extrapolated; the allowance is twice their disagreement (the truncation error
-    of the coarser one, far above Richardson's) plus the round-off of the values (cross-entropy loses
-    eps·max|z|) over h², plus 1e-6 of the size. NaN (no test) where that allowance exceeds a quarter of the
-    value: the loss is not smooth enough at that scale to say anything.
-    """
-    fm = _functional(case, "float64", device)
-    f, theta = fm.loss, fm.theta0
-    g = fm.grad(theta)
-    G = float(g @ g)
-    if G == 0.0:
-        return 0.0, math.nan, math.inf
-    hvp = float(g @ hvp_operator(f, theta)(g)) / G
-    with torch.no_grad():
-        phi0 = float(f(theta))
-        logits = fm.output(theta)
-
-        def second_difference(h: float) -> float:
-            return (float(f(theta - h * g)) - 2 * phi0 + float(f(theta + h * g))) / (h * h * G)
-
-        h = 1e-3 * max(1.0, float(theta.abs().max())) / math.sqrt(G)
-        coarse, fine = second_difference(h), second_difference(h / 2)
-    richardson = (4 * fine - coarse) / 3
-    size = abs(phi0) + float(logits.abs().amax(dim=-1).mean()) + math.log(logits.shape[-1])
-    roundoff = 64 * float(torch.finfo(torch.float64).eps) * size / ((h / 2) ** 2 * G)
-    allowance = 2 * abs(coarse - fine) + roundoff + 1e-6 * abs(richardson)
-    if not (math.isfinite(hvp) and math.isfinite(richardson)) or allowance > 0.25 * abs(richardson):
-        return hvp, math.nan, math.inf
-    return hvp, richardson, allowance
+def _named(case: ModuleCase, flat: torch.Tensor) -> dict[str, np.ndarray]:
+    """A flat float64 copy of θ (or g) cut into the case's named parameters (their order is the module's)."""
+    values, out, start = flat.detach().to("cpu", torch.float64).numpy(), {}, 0
+    for name, value in case.params:
+        shape = np.shape(value)
+        size = int(np.prod(shape))
+        out[name] = values[start:start + size].reshape(shape)
+        start += size
+    return out
 
 
 class ModuleLoss(DescentProblem):
-    """The mean cross-entropy of a :class:`verify.ModuleCase`; M estimated on the segment (see the module)."""
+    """The mean cross-entropy of a :class:`verify.ModuleCase`; M certified on the segment (see the module)."""
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -160,41 +103,45 @@ class ModuleLoss(DescentProblem):
 
     def curvature_bound(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, ctx: CheckContext,
                         dense: bool) -> CurvatureBound:
-        points, rtol, limit = (RECHECK_POINTS, RECHECK_RTOL, RECHECK_LIMIT) if dense else (POINTS, RTOL, LIMIT)
-        work: dict = {"hvp_against_losses": _hvp_against_losses(self.case, str(ctx.device))}
-        while True:
-            M, sampled, spent, converged, s = curvature_profile(f, theta, g, alpha_max, points, rtol, limit)
-            implied = self._implied_curvature(f, theta, g, alpha_max, s[1:], ctx)
-            if implied <= M or points * 8 > limit:
-                break
-            points *= 8  # the loss values saw a peak the samples missed: start from a finer grid
-        work.update({"converged": converged, "rtol": rtol, "limit": limit, "M_implied_by_losses": implied,
-                     "points": points})
-        if not implied <= M:  # a peak narrower than the grid (or a non-finite value); the products at θ are still
-            # tested against the losses (inconsistency), before this case is called undecidable
-            return CurvatureBound(None, f"the loss values along the segment imply a curvature of {implied:.6g}, above "
-                                  f"the sampled bound {M:.6g} even from {points} points: a peak narrower than the "
-                                  "grid", spent, sampled, work)
-        how = (f"estimated, not certified: directional curvatures at {spent} points of the segment, bisected where "
-               f"a peak could hide ({'within' if converged else 'not within'} {rtol:g}), consistent with the "
-               "curvature the loss values imply; interval enclosures exist for MLP regressions only")
-        return CurvatureBound(M, how, spent, sampled, work)
+        """M certified by interval Taylor enclosures with bisection; the re-check (``dense``) certifies to a 100×
+        finer tolerance with 4× the work and takes the max with its 257 autograd samples (which can only raise
+        M). The samples and the curvature the loss values imply are kept for :meth:`inconsistency`."""
+        rtol, limit = (DENSE_RTOL, 4 * MAX_INTERVALS) if dense else (CERTIFY_RTOL, MAX_INTERVALS)
+        g64 = g.detach().to("cpu", torch.float64).numpy()
+        G = float(g64 @ g64)
+        enclose = module_enclosure(self.case, _named(self.case, theta), _named(self.case, g))
+        bound = certify_curvature(enclose, alpha_max, G, rtol, limit)
+        s = np.linspace(0.0, 1.0, RECHECK_POINTS if dense else POINTS)
+        samples, mags = _directional(f, theta, g, alpha_max, s)
+        implied = self._implied_curvature(f, theta, g, alpha_max, s[1:], ctx)
+        work = {"intervals": bound.intervals, "rounds": bound.rounds, "pieces": bound.pieces,
+                "converged": bound.converged, "rtol": rtol, "limit": limit, "M_lower": bound.lower / G,
+                "M_sampled_directional": float(samples.max()), "sample_magnitude": float(mags.max()),
+                "M_implied_by_losses": implied, "points": int(s.size)}
+        if not bound.finite:
+            return CurvatureBound(None, f"no finite bound within {limit} interval evaluations", s.size,
+                                  float(samples.max()), work)
+        certified = divide_up(bound.upper, g64)
+        work["M_enclosure"] = certified
+        converged = "within" if bound.converged else "not converged to"
+        how = (f"segment M certified: sup of gᵀ∇²L(ξ)g/‖g‖² on [θ, θ − α_max g] by interval Taylor enclosures of the "
+               f"network and the cross-entropy, {bound.pieces} pieces ({converged} {rtol:g} of the best point "
+               f"value), cross-checked by {s.size} autograd samples and the loss values")
+        if dense:
+            certified = max(certified, float(samples.max()))
+        return CurvatureBound(certified, how, s.size, float(samples.max()), work)
 
     def inconsistency(self, curvature: CurvatureBound, ctx: CheckContext) -> Comparison | None:
-        """A violation when the Hessian-vector product at θ disagrees with the second difference of the loss values
-        along g (two steps that agree, Richardson-extrapolated): the curvature the estimate is built from is wrong.
-        A systematic error of the products (a test halves them) must not pass as verified; a peak the samples
-        miss on the segment only makes the case undecidable."""
-        hvp, fd, allowance = curvature.work["hvp_against_losses"]
-        if not math.isfinite(fd) or abs(hvp - fd) <= allowance:
+        """A violation when an autograd sample, or the curvature the loss values imply, exceeds the enclosure's M
+        beyond round-off: the enclosure (or the products) is wrong, and a wrong M must not pass as verified."""
+        work = curvature.work
+        if "M_enclosure" not in work:
             return None
-        return compare_leq(abs(hvp - fd), allowance, abs(hvp) + abs(fd), Tolerance(ctx.dtype, FAMILY.depth))
-
-    def m_contradicted(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha: float, M: float,
-                       ctx: CheckContext) -> bool:
-        """At the very step judged: a violation of the lemma there *is* a weighted mean curvature above M, which
-        shows the estimate missed a peak (or the products are wrong), not that the lemma fails."""
-        return self._implied_curvature(f, theta, g, 1.0, np.array([alpha]), ctx) > M
+        M, scale = work["M_enclosure"], work["sample_magnitude"] + abs(work["M_enclosure"])
+        worst = max(work["M_sampled_directional"], work["M_implied_by_losses"])
+        if worst <= M + CONSISTENCY_RTOL * scale:
+            return None
+        return compare_leq(worst, M, scale, Tolerance(ctx.dtype, FAMILY.depth))
 
     def _implied_curvature(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, s: np.ndarray,
                            ctx: CheckContext) -> float:
@@ -212,12 +159,12 @@ class ModuleLoss(DescentProblem):
                 L1, logits = torch.stack([f(p) for p in points]), torch.stack([fm.output(p) for p in points])
         L1, a = L1.detach().cpu().double().numpy(), a.detach().cpu().double().numpy()
         noise1 = logits.abs().amax(dim=-1).mean(dim=-1).cpu().double().numpy() + math.log(logits.shape[-1])
-        mean = 2.0 * (L1 - L0 + a * G) / (a * a * G)
-        noise = 2.0 * 64 * eps * (noise0 + np.abs(L1) + a * G + noise1) / (a * a * G)
-        if not a.size:
-            return -math.inf
-        lower = mean - noise
-        return float(lower.max()) if np.all(np.isfinite(lower)) else math.inf  # non-finite: nothing is implied
+        with np.errstate(all="ignore"):  # a·a·G can underflow: that step implies nothing
+            mean = 2.0 * (L1 - L0 + a * G) / (a * a * G)
+            noise = 2.0 * 64 * eps * (noise0 + np.abs(L1) + a * G + noise1) / (a * a * G)
+            lower = mean - noise
+        lower = lower[np.isfinite(lower)]  # a non-finite value (an overflow, 0/0) implies nothing
+        return float(lower.max()) if lower.size else -math.inf
 
     def alpha_max(self, M: float, fixed: float) -> float:
         """The α_max drawn with the case."""

@@ -83,18 +83,6 @@ def test_descent_lemma_over_modules_refutes_a_wrong_bound_or_a_wrong_m(wrong):
     assert verdict.verdict.value == "refuted", verdict.message
 
 
-def test_the_curvature_profile_finds_a_peak_between_equal_end_values():
-    """A parabola through equal samples peaks c·h²/8 above them: the allowance must reach it, then bisection."""
-    import numpy as np
-
-    from proofs.descent.module_problem import _allowances
-
-    s2 = np.array([0.0, 0.25, 0.75, 1.0])
-    v2 = 1.0 - 4.0 * (s2 - 0.5) ** 2  # the peak falls between 0.25 and 0.75, whose values are equal (0.75)
-    upper = np.maximum(v2[:-1], v2[1:]) + _allowances(s2, v2)
-    assert upper[1] >= 1.0 - 1e-12
-
-
 def test_start_point_curvature_is_refuted_over_modules_with_its_recheck_named():
     from proofs.descent.claims import START_POINT_MODULES
 
@@ -106,17 +94,27 @@ def test_start_point_curvature_is_refuted_over_modules_with_its_recheck_named():
     assert verdict.counterexample["details"]["alpha_M0"] <= 2.0  # inside the statement's range of steps
 
 
-def test_descent_lemma_over_modules_refutes_wrong_hessian_vector_products(monkeypatch):
-    """Halved products (every curvature the estimate is built from): the product at θ disagrees with the second
-    difference of the loss values, so a systematic autograd error cannot pass as verified."""
+@pytest.mark.parametrize("wrong", ["halved enclosures", "doubled products"])
+def test_descent_lemma_over_modules_refutes_a_wrong_enclosure_or_wrong_products(monkeypatch, wrong):
+    """The certified M is cross-checked by autograd samples and the loss values: enclosures of half the curvature
+    (a wrong interval forward) or products twice the curvature (wrong autograd) cannot pass as verified."""
     from proofs.descent import module_problem as mp
     from proofs.descent.claims import DESCENT_MODULES
+    from proofs.descent.intervals import Iv
 
-    product, directional = mp.hvp_operator, mp._directional
-    monkeypatch.setattr(mp, "hvp_operator", lambda f, theta, **k: (lambda v: 0.5 * product(f, theta, **k)(v)))
-    monkeypatch.setattr(mp, "_directional", lambda *a, **k: 0.5 * directional(*a, **k))
-    verdict = run_claim(DESCENT_MODULES, examples=20, seed=0)
+    if wrong == "halved enclosures":
+        enclosure = mp.module_enclosure
+
+        def halved(*args):
+            enclose = enclosure(*args)
+            return lambda lo, hi: tuple(Iv(0.5 * e.lo, 0.5 * e.hi) for e in enclose(lo, hi))
+        monkeypatch.setattr(mp, "module_enclosure", halved)
+    else:
+        directional = mp._directional
+        monkeypatch.setattr(mp, "_directional", lambda *a: tuple(2.0 * v for v in directional(*a)))
+    verdict = run_claim(DESCENT_MODULES, examples=30, seed=0)
     assert verdict.verdict.value == "refuted", verdict.message
+    assert "autograd samples" in verdict.counterexample["details"]["M_obtained_by"]
 
 
 @pytest.mark.parametrize("scheme", ["forward", "central"])
