@@ -26,6 +26,7 @@ __all__ = ["ACTIVATION_DERIVATIVES", "Iv", "activation_derivative", "iv_bmm", "i
 EPS = float(np.finfo(np.float64).eps)
 #: absolute widening: covers underflow to zero or to a subnormal
 TINY = 2.0**-1000
+_HUGE = float(np.finfo(np.float64).max)
 #: widening of a library function value, in units of eps times its magnitude
 _FUNCTION_ULPS = 64.0
 
@@ -105,11 +106,13 @@ class Iv:
             return Iv(_down(self.lo * self.lo * self.lo, 2.0), _up(self.hi * self.hi * self.hi, 2.0))
 
     def sum(self, axis: int) -> Iv:
-        """The sum along ``axis``, widened by ``(n+1)·eps`` of the sum of magnitudes."""
+        """The sum along ``axis``: each end widened by ``(n+1)·eps`` of the sum of its own terms' magnitudes (the
+        float sum of the lower ends errs by at most that much, so an infinite upper end leaves the lower finite)."""
         n = self.lo.shape[axis]
         with np.errstate(all="ignore"):
-            pad = (n + 1) * EPS * self.mag.sum(axis=axis) + n * TINY
-            return Iv(self.lo.sum(axis=axis) - pad, self.hi.sum(axis=axis) + pad)
+            pad_lo = (n + 1) * EPS * np.abs(self.lo).sum(axis=axis) + n * TINY
+            pad_hi = (n + 1) * EPS * np.abs(self.hi).sum(axis=axis) + n * TINY
+            return Iv(self.lo.sum(axis=axis) - pad_lo, self.hi.sum(axis=axis) + pad_hi)
 
 
 def iv_matmul(h: Iv, W: Iv | np.ndarray) -> Iv:
@@ -275,7 +278,9 @@ def activation_derivative(name: str, k: int, z: Iv) -> Iv:
         for point, inside in candidates:
             value, mag = evaluate(point)
             pad = _FUNCTION_ULPS * EPS * mag + TINY
-            v_lo, v_hi = value - pad, value + pad
+            # an overflow to ±inf means the true value lies beyond the largest float, still a bound on one side
+            v_lo = np.where(value == np.inf, _HUGE, value - pad)
+            v_hi = np.where(value == -np.inf, -_HUGE, value + pad)
             if inside is not None:
                 v_lo, v_hi = np.where(inside, v_lo, np.inf), np.where(inside, v_hi, -np.inf)
             lo, hi = np.minimum(lo, v_lo), np.maximum(hi, v_hi)

@@ -168,22 +168,60 @@ class Jet:
         ])
 
 
-def _row_max(z: Jet, axis: int) -> np.ndarray:
-    """A constant to subtract before exp (the largest midpoint along ``axis``; any constant is exact here)."""
-    with np.errstate(all="ignore"):
-        c = np.max((z.c[0].lo + z.c[0].hi) / 2.0, axis=axis, keepdims=True)
-    return np.where(np.isfinite(c), c, 0.0)
+def _pairwise(x: Iv) -> Iv:
+    """x_k − x_j over the last axis, (..., n) → (..., n, n), with the diagonal exactly 0 (not [−w, w])."""
+    diff = x[..., :, None] - x[..., None, :]
+    eye = np.eye(x.lo.shape[-1], dtype=bool)
+    return Iv(np.where(eye, 0.0, diff.lo), np.where(eye, 0.0, diff.hi))
 
 
-def softmax(z: Jet, axis: int = -1) -> Jet:
-    """exp(z − c)/Σ exp(z − c) with c the row's largest midpoint (so no exp overflows where z is finite)."""
-    e = z.shift(_row_max(z, axis)).apply("exp")
-    return e * e.sum(axis, keepdims=True).apply("reciprocal")
+def _expect(p: Iv, x: Coefficient) -> Coefficient:
+    """E_p[x] = Σ_k p_k x_k over the last axis."""
+    return None if x is None else (x * p).sum(-1)
+
+
+def _centred(p: Iv, x: Coefficient) -> Coefficient:
+    """x_k − E_p[x], written Σ_j p_j (x_k − x_j): tight where p concentrates on one class, where x_k and its
+    mean, computed apart, would cancel."""
+    return None if x is None else (_pairwise(x) * p[..., None, :]).sum(-1)
+
+
+def _expand(x: Coefficient) -> Coefficient:
+    return None if x is None else Iv(x.lo[..., None], x.hi[..., None])
+
+
+def _log_softmax_derivatives(z: Jet) -> tuple[Iv, list[Coefficient]]:
+    """p = softmax(z) over the last axis, and the derivatives of u = log p = z − lse(z) in s:
+
+    u' = D1,  u'' = D2 − E[D1²],  u''' = D3 − 3·E[D1·D2] − E[D1³],  with Di = z⁽ⁱ⁾ − E_p[z⁽ⁱ⁾]
+
+    (lse's derivatives are the cumulants of z' under p), each from centred differences, so a saturated
+    softmax stays tight; p_k = 1/Σ_j exp(z_j − z_k) encloses each probability without dividing two enclosures
+    of one sum.
+    """
+    p = activation_derivative("reciprocal", 0, activation_derivative("exp", 0, -_pairwise(z.c[0])).sum(-1))
+    p = Iv(np.maximum(p.lo, 0.0), np.minimum(p.hi, 1.0))
+    d1, d2, d3 = (_centred(p, x) for x in z.c[1:])
+    variance = _expect(p, None if d1 is None else d1.sqr())
+    covariance = _expect(p, None if d1 is None or d2 is None else d1 * d2)
+    skew = _expect(p, None if d1 is None else d1.cube())
+    u2 = _total([d2, None if variance is None else -_expand(variance)])
+    u3 = _total([d3, _times(-3.0, _expand(covariance)), None if skew is None else -_expand(skew)])
+    return p, [d1, u2, u3]
+
+
+def softmax(z: Jet) -> Jet:
+    """softmax over the last axis: (p, p·u', p·(u'² + u''), p·(u'³ + 3u'u'' + u''')) with u = log p."""
+    p, (u1, u2, u3) = _log_softmax_derivatives(z)
+    u1sq = None if u1 is None else u1.sqr()
+    u1cube = None if u1 is None else u1.cube()
+    return Jet([p, _times(p, u1), _times(p, _total([u1sq, u2])),
+                _times(p, _total([u1cube, _times(3.0, _times(u1, u2)), u3]))])
 
 
 def cross_entropy(logits: Jet, labels: np.ndarray) -> Jet:
-    """The mean over the batch of log Σ_k exp(z_k) − z_y, logits (K, m, classes) → (K,)."""
-    c = _row_max(logits, -1)
-    lse = logits.shift(c).apply("exp").sum(-1).apply("log").shift(-c[..., 0])
-    picked = logits.map(lambda a: a[:, np.arange(labels.shape[0]), labels])
-    return (lse - picked).mean(-1)
+    """The mean over the batch of −log p_y = lse(z) − z_y, logits (K, m, classes) → (K,): (−log p_y, −u_y', ...)."""
+    p, us = _log_softmax_derivatives(logits)
+    pick = lambda x: x[:, np.arange(labels.shape[0]), labels]  # noqa: E731
+    value = -activation_derivative("log", 0, pick(p))
+    return Jet([value, *(None if u is None else -pick(u) for u in us)]).mean(-1)
