@@ -18,6 +18,8 @@ from typing import Any
 __all__ = ["note_case", "run_summary"]
 
 _RUNS: dict[int, dict[str, dict[str, Any]]] = {}
+#: the problems whose M is certified on the segment by interval enclosures (MLP regressions, networks of modules)
+CERTIFIED_ON_SEGMENT = ("MLPCase", "ModuleCase")
 
 
 def note_case(ctx: object, case: Any, details: Mapping[str, Any]) -> None:
@@ -58,6 +60,7 @@ def run_summary(ctx: object) -> dict[str, Any] | None:
         return None
     decided = [c for c in cases if not c["undecidable"]]
     mlp = [c for c in cases if c["problem"] == "MLPCase"]
+    certified = [c for c in cases if c["problem"] in CERTIFIED_ON_SEGMENT]
     ratios = _finite(c["ratio"] for c in decided)
     directional = _finite(c["ratio_directional"] for c in decided)
     guaranteed = sum(c["decrease_guaranteed"] for c in decided)
@@ -69,6 +72,9 @@ def run_summary(ctx: object) -> dict[str, Any] | None:
         "mlp_cases": len(mlp),
         "mlp_undecidable": sum(c["undecidable"] for c in mlp),
         "mlp_not_converged": sum(c["converged"] is False for c in mlp),
+        "certified_cases": len(certified),
+        "certified_undecidable": sum(c["undecidable"] for c in certified),
+        "certified_not_converged": sum(c["converged"] is False for c in certified),
         "ratio_certified_to_sampled": _stats(ratios),
         "ratio_certified_to_sampled_directional": _stats(directional),
         "ratios": ratios,

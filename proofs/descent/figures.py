@@ -67,21 +67,22 @@ def descent_case_figures(ctx: CheckContext) -> list[Figure]:
         x_label="log₁₀ α·M (α the drawn step, M certified)", y_label="cases",
         marks=[Mark(math.log10(2.0), "α·M = 2")],
         caption=(f"{guaranteed} have α·M < 2 at the drawn step, where the lemma guarantees a decrease of L; "
-                 f"{summary['mlp_undecidable']} of {summary['mlp_cases']} MLP cases undecidable (no certified "
-                 f"bound within the work limit), {summary['mlp_not_converged']} certified but not to the "
-                 "tolerance. The inequality itself is checked at every step of the grid either way."),
+                 f"{summary['certified_undecidable']} of {summary['certified_cases']} cases with a segment M "
+                 f"undecidable (no certified bound within the work limit, or both sides below round-off), "
+                 f"{summary['certified_not_converged']} certified but not to the tolerance. The inequality itself "
+                 "is checked at every step of the grid either way."),
     )]
     directional = summary["ratio_certified_to_sampled_directional"]
     if ratio["mean"] is not None:
         figures.append(Figure(
-            title="MLP cases: certified M against the sampled estimate", kind="histogram",
-            series=[Series("log₁₀ certified/sampled (33 directional points and λ_max at 5)",
+            title="Certified M against the sampled estimate", kind="histogram",
+            series=[Series("log₁₀ certified/sampled (33 directional points, and λ_max at 5 for MLPs)",
                            x=_log10(summary["ratios"])),
                     Series("log₁₀ certified/sampled directional (33 points)", x=_log10(summary["ratios_directional"]))],
             x_label="log₁₀ (certified M / sampled M)", y_label="cases", marks=[Mark(0.0, "equal")],
-            caption=(f"Over {len(summary['ratios'])} MLP cases, certified/sampled M: mean {_g(ratio['mean'])}, "
+            caption=(f"Over {len(summary['ratios'])} cases, certified/sampled M: mean {_g(ratio['mean'])}, "
                      f"median {_g(ratio['median'])}, max {_g(ratio['max'])}, min {_g(ratio['min'])} against the "
-                     "sampled estimate the check used before (33 directional points and λ_max at 5); against the "
+                     "sampled estimate (33 directional points, and λ_max at 5 for MLP regressions); against the "
                      f"directional samples alone: median {_g(directional['median'])}, max {_g(directional['max'])}. "
                      "A ratio > 1 is curvature the samples missed (a peak between them); < 1 is a λ_max above the "
                      "directional curvature, which is all the lemma needs."),

@@ -32,11 +32,13 @@ _FUNCTION_ULPS = 64.0
 
 
 def _down(x: np.ndarray, ops: float = 1.0) -> np.ndarray:
-    return x - ((ops + 1.0) * EPS * np.abs(x) + TINY)
+    """x rounded down; a lower end that overflowed to +inf is above the largest float (so that is a lower bound)."""
+    return np.where(x == np.inf, _HUGE, x - ((ops + 1.0) * EPS * np.abs(x) + TINY))
 
 
 def _up(x: np.ndarray, ops: float = 1.0) -> np.ndarray:
-    return x + ((ops + 1.0) * EPS * np.abs(x) + TINY)
+    """x rounded up; an upper end that overflowed to -inf is below the most negative float."""
+    return np.where(x == -np.inf, -_HUGE, x + ((ops + 1.0) * EPS * np.abs(x) + TINY))
 
 
 def _clean(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,9 +112,10 @@ class Iv:
         float sum of the lower ends errs by at most that much, so an infinite upper end leaves the lower finite)."""
         n = self.lo.shape[axis]
         with np.errstate(all="ignore"):
+            lo, hi = self.lo.sum(axis=axis), self.hi.sum(axis=axis)
             pad_lo = (n + 1) * EPS * np.abs(self.lo).sum(axis=axis) + n * TINY
             pad_hi = (n + 1) * EPS * np.abs(self.hi).sum(axis=axis) + n * TINY
-            return Iv(self.lo.sum(axis=axis) - pad_lo, self.hi.sum(axis=axis) + pad_hi)
+            return Iv(np.where(lo == np.inf, _HUGE, lo - pad_lo), np.where(hi == -np.inf, -_HUGE, hi + pad_hi))
 
 
 def iv_matmul(h: Iv, W: Iv | np.ndarray) -> Iv:
