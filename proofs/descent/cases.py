@@ -55,6 +55,6 @@ def log_cosh_cases() -> st.SearchStrategy[tuple[float, float]]:
 
 def module_descent_cases() -> st.SearchStrategy[DescentCase]:
     """Networks of :func:`verify.modules` (smooth activations, parameter scales up to 10) with their mean
-    cross-entropy, a step fraction and α_max fixed before M is estimated (as for the MLP regressions)."""
+    cross-entropy, a step fraction and α_max fixed before M is certified (as for the MLP regressions)."""
     nets = modules(activations=("tanh", "gelu", "softplus", "sigmoid"), max_scale=10.0)
     return st.builds(DescentCase, nets.map(ModuleLoss), _FRACTIONS, st.sampled_from([0.5, 0.05, 1.0, 5.0]))

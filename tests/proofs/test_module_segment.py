@@ -148,3 +148,36 @@ def test_interval_matmul_contains_exact_rational_products():
                     exact = sum(Fraction(float(pa[k, i, q])) * Fraction(float(pb[k, q, j])) for q in range(4))
                     assert Fraction(float(out.lo[k, i, j])) <= exact <= Fraction(float(out.hi[k, i, j]))
         assert np.all(out.hi - out.lo < 1e-1 * (np.abs(out.lo) + 1.0))
+
+
+def test_where_autograd_loses_a_saturated_softmax_mpmath_sides_with_the_enclosure():
+    """A residual block on x = (0, 20): the logits' derivative is ±400 and p(1 − p) ≈ 2e-9, so autograd's φ'''
+    errs by ~7e-9 (eps·|z'|³); a 50-digit evaluation of the same network lands inside the enclosure."""
+    import mpmath as mp
+
+    spec = {"dim": 2, "hidden": 1, "blocks": 1, "activation": "tanh", "classes": 2}
+    values = {"blocks.0.norm.weight": [1.0, 1.0], "head.weight": [[0.0, 0.0], [0.0, 1.0]]}
+    params = [(name, np.asarray(values.get(name, np.zeros(shape))).reshape(shape))
+              for name, shape, _ in parameter_shapes("residual", spec)]
+    case = ModuleCase("residual", spec, params, np.array([[0.0, 20.0]]), np.array([0]))
+    fm, theta, g, enclose = _segment(case)
+    th, gg = [mp.mpf(float(v)) for v in theta], [mp.mpf(float(v)) for v in g]
+
+    def loss(s):  # the zoo's residual network, written out: LayerNorm, fc1, tanh, fc2, the head, cross-entropy
+        p = [a - s * b for a, b in zip(th, gg)]
+        norm_w, norm_b, w1, b1 = p[0:2], p[2:4], p[4:6], p[6]
+        w2, b2, head_w, head_b = p[7:9], p[9:11], p[11:15], p[15:17]
+        h = [mp.mpf(0), mp.mpf(20)]
+        mean = sum(h) / 2
+        var = sum((v - mean) ** 2 for v in h) / 2
+        normed = [(h[i] - mean) / mp.sqrt(var + mp.mpf("1e-5")) * norm_w[i] + norm_b[i] for i in range(2)]
+        a = mp.tanh(w1[0] * normed[0] + w1[1] * normed[1] + b1)
+        r = [h[i] + w2[i] * a + b2[i] for i in range(2)]
+        logits = [head_w[2 * k] * r[0] + head_w[2 * k + 1] * r[1] + head_b[k] for k in range(2)]
+        return mp.log(mp.exp(logits[0]) + mp.exp(logits[1])) - logits[0]
+
+    with mp.workdps(50):
+        exact = float(mp.diff(loss, 0, 3))
+    _, phi3 = enclose(np.zeros(1), np.zeros(1))
+    assert phi3.lo[0] <= exact <= phi3.hi[0]
+    assert phi3.hi[0] - phi3.lo[0] <= 1e-12 * abs(exact)
