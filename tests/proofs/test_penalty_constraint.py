@@ -273,13 +273,14 @@ _ALPHA0_RANK_DEFICIENT = json.loads((Path(__file__).resolve().parent.parent / "d
 
 
 def test_alpha_zero_rank_deficient_case_is_not_refuted_by_solver_distance():
-    """The sweep's seed-2 case: only the ball pins the min-norm minimizer, so both solvers stop a few 1e-6 of ‖θ‖
-    away along null(X); the distance is judged at √(2·rtol), not refuted at rtol (recorded at commit 1f85ed6)."""
+    """The sweep's seed-2 case: only the ball pins the min-norm minimizer, so the solvers of SciPy < 1.16 stopped a
+    few 1e-6 of ‖θ‖ away along null(X) (SciPy 1.17's SLSQP, rewritten in C, lands within 1e-15); the distance is
+    judged at √(2·rtol), not refuted at rtol (recorded at commit 1f85ed6), whichever SciPy runs."""
     case, ctx = case_from_json(_ALPHA0_RANK_DEFICIENT["case"]), CheckContext()
     for judge in (num.equivalence_check, num.equivalence_recheck):
         result = judge(case, ctx)
         assert not result.comparison.violated, result.details
-        assert result.details["minimizer_distance"] > 1e-9  # the solver's error is there, and tolerated
+        assert np.isfinite(result.details["minimizer_distance"])
 
 
 def test_alpha_zero_rank_deficient_case_still_refutes_a_wrong_multiplier():
