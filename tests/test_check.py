@@ -244,3 +244,21 @@ def test_a_counterexample_found_before_the_time_limit_still_refutes():
                   cases=lambda: st.sampled_from([1.0, 0.0]), check=check)
     v = run_claim(claim, examples=40, device="cpu", time_limit=0.5)
     assert v.verdict is VerdictKind.REFUTED  # the time limit never turns a counterexample into anything else
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_blas_runs_on_the_requested_threads_inside_a_check_and_the_verdict_records_it(threads):
+    """torch.set_num_threads does not reach numpy's and scipy's BLAS; run_claim limits it too (threadpoolctl)."""
+    import numpy as np  # noqa: F401 - loads the BLAS numpy links
+    from threadpoolctl import threadpool_info
+
+    seen = set()
+
+    def check(x, ctx):
+        seen.update(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+        return CaseResult(compare_close(x, x, 1.0, Tolerance(ctx.dtype)))
+
+    claim = Claim(id="toy-blas", statement="x = x", source="test", cases=lambda: st.floats(-1, 1), check=check)
+    v = run_claim(claim, examples=5, device="cpu", threads=threads)
+    assert seen == {threads} and v.blas_threads == threads
+    assert json.loads(json.dumps(v.to_json()))["blas_threads"] == threads

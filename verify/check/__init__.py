@@ -103,7 +103,7 @@ def run_claim(
     Raises:
         InvalidInputError: for a bad device, dtype, example count or thread count.
     """
-    from verify.numeric import dtype_name, resolve_device, resolve_dtype, set_torch_threads
+    from verify.numeric import blas_threads, dtype_name, resolve_device, resolve_dtype, set_torch_threads
 
     if not isinstance(examples, int) or examples < 1:
         raise InvalidInputError(f"Got examples={examples!r}; it must be an integer >= 1.")
@@ -114,6 +114,21 @@ def run_claim(
     set_torch_threads(threads)
     ctx = CheckContext(device=dev, dtype=dt, seed=int(seed), examples=examples)
     start = time.monotonic()
+    with blas_threads(threads) as blas:
+        kind, message, symbolic, numeric = _run_parts(claim, ctx, time_limit, examples)
+    return Verdict(
+        claim=claim.id, verdict=kind, expected=claim.expected, statement=claim.statement,
+        source=claim.source, message=message, title=claim.title, hypotheses=list(claim.hypotheses),
+        symbolic=symbolic.to_json() if symbolic is not None else None,
+        numeric=numeric.evidence, counterexample=numeric.counterexample,
+        seed=int(seed), device=dev, dtype=dt, torch_threads=threads, blas_threads=blas, versions=versions(),
+        elapsed_s=round(time.monotonic() - start, 3), ref=claim_ref(claim),
+    )
+
+
+def _run_parts(claim: Claim, ctx: CheckContext, time_limit: float | None,
+               examples: int) -> tuple[VerdictKind, str, SymbolicResult | None, NumericOutcome]:
+    """The symbolic part, the numeric search and the figures of one claim, combined into a verdict kind."""
     symbolic: SymbolicResult | None = None
     numeric = NumericOutcome("none")
     crash = claim.reason if isinstance(claim, UnloadableClaim) else ""
@@ -139,14 +154,7 @@ def run_claim(
     if kind in (VerdictKind.VERIFIED, VerdictKind.PROVED) and numeric.evidence:
         message += (within_tolerance_note(numeric.evidence) + roundoff_note(numeric.evidence)
                     + repetition_note(numeric.evidence))
-    return Verdict(
-        claim=claim.id, verdict=kind, expected=claim.expected, statement=claim.statement,
-        source=claim.source, message=message, title=claim.title, hypotheses=list(claim.hypotheses),
-        symbolic=symbolic.to_json() if symbolic is not None else None,
-        numeric=numeric.evidence, counterexample=numeric.counterexample,
-        seed=int(seed), device=dev, dtype=dt, torch_threads=threads, versions=versions(),
-        elapsed_s=round(time.monotonic() - start, 3), ref=claim_ref(claim),
-    )
+    return kind, message, symbolic, numeric
 
 
 def _cut_short(kind: VerdictKind, message: str, evidence: dict[str, Any], time_limit: float | None,

@@ -77,6 +77,7 @@ class Verdict:
     device: str = "cpu"
     dtype: str = "float64"
     torch_threads: int = 1
+    blas_threads: int | None = None
     versions: dict[str, str] = field(default_factory=dict)
     elapsed_s: float = 0.0
     title: str = ""
@@ -152,6 +153,7 @@ class Verdict:
             "device": self.device,
             "dtype": self.dtype,
             "torch_threads": self.torch_threads,
+            "blas_threads": self.blas_threads,
             "versions": dict(self.versions),
             "elapsed_s": self.elapsed_s,
         }
@@ -167,6 +169,7 @@ class Verdict:
                 numeric=data.get("numeric"), counterexample=data.get("counterexample"),
                 seed=int(data.get("seed", 0)), device=data.get("device", "cpu"),
                 dtype=data.get("dtype", "float64"), torch_threads=int(data.get("torch_threads", 1)),
+                blas_threads=None if data.get("blas_threads") is None else int(data["blas_threads"]),
                 versions=dict(data.get("versions", {})), elapsed_s=float(data.get("elapsed_s", 0.0)),
                 title=data.get("title", ""), hypotheses=list(data.get("hypotheses", [])),
                 ref=str(data.get("ref") or ""),

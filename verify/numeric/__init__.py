@@ -40,6 +40,7 @@ from verify.numeric.module import (
 )
 from verify.numeric.policy import (
     as_tensor,
+    blas_threads,
     dtype_name,
     resolve_device,
     resolve_dtype,
@@ -92,6 +93,7 @@ __all__ = [
     "resolve_device",
     "resolve_dtype",
     "roundoff_spread",
+    "blas_threads",
     "set_torch_threads",
     "softmax_cross_entropy",
     "softmax_regression_loss",

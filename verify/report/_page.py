@@ -129,6 +129,11 @@ def pretty_json(obj: Any) -> str:
     return f"<pre>{esc(compact_json(obj))}</pre>"
 
 
+def blas_text(threads: int | None) -> str:
+    """The BLAS thread count a verdict recorded ("not limited" where no BLAS library was found to limit)."""
+    return "not limited" if threads is None else str(threads)
+
+
 def versions_text(versions: Mapping[str, Any]) -> str:
     return ", ".join(f"{esc(k)} {esc(v)}" for k, v in versions.items()) or "—"
 

@@ -18,6 +18,7 @@ from verify.report._commands import card_check_command, check_commands
 from verify.report._generic import card_title_html, card_title_text, numeric_html, setting_rows
 from verify.report._page import (
     badge,
+    blas_text,
     document,
     esc,
     fmt_num,
@@ -187,7 +188,8 @@ def _figures_section(v: Verdict, h: int) -> str:
 
 def _run_section(v: Verdict, h: int, rerun: str | None = None) -> str:
     rows = [("seed", esc(v.seed)), ("device", esc(v.device)), ("dtype", esc(v.dtype)),
-            ("torch threads", esc(v.torch_threads)), ("versions", versions_text(v.versions)),
+            ("torch threads", esc(v.torch_threads)), ("BLAS threads", esc(blas_text(v.blas_threads))),
+            ("versions", versions_text(v.versions)),
             ("elapsed", f"{esc(fmt_num(v.elapsed_s))} s"),
             ("run it again", f"<code>{esc(rerun if rerun is not None else check_commands(v)[0])}</code>")]
     return f"<h{h}>Run</h{h}>" + table(rows)

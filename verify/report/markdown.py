@@ -15,7 +15,7 @@ from typing import Any
 from verify.claims import ReportCard, Verdict
 from verify.report._commands import card_check_command, check_commands
 from verify.report._generic import card_title_markdown, numeric_markdown, setting_rows
-from verify.report._page import fmt_num, mistakes_heading, normalized, tightest_ratio_text
+from verify.report._page import blas_text, fmt_num, mistakes_heading, normalized, tightest_ratio_text
 from verify.report._sources import source_markdown
 from verify.report.mathml import is_math, math_markdown
 from verify.report.svg import distribution_figure
@@ -145,7 +145,8 @@ def _claim_body(v: Verdict, h: str = "##", card: ReportCard | None = None, docs:
     lines += _figure_rows(num, v.counterexample)
     versions = ", ".join(f"{k} {val}" for k, val in v.versions.items()) or "—"
     lines += ["", f"{h} Run", "", f"seed {v.seed} · device {_t(v.device)} · dtype {_t(v.dtype)} · "
-              f"torch threads {v.torch_threads} · {fmt_num(v.elapsed_s)} s", "", f"versions: {_t(versions)}", "",
+              f"torch threads {v.torch_threads} · BLAS threads {blas_text(v.blas_threads)} · {fmt_num(v.elapsed_s)} s",
+              "", f"versions: {_t(versions)}", "",
               "Run it again:", "", _code_block(commands.splitlines()[0], "sh")]
     return lines
 
