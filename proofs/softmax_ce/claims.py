@@ -66,7 +66,7 @@ def make_hessian_claim(formula: HessianFormula, *, claim_id: str, statement: str
 
 def _hessian_symbolic() -> SymbolicResult:
     step, _ = sym.entry_form()
-    return SymbolicResult([step, sym.kronecker_form()])
+    return SymbolicResult([step, sym.kronecker_form(), sym.gram_split()[0]])
 
 
 HESSIAN = make_hessian_claim(

@@ -43,7 +43,7 @@ __all__ = [
     "EIG_DEPTH", "HessianFormula", "HessianOracle", "SmoothnessBound", "block_psd_check", "block_psd_recheck_mp",
     "case_tensors", "closed_form_hessian", "convex_check", "convex_recheck_dense", "double_backward_hessian",
     "half_top_eigenvalue", "hessian_check", "hessian_recheck", "hessian_scale", "judge_hessian", "mean_loss",
-    "oracle_hessian", "per_example_hessians", "seed_block_diagonal", "smoothness_check",
+    "gram_mean_hessian", "oracle_hessian", "per_example_hessians", "seed_block_diagonal", "smoothness_check",
     "smoothness_recheck_dense",
 ]
 
@@ -109,6 +109,29 @@ def per_example_hessians(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
 def closed_form_hessian(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """Mean of :func:`per_example_hessians`: (k·d, k·d)."""
     return per_example_hessians(W, X).mean(dim=0)
+
+
+@functools.lru_cache(maxsize=1)
+def _gram_factor():  # type: ignore[no-untyped-def]
+    _, u = sym.gram_split()
+    return to_torch(u, sym.GRAM_ARGS, name="softmax_ce_gram_factor")
+
+
+def gram_mean_hessian(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """The mean Hessian (1/m)[blockdiag_a(U_aᵀX) − VᵀV] of :func:`.symbolic.gram_split`, U = u(a, X) lambdified.
+
+    The same matrix as :func:`closed_form_hessian` without the m per-example (k·d)² blocks: one GEMM of
+    (k·d) × m × (k·d) and k of d × m × d.
+    """
+    k, d = W.shape
+    m = X.shape[0]
+    a = stable_softmax(X @ W.T)  # (m, k)
+    U = _gram_factor()(a[:, :, None], X[:, None, :]).expand(m, k, d)  # U[i, a, b] = u(a_ia, x_ib)
+    V = U.reshape(m, k * d)
+    H = (V.T @ V).mul_(-1.0 / m)
+    blocks = torch.matmul(U.permute(1, 2, 0), X)  # (k, d, d): U_aᵀ X
+    H.view(k, d, k, d).diagonal(dim1=0, dim2=2).add_(blocks.permute(1, 2, 0), alpha=1.0 / m)
+    return H
 
 
 def seed_block_diagonal(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:

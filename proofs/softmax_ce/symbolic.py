@@ -177,3 +177,31 @@ def off_diagonal_block_counterexample() -> SymbolicStep:
     return SymbolicStep("off-diagonal-block", r"k=2,\ d=1,\ x=1,\ W=0:\ H_{12} = -\tfrac14 \ne 0",
                         "refuted" if value != 0 else "failed", "k=2, d=1",
                         f"exact Hessian {hess.tolist()}; the block-diagonal matrix has 0 there")
+
+
+#: the symbols of the Gram factor u(a_r, x_s) = ∂z-weighted input of one row block
+GRAM_ARGS = sp.symbols("a_r x_s", real=True)
+
+
+@functools.lru_cache(maxsize=1)
+def gram_split() -> tuple[SymbolicStep, sp.Expr]:
+    r"""Split the derived entry form into a block-diagonal part and a Gram part: with u(a_r, x_s) = a_r x_s,
+
+    .. math:: (\delta_{ac} - a_c) a_a x_b x_e = \delta_{ac}\, u(a_a, x_b)\, x_e - u(a_a, x_b)\, u(a_c, x_e),
+
+    so the mean Hessian is (1/m)[blockdiag_a(U_aᵀX) − VᵀV] with U_{iab} = u(a_ia, x_ib) and V = U flattened
+    (one GEMM instead of m Kronecker products). Proved on the entry form :func:`entry_form` derived, not retyped.
+
+    Returns:
+        The step and u in :data:`GRAM_ARGS`.
+    """
+    _, entry = entry_form()
+    aa, ac, xb, xe, dac = ENTRY_ARGS
+    ar, xs = GRAM_ARGS
+    u = ar * xs
+    split = dac * u.subs({ar: aa, xs: xb}) * xe - u.subs({ar: aa, xs: xb}) * u.subs({ar: ac, xs: xe})
+    step = prove_identity(entry, split, name="gram-split",
+                          statement=r"(\delta_{ac} - a_c)\,a_a x_b x_e = \delta_{ac}\,u(a_a, x_b)\,x_e "
+                                    r"- u(a_a, x_b)\,u(a_c, x_e),\quad u(a, x) = a\,x",
+                          sizes="general", spot_checks=2)
+    return step, u

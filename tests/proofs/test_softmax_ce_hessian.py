@@ -152,3 +152,41 @@ def test_convexity_check_refutes_a_concave_function():
     v = _run(Claim(id="concave-is-convex", statement="-L convex", source="test", cases=c1.CONVEX.cases,
                    check=check, relation="inequality"))
     assert v.verdict is VerdictKind.REFUTED
+
+
+def test_gram_mean_hessian_is_the_closed_form_and_autograd():
+    """The Gram form (one GEMM) gives the entry form's mean Hessian, at huge logits and at k = 1 too."""
+    gen = torch.Generator().manual_seed(0)
+    for k, d, m, scale in ((3, 2, 5, 1.0), (1, 3, 2, 1.0), (4, 1, 1, 1.0), (3, 2, 4, 1e3), (10, 32, 256, 0.3)):
+        W = torch.randn(k, d, dtype=torch.float64, generator=gen) * scale
+        X = torch.randn(m, d, dtype=torch.float64, generator=gen)
+        y = torch.randint(0, k, (m,), generator=gen)
+        H = num.gram_mean_hessian(W, X)
+        torch.testing.assert_close(H, num.closed_form_hessian(W, X), rtol=1e-12, atol=1e-13)
+        torch.testing.assert_close(H, num.oracle_hessian(W, X, y), rtol=1e-10, atol=1e-12 * (1 + scale))
+
+
+def test_the_gram_form_as_a_claim_is_verified_and_a_wrong_one_refuted():
+    def without_blocks(W, X):
+        k, d = W.shape
+        H = num.gram_mean_hessian(W, X)
+        a = torch.softmax(X @ W.T, dim=-1)
+        blocks = torch.einsum("ia,ib,ie->abe", a, X, X) / X.shape[0]
+        return H - torch.block_diag(*blocks)
+
+    assert _run(c1.make_hessian_claim(num.gram_mean_hessian, claim_id="gram", statement="gram")).verdict in (
+        VerdictKind.VERIFIED, VerdictKind.PROVED)
+    wrong = _run(c1.make_hessian_claim(without_blocks, claim_id="gram-wrong", statement="wrong"))
+    assert wrong.verdict is VerdictKind.REFUTED, wrong.message
+
+
+def test_gram_split_step_is_proved_and_refutes_a_wrong_factor():
+    step, u = sym.gram_split()
+    assert step.status == "proved", step.detail
+    ar, xs = sym.GRAM_ARGS
+    aa, ac, xb, xe, dac = sym.ENTRY_ARGS
+    _, entry = sym.entry_form()
+    wrong = dac * aa * xb * xe - (aa * xb) * (ac * xb)  # x_b where x_e belongs
+    from verify import prove_identity
+
+    assert prove_identity(entry, wrong, name="wrong-split", statement="wrong", spot_checks=2).status == "refuted"

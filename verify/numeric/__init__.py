@@ -16,6 +16,7 @@ from verify.numeric.autodiff import (
     per_sample_grads,
     per_sample_grads_loop,
 )
+from verify.numeric.batchgrad import mlp_per_example_grads
 from verify.numeric.compare import compare_tensors, worst_index
 from verify.numeric.finite_diff import fd_directional, fd_gradient, fd_hvp, fd_step, roundoff_spread
 from verify.numeric.losses import log_softmax, softmax_cross_entropy, softmax_regression_loss, stable_softmax
@@ -87,6 +88,7 @@ __all__ = [
     "mlp_forward",
     "mlp_layers",
     "per_example_chunk",
+    "mlp_per_example_grads",
     "per_sample_grads",
     "per_sample_grads_loop",
     "power_iteration",
