@@ -18,8 +18,11 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.fixture(autouse=True)
 def _bridge_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Keep generated code out of the user's home during tests (one cache per session)."""
+    """Keep generated code out of the user's home during tests (one cache per session); symbolic parts are
+    derived every time (a test that monkeypatches a derivation must reach it: tests/check/test_symbolic_cache.py
+    turns the cache on for itself)."""
     monkeypatch.setenv("VERIFY_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "bridge-cache"))
+    monkeypatch.setenv("VERIFY_SYMBOLIC_CACHE", "0")
 
 
 @pytest.fixture(scope="session")

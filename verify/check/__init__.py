@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from verify.check._case_search import NumericOutcome, _describe_exception, _malformed, _search, case_strategy
+from verify.check._symbolic_cache import cached_symbolic
 from verify.claims import (
     CaseResult,
     CheckContext,
@@ -134,7 +135,7 @@ def _run_parts(claim: Claim, ctx: CheckContext, time_limit: float | None,
     crash = claim.reason if isinstance(claim, UnloadableClaim) else ""
     if claim.symbolic is not None and not crash:
         try:
-            symbolic = claim.symbolic()
+            symbolic = cached_symbolic(claim)
             if not isinstance(symbolic, SymbolicResult):
                 crash = f"the symbolic part returned {type(symbolic).__name__}, expected a SymbolicResult"
                 symbolic = None
