@@ -87,7 +87,7 @@ def main() -> None:
         every += cases
         rows.append((seed, verdict.verdict.value, verdict.matches_expectation, wall, _spent[0], cases))
     print(f"descent-lemma, {args.examples} examples, one torch thread; baseline = the sampled M "
-          f"({problems.SEGMENT_POINTS} directional points, λ_max at {problems.LAMBDA_POINTS})")
+          f"(the largest of {problems.SEGMENT_POINTS} directional points)")
     print(f"{'seed':>4} {'verdict':<9} {'ok':<3} {'wall s':>7} {'cert s':>7} {'cases':>6} {'MLP':>4} {'no M':>5} "
           f"{'r-off':>5} {'unconv':>6} {'αM<2':>6} {'ratio mean':>11} {'ratio max':>10}")
     for seed, kind, ok, wall, cert, cases in rows:

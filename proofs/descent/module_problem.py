@@ -24,12 +24,20 @@ import math
 
 import numpy as np
 import torch
-from torch.func import grad, jvp, vmap
+from torch.func import jvp, vmap
 
 from proofs.descent import FAMILY
 from proofs.descent.certify import CERTIFY_RTOL, MAX_INTERVALS, certify_curvature, divide_up
 from proofs.descent.module_segment import module_enclosure
-from proofs.descent.problems import DENSE_RTOL, PROBLEM_TYPES, CurvatureBound, DescentCase, DescentProblem, Loss
+from proofs.descent.problems import (
+    DENSE_RTOL,
+    PROBLEM_TYPES,
+    CurvatureBound,
+    DescentCase,
+    DescentProblem,
+    Loss,
+    directional_curvatures,
+)
 from verify import (
     CaseResult,
     CheckContext,
@@ -39,7 +47,6 @@ from verify import (
     Tolerance,
     compare_leq,
     functional,
-    hvp_operator,
     roundoff_spread,
 )
 
@@ -56,21 +63,6 @@ CONSISTENCY_ULPS = 1e4
 @functools.lru_cache(maxsize=64)
 def _functional(case: ModuleCase, dtype: str, device: str) -> FunctionalModel:
     return functional(case, dtype=getattr(torch, dtype), device=device)
-
-
-def _directional(f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float,
-                 s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """gᵀ∇²L(θ − s·α_max·g)g/‖g‖² at every s, and its magnitude ‖∇²L g‖/‖g‖ (what its round-off scales with):
-    one forward-over-reverse product each, batched by vmap."""
-    steps = torch.as_tensor(s, dtype=theta.dtype, device=theta.device)
-    points = theta[None] - steps[:, None] * (alpha_max * g)[None]
-    try:
-        products = vmap(lambda xi: jvp(grad(f), (xi,), (g,))[1])(points)
-    except (RuntimeError, NotImplementedError, ValueError):  # an op vmap cannot batch: one point at a time
-        products = torch.stack([hvp_operator(f, xi)(g) for xi in points])
-    G = g @ g
-    values, mags = (products @ g) / G, products.norm(dim=-1) / G.sqrt()
-    return values.detach().cpu().double().numpy(), mags.detach().cpu().double().numpy()
 
 
 def _named(case: ModuleCase, flat: torch.Tensor) -> dict[str, np.ndarray]:
@@ -136,7 +128,7 @@ class ModuleLoss(DescentProblem):
         enclose = module_enclosure(self.case, _named(self.case, theta), _named(self.case, g))
         bound = certify_curvature(enclose, alpha_max, G, rtol, limit)
         s = np.linspace(0.0, 1.0, RECHECK_POINTS if dense else POINTS)
-        samples, mags = _directional(f, theta, g, alpha_max, s)
+        samples, mags = directional_curvatures(f, theta, g, alpha_max, s)
         fm = _functional(self.case, ctx.dtype, str(ctx.device))
         implied = self._implied_curvature(f, theta, g, alpha_max, s[1:], ctx)
         work = {"intervals": bound.intervals, "rounds": bound.rounds, "pieces": bound.pieces,

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.func import grad, jvp, vmap
 
 from proofs.descent.certify import CERTIFY_RTOL, MAX_INTERVALS, SegmentNetwork, certify_curvature, divide_up
 from proofs.softmax_ce.numeric import case_tensors
@@ -64,10 +65,12 @@ __all__ = [
     "SoftmaxRegression",
     "curvature_along",
     "curvature_samples",
+    "directional_curvatures",
 ]
 
-#: points on the segment where the MLP curvature is sampled (directional), and where λ_max is taken: the
-#: sampled estimate of M used before M was certified, kept as the baseline the certified M is compared with
+#: points on the segment where the MLP curvature is sampled (directional): the baseline the certified M is
+#: compared with; λ_max at LAMBDA_POINTS of them was the estimate of M before M was certified
+#: (:func:`curvature_along`, kept for bench/descent_segment_curvature.py)
 SEGMENT_POINTS, LAMBDA_POINTS = 33, 5
 #: the directional scan of the re-check (a cross-check of the certified bound by autograd)
 RECHECK_SEGMENT_POINTS = 257
@@ -100,6 +103,21 @@ def curvature_samples(f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: 
             est = extreme_eigenvalue(op, theta.numel(), "LA", dtype=ctx.dtype, device=ctx.device)
             lam, hvps = max(lam, est.value), hvps + est.matvecs
     return directional, lam, hvps
+
+
+def directional_curvatures(f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float,
+                           s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """gᵀ∇²L(θ − s·α_max·g)g/‖g‖² at every s, and its magnitude ‖∇²L g‖/‖g‖ (what its round-off scales with):
+    one forward-over-reverse product each, all points in one vmap call (one at a time where vmap cannot)."""
+    steps = torch.as_tensor(s, dtype=theta.dtype, device=theta.device)
+    points = theta[None] - steps[:, None] * (alpha_max * g)[None]
+    try:
+        products = vmap(lambda xi: jvp(grad(f), (xi,), (g,))[1])(points)
+    except (RuntimeError, NotImplementedError, ValueError):  # an op vmap cannot batch
+        products = torch.stack([hvp_operator(f, xi)(g) for xi in points])
+    G = g @ g
+    values, mags = (products @ g) / G, products.norm(dim=-1) / G.sqrt()
+    return values.detach().cpu().double().numpy(), mags.detach().cpu().double().numpy()
 
 
 @dataclass(frozen=True)
@@ -235,9 +253,9 @@ class MLPRegression(DescentProblem):
                         dense: bool) -> CurvatureBound:
         """M certified by interval Taylor enclosures of gᵀ∇²L(ξ)g with bisection (:mod:`.certify`).
 
-        The sampled estimate (the M of the check before: 33 directional points and λ_max at 5) is kept as the
-        baseline; the re-check (``dense``) certifies to a 100× finer tolerance and takes the max with a
-        257-point directional scan by autograd, which can only raise M.
+        The directional samples (33 points, batched) are kept as the baseline the certified M is compared
+        with; the re-check (``dense``) certifies to a 100× finer tolerance and takes the max with a 257-point
+        directional scan by autograd, which can only raise M.
         """
         g64 = g.detach().to("cpu", torch.float64).numpy()
         G = float(g64 @ g64)
@@ -246,9 +264,9 @@ class MLPRegression(DescentProblem):
         work = {"intervals": bound.intervals, "rounds": bound.rounds, "pieces": bound.pieces,
                 "converged": bound.converged, "rtol": rtol, "limit": limit, "M_lower": bound.lower / G}
         points = RECHECK_SEGMENT_POINTS if dense else SEGMENT_POINTS
-        directional, lam, hvps = curvature_samples(f, theta, g, alpha_max, points, 0 if dense else LAMBDA_POINTS,
-                                                   ctx)
-        sampled = max(directional, lam)
+        samples, _ = directional_curvatures(f, theta, g, alpha_max, np.linspace(0.0, 1.0, points))
+        directional = sampled = float(samples.max())
+        hvps = points
         work["M_sampled_directional"] = directional
         if not bound.finite:
             return CurvatureBound(None, f"no finite bound within {limit} interval evaluations", hvps, sampled, work)

@@ -110,8 +110,8 @@ def test_descent_lemma_over_modules_refutes_a_wrong_enclosure_or_wrong_products(
             return lambda lo, hi: tuple(Iv(0.5 * e.lo, 0.5 * e.hi) for e in enclose(lo, hi))
         monkeypatch.setattr(mp, "module_enclosure", halved)
     else:
-        directional = mp._directional
-        monkeypatch.setattr(mp, "_directional", lambda *a: tuple(2.0 * v for v in directional(*a)))
+        directional = mp.directional_curvatures
+        monkeypatch.setattr(mp, "directional_curvatures", lambda *a: tuple(2.0 * v for v in directional(*a)))
     verdict = run_claim(DESCENT_MODULES, examples=30, seed=0)
     assert verdict.verdict.value == "refuted", verdict.message
     assert "autograd samples" in verdict.counterexample["details"]["M_obtained_by"]

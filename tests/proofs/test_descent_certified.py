@@ -54,7 +54,8 @@ def test_recorded_wrong_refutations_now_hold(record):
         assert d["M_certified"] == d["M"] and d["M"] > 10 * before["M"]  # the peak the samples missed
         assert d["certification"]["converged"] and d["decrease_guaranteed"] is (d["step_alpha_M"] < 2)
     d = first.details
-    assert d["M_sampled"] == pytest.approx(before["M"], rel=1e-6)  # the sampled M is the one used before
+    # the directional samples alone: the estimate used before also took λ_max at 5 points, so it was no lower
+    assert d["M_sampled"] == d["certification"]["M_sampled_directional"] <= before["M"] * (1 + 1e-6)
     assert d["M_ratio_certified_to_sampled"] == pytest.approx(d["M"] / d["M_sampled"])
 
 
