@@ -10,11 +10,13 @@ agree; its FD re-check stops at the dense-Hessian stage.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
 from proofs.gradient_norm_penalty import oracles as orc
@@ -47,9 +49,14 @@ class Network:
     gradient_noise: Callable[..., float] | None = None
 
 
+@functools.lru_cache(maxsize=32)
+def _module_functional(net: ModuleCase, dtype: str, device: str) -> Any:
+    return functional(net, dtype=getattr(torch, dtype), device=device)
+
+
 def _module_loss(net: ModuleCase, dtype: str, device: str) -> tuple[Any, torch.Tensor]:
     """A network of :func:`verify.modules` brings its own loss, the mean cross-entropy on its labels."""
-    fm = functional(net, dtype=getattr(torch, dtype), device=device)
+    fm = _module_functional(net, dtype, device)
     return fm.loss, fm.theta0.clone()
 
 
@@ -59,22 +66,43 @@ def _richardson(stencil: Callable[[float], torch.Tensor], h: float) -> tuple[tor
     return (4 * fine - coarse) / 3, float((coarse - fine).abs().max())
 
 
+#: the steps of the stencils, in units of max(1, ‖θ‖_∞): Hv's, w₃'s and w₄'s (each also at half of it)
+_STEPS = (1e-4, 1e-3, 1e-2)
+
+
+def _gradients_along(f: Any, theta: torch.Tensor, v: torch.Tensor, offsets: list[float]) -> dict[float, torch.Tensor]:
+    """∇L(θ + k·v) at every offset k, in one vmap call (one at a time where vmap cannot run the module)."""
+    gf = torch.func.grad(f)
+    ks = torch.tensor(offsets, dtype=theta.dtype, device=theta.device)
+    try:
+        rows = torch.func.vmap(gf)(theta[None] + ks[:, None] * v[None])
+    except (RuntimeError, NotImplementedError, ValueError):
+        rows = torch.stack([gf(theta + float(k) * v) for k in offsets])
+    return dict(zip(offsets, rows, strict=True))
+
+
 def _fd_directional_with_error(net: ModuleCase, theta: torch.Tensor, v: torch.Tensor
                                ) -> tuple[tuple[torch.Tensor, ...], tuple[float, ...]]:
-    f, _ = _module_loss(net, "float64", str(theta.device))
-    theta, v = theta.double(), v.double()
-    gf = torch.func.grad(f)
+    key = (net, theta.double().cpu().numpy().tobytes(), v.double().cpu().numpy().tobytes(), str(theta.device))
+    return _fd_directional_cached(*key)
+
+
+@functools.lru_cache(maxsize=8)
+def _fd_directional_cached(net: ModuleCase, theta_bytes: bytes, v_bytes: bytes, device: str
+                           ) -> tuple[tuple[torch.Tensor, ...], tuple[float, ...]]:
+    """(Hv, w₃, w₄) at θ and their Richardson disagreements, from the gradients at every stencil point (the
+    check asks twice per case: once for the reference, once to decide whether torch's sups can be trusted)."""
+    f, _ = _module_loss(net, "float64", device)
+    theta = torch.tensor(np.frombuffer(theta_bytes, dtype=np.float64).copy(), device=device)
+    v = torch.tensor(np.frombuffer(v_bytes, dtype=np.float64).copy(), device=device)
     scale = max(1.0, float(theta.abs().max()))
-    g = {}
-
-    def at(k: float) -> torch.Tensor:
-        if k not in g:
-            g[k] = gf(theta + k * v)
-        return g[k]
-
-    hv, e1 = _richardson(lambda h: (at(h) - at(-h)) / (2 * h), 1e-4 * scale)
-    w3, e3 = _richardson(lambda h: (at(h) - 2 * at(0.0) + at(-h)) / h ** 2, 1e-3 * scale)
-    w4, e4 = _richardson(lambda h: (at(2 * h) - 2 * at(h) + 2 * at(-h) - at(-2 * h)) / (2 * h ** 3), 1e-2 * scale)
+    h1, h3, h4 = (step * scale for step in _STEPS)
+    offsets = sorted({0.0, *(k * h for h in (h1, h1 / 2, h3, h3 / 2) for k in (1, -1)),
+                      *(k * h for h in (h4, h4 / 2) for k in (1, -1, 2, -2))})
+    at = _gradients_along(f, theta, v, offsets).__getitem__
+    hv, e1 = _richardson(lambda h: (at(h) - at(-h)) / (2 * h), h1)
+    w3, e3 = _richardson(lambda h: (at(h) - 2 * at(0.0) + at(-h)) / h ** 2, h3)
+    w4, e4 = _richardson(lambda h: (at(2 * h) - 2 * at(h) + 2 * at(-h) - at(-2 * h)) / (2 * h ** 3), h4)
     return (hv[None], w3[None], w4[None]), (e1, e3, e4)
 
 
@@ -92,14 +120,17 @@ def _module_segment_bounds(f: Any, net: ModuleCase, theta: torch.Tensor, v: torc
                            points: int, reference: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, str]:
     """torch's sampled sups where its w₃, w₄ at θ agree with the differences of gradients, else NaN (no bound)."""
     (_, w3_fd, w4_fd), (_, e3, e4) = _fd_directional_with_error(net, theta, v)
-    w3_t, w4_t = orc.directional_w3_w4(f, theta, v)
+    steps = torch.linspace(-r_top, r_top, points, dtype=theta.dtype, device=theta.device)
+    steps[points // 2] = 0.0  # θ itself: torch's w₃, w₄ there are judged against the differences
+    w3, w4 = torch.func.vmap(lambda t: orc.directional_w3_w4(f, theta + t * v, v))(steps)
+    w3_t, w4_t = w3[points // 2], w4[points // 2]
     off3, off4 = float((w3_t - w3_fd[0]).abs().max()), float((w4_t - w4_fd[0]).abs().max())
     ok3 = off3 <= MODULE_TRUST_REL * float(w3_fd.abs().max()) + 10 * e3
     ok4 = off4 <= MODULE_TRUST_REL * float(w4_fd.abs().max()) + 10 * e4
     if not (ok3 and ok4):
         return math.nan, math.nan, (f"none: torch's w3, w4 at θ off by {off3:.2g}, {off4:.2g} from differences of "
                                     "gradients (no mpmath route for this architecture)")
-    m3, m4 = orc.segment_bounds(f, theta, v, r_top, points)
+    m3, m4 = orc.sampled_sup(w3[points // 2:]), orc.sampled_sup(w4)  # as orc.segment_bounds, from the same samples
     return m3 + 2 * off3, m4 + 2 * off4, "torch.func jvp (checked at θ against differences of gradients)"
 
 

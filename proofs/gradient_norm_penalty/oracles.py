@@ -174,15 +174,15 @@ def segment_bounds(f: Fn, theta: torch.Tensor, v: torch.Tensor, r_top: float,
 
     w₃, w₄ are evaluated (one vmap) at ``points`` equally spaced s ∈ [−r_top, r_top] (5: s ∈ {0, ±r_top/2,
     ±r_top}). For w affine on the segment the norm is convex and its sup is at an end point; the jumps
-    and second differences added by :func:`_sup` are the margin for the curvature of w between samples
+    and second differences added by :func:`sampled_sup` are the margin for the curvature of w between samples
     (the grids keep r_top small against the loss's length scale).
     """
     s = torch.linspace(-r_top, r_top, points, dtype=theta.dtype, device=theta.device)
     w3, w4 = vmap(lambda t: directional_w3_w4(f, theta + t * v, v))(s)
-    return _sup(w3[points // 2:]), _sup(w4)
+    return sampled_sup(w3[points // 2:]), sampled_sup(w4)
 
 
-def _sup(w: torch.Tensor) -> float:
+def sampled_sup(w: torch.Tensor) -> float:
     """max_k ‖w(s_k)‖_∞ + the largest jump of ‖w‖ + the largest second difference ‖Δ²w‖_∞ (w: (points, n)).
 
     A C² function deviates from its chord between samples by at most h²/8·sup‖w''‖ ≈ ½‖Δ²w‖.
@@ -303,7 +303,7 @@ def mp_segment_bounds(mlp: MLPCase, theta: torch.Tensor, v: torch.Tensor, r_top:
     """:func:`segment_bounds` with w₃, w₄ from :func:`mp_directional` (no torch derivative of an activation)."""
     s = torch.linspace(-r_top, r_top, points, dtype=torch.float64)
     _, w3, w4 = mp_directional(mlp, theta, v, s)
-    return _sup(w3[points // 2:]), _sup(w4)
+    return sampled_sup(w3[points // 2:]), sampled_sup(w4)
 
 
 #: torch's w₃, w₄ at θ must agree with mpmath's to this fraction for its sampled sups to be used
