@@ -134,13 +134,16 @@ class ModuleLoss(DescentProblem):
         work = {"intervals": bound.intervals, "rounds": bound.rounds, "pieces": bound.pieces,
                 "converged": bound.converged, "rtol": rtol, "limit": limit, "M_lower": bound.lower / G,
                 "M_sampled_directional": float(samples.max()), "sample_magnitude": float(mags.max()),
-                "logit_term_scale": _logit_scale(fm, theta, g, alpha_max, s),
                 "M_implied_by_losses": implied, "points": int(s.size)}
         if not bound.finite:
             return CurvatureBound(None, f"no finite bound within {limit} interval evaluations", s.size,
                                   float(samples.max()), work)
         certified = divide_up(bound.upper, g64)
         work["M_enclosure"] = certified
+        # the logits' term size widens the consistency allowance; needed only where a route lands above M
+        plain = CONSISTENCY_ULPS * Tolerance(ctx.dtype).eps * (float(mags.max()) + abs(certified))
+        above = max(float(samples.max()), implied) > certified + plain
+        work["logit_term_scale"] = _logit_scale(fm, theta, g, alpha_max, s) if above else None
         converged = "within" if bound.converged else "not converged to"
         how = (f"segment M certified: sup of gᵀ∇²L(ξ)g/‖g‖² on [θ, θ − α_max g] by interval Taylor enclosures of the "
                f"network and the cross-entropy, {bound.pieces} pieces ({converged} {rtol:g} of the best point "
@@ -156,7 +159,7 @@ class ModuleLoss(DescentProblem):
         if "M_enclosure" not in work:
             return None
         M = work["M_enclosure"]
-        scale = work["sample_magnitude"] + work["logit_term_scale"] + abs(M)
+        scale = work["sample_magnitude"] + (work["logit_term_scale"] or 0.0) + abs(M)
         worst = max(work["M_sampled_directional"], work["M_implied_by_losses"])
         if worst <= M + CONSISTENCY_ULPS * Tolerance(ctx.dtype).eps * scale:
             return None

@@ -22,7 +22,7 @@ import torch
 from proofs.gradient_norm_penalty import oracles as orc
 from verify import ModuleCase, functional, roundoff_spread
 
-__all__ = ["NETWORKS", "Network", "network"]
+__all__ = ["NETWORKS", "Network", "module_functional", "network"]
 
 
 @dataclass(frozen=True)
@@ -50,13 +50,13 @@ class Network:
 
 
 @functools.lru_cache(maxsize=32)
-def _module_functional(net: ModuleCase, dtype: str, device: str) -> Any:
+def module_functional(net: ModuleCase, dtype: str, device: str) -> Any:
     return functional(net, dtype=getattr(torch, dtype), device=device)
 
 
 def _module_loss(net: ModuleCase, dtype: str, device: str) -> tuple[Any, torch.Tensor]:
     """A network of :func:`verify.modules` brings its own loss, the mean cross-entropy on its labels."""
-    fm = _module_functional(net, dtype, device)
+    fm = module_functional(net, dtype, device)
     return fm.loss, fm.theta0.clone()
 
 
