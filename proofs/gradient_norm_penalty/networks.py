@@ -120,10 +120,8 @@ def _module_segment_bounds(f: Any, net: ModuleCase, theta: torch.Tensor, v: torc
                            points: int, reference: tuple[torch.Tensor, torch.Tensor]) -> tuple[float, float, str]:
     """torch's sampled sups where its w₃, w₄ at θ agree with the differences of gradients, else NaN (no bound)."""
     (_, w3_fd, w4_fd), (_, e3, e4) = _fd_directional_with_error(net, theta, v)
-    steps = torch.linspace(-r_top, r_top, points, dtype=theta.dtype, device=theta.device)
-    steps[points // 2] = 0.0  # θ itself: torch's w₃, w₄ there are judged against the differences
-    w3, w4 = torch.func.vmap(lambda t: orc.directional_w3_w4(f, theta + t * v, v))(steps)
-    w3_t, w4_t = w3[points // 2], w4[points // 2]
+    w3, w4 = orc.segment_samples(f, theta, v, r_top, points)
+    w3_t, w4_t = w3[points // 2], w4[points // 2]  # at θ: judged against the differences of gradients
     off3, off4 = float((w3_t - w3_fd[0]).abs().max()), float((w4_t - w4_fd[0]).abs().max())
     ok3 = off3 <= MODULE_TRUST_REL * float(w3_fd.abs().max()) + 10 * e3
     ok4 = off4 <= MODULE_TRUST_REL * float(w4_fd.abs().max()) + 10 * e4

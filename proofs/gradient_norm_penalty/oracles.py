@@ -177,9 +177,17 @@ def segment_bounds(f: Fn, theta: torch.Tensor, v: torch.Tensor, r_top: float,
     and second differences added by :func:`sampled_sup` are the margin for the curvature of w between samples
     (the grids keep r_top small against the loss's length scale).
     """
-    s = torch.linspace(-r_top, r_top, points, dtype=theta.dtype, device=theta.device)
-    w3, w4 = vmap(lambda t: directional_w3_w4(f, theta + t * v, v))(s)
+    w3, w4 = segment_samples(f, theta, v, r_top, points)
     return sampled_sup(w3[points // 2:]), sampled_sup(w4)
+
+
+def segment_samples(f: Fn, theta: torch.Tensor, v: torch.Tensor, r_top: float,
+                    points: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """w₃, w₄ at ``points`` equally spaced s ∈ [−r_top, r_top] (one vmap; the middle one exactly at θ), each
+    ``(points, n)``."""
+    s = torch.linspace(-r_top, r_top, points, dtype=theta.dtype, device=theta.device)
+    s[points // 2] = 0.0
+    return vmap(lambda t: directional_w3_w4(f, theta + t * v, v))(s)
 
 
 def sampled_sup(w: torch.Tensor) -> float:
@@ -321,11 +329,11 @@ def checked_segment_bounds(f: Fn, mlp: MLPCase, theta: torch.Tensor, v: torch.Te
     :data:`TRUST_REL` the torch sups are used, raised by twice the measured disagreement (the segment is
     short, the disagreement varies slowly along it); otherwise the sups are recomputed in mpmath.
     """
-    w3_t, w4_t = directional_w3_w4(f, theta, v)
-    off3 = float((w3_t - reference[0]).abs().max())
-    off4 = float((w4_t - reference[1]).abs().max())
+    w3, w4 = segment_samples(f, theta, v, r_top, points)
+    off3 = float((w3[points // 2] - reference[0]).abs().max())
+    off4 = float((w4[points // 2] - reference[1]).abs().max())
     if off3 <= TRUST_REL * float(reference[0].abs().max()) and off4 <= TRUST_REL * float(reference[1].abs().max()):
-        m3, m4 = segment_bounds(f, theta, v, r_top, points)
+        m3, m4 = sampled_sup(w3[points // 2:]), sampled_sup(w4)  # segment_bounds, from the same samples
         return m3 + 2 * off3, m4 + 2 * off4, "torch.func jvp"
     m3, m4 = mp_segment_bounds(mlp, theta, v, r_top, points)
     return m3, m4, f"mpmath (torch's w3, w4 at θ off by {off3:.2g}, {off4:.2g})"
