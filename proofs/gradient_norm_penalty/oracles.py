@@ -87,6 +87,7 @@ def gradient_roundoff(mlp: MLPCase) -> float:
     return max(kappa, float(g64.abs().max())) if math.isfinite(kappa) else math.inf
 
 
+@functools.lru_cache(maxsize=512)  # the case filter and the check ask for the same network's
 def hvp_roundoff(net: MLPCase | ModuleCase) -> float:
     """Round-off amplification of Hĝ at θ, measured like :func:`gradient_roundoff` (float32 against float64 at
     the same point and direction, over ε₃₂). Never below ‖Hĝ‖_∞."""
