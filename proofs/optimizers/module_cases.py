@@ -10,6 +10,8 @@ weight is dead) instead of independent draws. The case stores the numbers, so it
 
 from __future__ import annotations
 
+import functools
+
 import hypothesis.strategies as st
 import numpy as np
 import torch
@@ -30,9 +32,11 @@ _TRAINING_LR = st.sampled_from((0.1, 1.0, 0.01))
 _NETWORKS = modules(width=(1, 3), depth=(1, 1), batch=(1, 3), max_scale=10.0)
 
 
+@functools.lru_cache(maxsize=4096)  # the four claims over architectures draw the same networks for a seed
 def training_gradients(case: ModuleCase, steps: int, lr: float) -> tuple[np.ndarray, np.ndarray]:
     """(θ₀, (T, n) gradients) of up to ``steps`` gradient-descent steps on the case's mean cross-entropy
-    (float64), cut before the first gradient with an entry beyond ``MAX_GRADIENT`` (or not finite)."""
+    (float64), cut before the first gradient with an entry beyond ``MAX_GRADIENT`` (or not finite). The arrays
+    are read-only: the cache hands the same ones to every caller."""
     f = functional(case)
     theta, grads = f.theta0.clone(), []
     for _ in range(steps):
@@ -41,7 +45,11 @@ def training_gradients(case: ModuleCase, steps: int, lr: float) -> tuple[np.ndar
             break
         grads.append(g)
         theta = theta - lr * g
-    return f.theta0.numpy().copy(), (torch.stack(grads).numpy() if grads else np.zeros((0, f.n)))
+    theta0 = f.theta0.numpy().copy()
+    gradients = torch.stack(grads).numpy() if grads else np.zeros((0, f.n))
+    theta0.setflags(write=False)
+    gradients.setflags(write=False)
+    return theta0, gradients
 
 
 @st.composite
