@@ -105,9 +105,9 @@ DESCENT_MODULES = FAMILY.claim(
            "along θ − s·g, and bisection bounds the supremum of gᵀ∇²L(ξ)g within 10⁻³ (the re-check: 10⁻⁵ and a "
            "257-point autograd scan). The softmax's derivatives are the cumulants of z' under p, from centred "
            "differences, so a saturated softmax stays tight.",
-           "Every case cross-checks the certified M against 33 autograd samples of the curvature and against the "
-           "curvature the loss values imply; either above M beyond round-off is a violation, so a wrong enclosure "
-           "(or wrong products) is refuted, not verified.",
+           "Every case cross-checks the certified M against 33 autograd samples of the curvature (one above M "
+           "beyond round-off is a violation, so a wrong enclosure or wrong products are refuted, not verified) and "
+           "against the curvature the loss values imply (above M: the case is undecidable).",
            "α_max is drawn with the case (0.05 to 5) before M is certified, as for the MLP regressions."),
 )
 

@@ -115,7 +115,10 @@ class Iv:
             lo, hi = self.lo.sum(axis=axis), self.hi.sum(axis=axis)
             pad_lo = (n + 1) * EPS * np.abs(self.lo).sum(axis=axis) + n * TINY
             pad_hi = (n + 1) * EPS * np.abs(self.hi).sum(axis=axis) + n * TINY
-            return Iv(np.where(lo == np.inf, _HUGE, lo - pad_lo), np.where(hi == -np.inf, -_HUGE, hi + pad_hi))
+            # an overflowed end bounds the sum only where no term of the other sign could have cancelled it
+            lo_bound = np.where((lo == np.inf) & (self.lo >= 0).all(axis=axis), _HUGE, lo - pad_lo)
+            hi_bound = np.where((hi == -np.inf) & (self.hi <= 0).all(axis=axis), -_HUGE, hi + pad_hi)
+            return Iv(lo_bound, hi_bound)
 
 
 def iv_matmul(h: Iv, W: Iv | np.ndarray) -> Iv:

@@ -125,8 +125,9 @@ def check_bound(case: DescentCase, ctx: CheckContext, bound: Bound, *, dense: bo
                              "hvps_for_M": curvature.hvps, "certification": dict(curvature.work)}
     inconsistent = problem.inconsistency(curvature, ctx)  # before an undecided M: wrong products must show
     if inconsistent is not None:
-        return CaseResult(inconsistent, problem.tags, {"reason": "the curvature the estimate is built from disagrees "
-                                                       "with the loss values at θ", **facts}, tol.describe())
+        return CaseResult(inconsistent, problem.tags, {"reason": "the curvature bound M disagrees with an independent "
+                                                       "route (autograd samples, or the loss values)", **facts},
+                          tol.describe())
     M = m_rule(curvature)
     if M is None:
         result = _undecided(problem, tol, f"no certified bound of the curvature: {curvature.how}", facts)

@@ -113,3 +113,19 @@ def test_closures_and_partials_are_never_cached(family):
     assert cache.symbolic_key(proved) is None
     assert run_claim(refuted, examples=3, device="cpu").symbolic["steps"][0]["status"] == "refuted"
     assert cache.symbolic_key(dataclasses.replace(module.CLAIM, symbolic=functools.partial(module.derive))) is None
+
+
+def test_a_claim_file_outside_a_package_is_never_cached(tmp_path, monkeypatch):
+    (tmp_path / "loose_claim.py").write_text(textwrap.dedent(FAMILY))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("VERIFY_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("VERIFY_SYMBOLIC_CACHE", raising=False)
+    sys.modules.pop("loose_claim", None)
+    module = importlib.import_module("loose_claim")
+    try:
+        assert cache.symbolic_key(module.CLAIM) is None
+        _verdict(module)
+        _verdict(module)
+        assert len(module.CALLS) == 2
+    finally:
+        sys.modules.pop("loose_claim", None)

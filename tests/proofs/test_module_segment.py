@@ -181,3 +181,11 @@ def test_where_autograd_loses_a_saturated_softmax_mpmath_sides_with_the_enclosur
     _, phi3 = enclose(np.zeros(1), np.zeros(1))
     assert phi3.lo[0] <= exact <= phi3.hi[0]
     assert phi3.hi[0] - phi3.lo[0] <= 1e-12 * abs(exact)
+
+
+def test_an_overflowing_sum_is_bounded_only_where_no_term_could_cancel_it():
+    huge = float(np.finfo(np.float64).max)
+    mixed = Iv(np.array([huge, huge, -huge, -huge])).sum(0)
+    assert mixed.lo <= 0.0 <= mixed.hi  # the float running sum overflows, the true sum is 0
+    positive = Iv(np.array([1.0, huge, huge])).sum(0)
+    assert positive.lo == huge and positive.hi == np.inf

@@ -1,14 +1,14 @@
 """The on-disk cache of claims' symbolic parts: a derivation is redone only when what it depends on changed.
 
 A claim's :class:`~verify.claims.SymbolicResult` is stored as JSON under a key hashed from the claim's id and
-statement, the source of every ``.py`` file of the top-level package that defines the claim's ``symbolic``
-callable (all of ``proofs/`` for a built-in claim: a family may use another's helpers), or of a user's claim
-file and its siblings, the source of verify's own symbolic layer
-and claim model, and the versions of Python, verify and SymPy. Editing any of them changes the key, so a
-``proved`` can never outlive the code that proved it. Files are written atomically; a damaged or foreign file
-is ignored and rewritten. The key also names the callable by its code; a closure, a ``functools.partial`` or
-a callable object is never cached (values the source does not show). ``VERIFY_SYMBOLIC_CACHE=0`` turns the
-cache off (the test suite does, so a test's monkeypatch reaches the derivation); the folder is
+statement, the callable's code, the source of every ``.py`` file of the top-level package that defines it (all
+of ``proofs/`` for a built-in claim: a family may use another's helpers), the source of verify's symbolic layer
+and claim model, and the versions of Python, verify, SymPy and mpmath. Editing any of them changes the key, so
+a ``proved`` cannot outlive the code that proved it (files are re-read when their size or modification time
+changes). Only derivations defined in a package are cached: a claim file's helpers may sit anywhere, and a
+closure, a ``functools.partial`` or a callable object carries values its source does not show. A run that
+monkeypatches a derivation in memory must turn the cache off: ``VERIFY_SYMBOLIC_CACHE=0`` (the test suite
+does). Files are written atomically; a damaged or foreign file is ignored and rewritten. The folder is
 ``$VERIFY_CACHE_DIR/symbolic`` or ``~/.cache/verify/symbolic``.
 """
 
@@ -20,6 +20,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -62,13 +63,13 @@ def _digest_of(stamps: tuple[tuple[str, int, int], ...]) -> str:
 
 def _dependencies(fn: Callable[..., Any]) -> list[Path] | None:
     """The files a claim's symbolic callable may run: its whole top-level package (a family may import another
-    family's helpers), or, for a claim file outside a package, the ``.py`` files beside it."""
+    family's helpers). None for a callable outside a package (a claim file's helpers may sit anywhere: such a
+    derivation is never cached)."""
     name = getattr(fn, "__module__", "") or ""
     top = sys.modules.get(name.split(".")[0])
-    if top is not None and getattr(top, "__path__", None):
-        return [p for folder in top.__path__ for p in _sources(Path(folder).resolve(), recursive=True)]
-    source = getattr(sys.modules.get(name), "__file__", None)
-    return _sources(Path(source).resolve().parent) if source else None
+    if top is None or not getattr(top, "__path__", None):
+        return None
+    return [p for folder in top.__path__ for p in _sources(Path(folder).resolve(), recursive=True)]
 
 
 def _code_identity(fn: Callable[..., Any]) -> str | None:
@@ -88,11 +89,18 @@ def symbolic_key(claim: Any) -> str | None:
     files = _dependencies(claim.symbolic) if identity else None
     if not files:
         return None
-    engine = [*_sources(_VERIFY_ROOT / "symbolic"), _VERIFY_ROOT / "claims" / "model.py"]
+    engine = [*_sources(_VERIFY_ROOT / "symbolic", recursive=True), *_sources(_VERIFY_ROOT / "claims")]
     v = versions()
     parts = [claim.id, claim.statement, identity, _digest(files), _digest(engine),
-             v.get("python", ""), v.get("verify", ""), v.get("sympy", "")]
+             v.get("python", ""), v.get("verify", ""), v.get("sympy", ""), _mpmath_version()]
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def _mpmath_version() -> str:
+    try:
+        return metadata.version("mpmath")  # SymPy's numbers and the spot checks' precision come from it
+    except metadata.PackageNotFoundError:
+        return ""
 
 
 def _load(path: Path, key: str) -> SymbolicResult | None:

@@ -26,7 +26,16 @@ from verify.numeric.module import FunctionalModel
 
 __all__ = ["LayerNorm", "SelfAttention", "build_module", "functional", "module_from_case"]
 
-_ACTIVATIONS = {"tanh": nn.Tanh, "gelu": nn.GELU, "softplus": nn.Softplus, "sigmoid": nn.Sigmoid,
+class Softplus(nn.Module):
+    """log(1 + eᶻ) as −logsigmoid(−z), smooth everywhere: ``nn.Softplus`` switches to the identity above z = 20
+    (a kink of e⁻²⁰ ≈ 2e-9 in value and slope), which the certified curvature of the smooth function does not
+    see (the same form as ``verify.numeric.mlp``'s)."""
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return -nn.functional.logsigmoid(-z)
+
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "gelu": nn.GELU, "softplus": Softplus, "sigmoid": nn.Sigmoid,
                 "relu": nn.ReLU, "identity": nn.Identity}
 
 
