@@ -252,6 +252,8 @@ def test_blas_runs_on_the_requested_threads_inside_a_check_and_the_verdict_recor
     import numpy as np  # noqa: F401 - loads the BLAS numpy links
     from threadpoolctl import threadpool_info
 
+    if not any(info["user_api"] == "blas" for info in threadpool_info()):
+        pytest.skip("numpy here links no BLAS library threadpoolctl can limit (the verdict then records None)")
     seen = set()
 
     def check(x, ctx):
