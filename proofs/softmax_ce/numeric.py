@@ -121,15 +121,16 @@ def gram_mean_hessian(W: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
     """The mean Hessian (1/m)[blockdiag_a(U_aᵀX) − VᵀV] of :func:`.symbolic.gram_split`, U = u(a, X) lambdified.
 
     The same matrix as :func:`closed_form_hessian` without the m per-example (k·d)² blocks: one GEMM of
-    (k·d) × m × (k·d) and k of d × m × d.
+    (k·d) × m × (k·d + d) gives VᵀV and the diagonal blocks' U_aᵀX together.
     """
     k, d = W.shape
     m = X.shape[0]
     a = stable_softmax(X @ W.T)  # (m, k)
     U = _gram_factor()(a[:, :, None], X[:, None, :]).expand(m, k, d)  # U[i, a, b] = u(a_ia, x_ib)
     V = U.reshape(m, k * d)
-    H = (V.T @ V).mul_(-1.0 / m)
-    blocks = torch.matmul(U.permute(1, 2, 0), X)  # (k, d, d): U_aᵀ X
+    G = V.T @ torch.cat([V, X], dim=1)  # one GEMM: VᵀV, and VᵀX = the blocks U_aᵀX stacked (k·d, d)
+    H = G[:, :k * d].mul_(-1.0 / m)  # a view of G (rows of k·d + d entries), not a copy
+    blocks = G[:, k * d:].reshape(k, d, d)
     H.view(k, d, k, d).diagonal(dim1=0, dim2=2).add_(blocks.permute(1, 2, 0), alpha=1.0 / m)
     return H
 
