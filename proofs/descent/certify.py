@@ -3,7 +3,7 @@ r"""A certified bound of the curvature of an MLP regression loss along a gradien
 Along the segment :math:`\theta(s) = \theta - s g`, :math:`s \in [0, \alpha_{\max}]`, the loss
 :math:`\varphi(s) = L(\theta(s))` has :math:`\varphi''(s) = g^\top \nabla^2 L(\theta(s))\, g`. The weights are
 affine in :math:`s` (:math:`W(s) = W - s\,D`, :math:`W' = -D`, :math:`W'' = 0`), so the network can be
-run in Taylor mode to third order in :math:`s`: each pre-activation :math:`z` carries
+run in Taylor mode to third order in :math:`s` (the jets of :mod:`.jets`): each pre-activation :math:`z` carries
 :math:`(z, z', z'', z''')` and each activation :math:`h = \sigma(z)`
 
 .. math:: h' = \sigma' z',\quad h'' = \sigma'' z'^2 + \sigma' z'',\quad
@@ -27,7 +27,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from proofs.descent.intervals import EPS, TINY, Iv, activation_derivative, iv_matmul
+from proofs.descent.intervals import EPS, TINY, Iv
+from proofs.descent.jets import Jet, derivatives_over
 
 __all__ = ["CERTIFY_RTOL", "MAX_INTERVALS", "SegmentBound", "SegmentNetwork", "certify_curvature", "divide_up"]
 
@@ -55,71 +56,17 @@ class SegmentNetwork:
     t: np.ndarray
 
 
-def _add(*terms: Iv | None) -> Iv | None:
-    out = None
-    for term in terms:
-        if term is not None:
-            out = term if out is None else out + term
-    return out
-
-
-def _mul(a: Iv | np.ndarray | float | None, b: Iv | None) -> Iv | None:
-    return None if a is None or b is None else Iv.of(b) * a
-
-
-def _affine(v: np.ndarray | None, d: np.ndarray | None, s: Iv) -> tuple[Iv | None, Iv | None]:
-    """v − s·d over the intervals s (shape (K,)), and its derivative −d."""
-    if v is None:
-        return None, None
-    shape = (-1,) + (1,) * v.ndim
-    value = Iv(v[None]) - Iv(s.lo.reshape(shape), s.hi.reshape(shape)) * d[None]
-    return value, Iv(-d[None])
-
-
-def _linear(h: list[Iv | None], W: Iv, dW: Iv, b: Iv | None, db: Iv | None) -> list[Iv | None]:
-    """z = h Wᵀ + b to third order, with W'' = b'' = 0."""
-    mm = lambda a, w: None if a is None else iv_matmul(a, w)  # noqa: E731
-    bias = None if b is None else b[:, None, :]
-    dbias = None if db is None else db[:, None, :]
-    return [
-        _add(mm(h[0], W), bias),
-        _add(mm(h[1], W), mm(h[0], dW), dbias),
-        _add(mm(h[2], W), _mul(2.0, mm(h[1], dW))),
-        _add(mm(h[3], W), _mul(3.0, mm(h[2], dW))),
-    ]
-
-
-def _activate(name: str, z: list[Iv | None]) -> list[Iv | None]:
-    s = [activation_derivative(name, k, z[0]) for k in range(4)]
-    z1, z2, z3 = z[1], z[2], z[3]
-    z1sq = None if z1 is None else z1.sqr()
-    return [
-        s[0],
-        _mul(s[1], z1),
-        _add(_mul(s[2], z1sq), _mul(s[1], z2)),
-        _add(_mul(s[3], None if z1 is None else z1.cube()), _mul(3.0, _mul(s[2], _mul(z1, z2))), _mul(s[1], z3)),
-    ]
-
-
 def curvature_enclosure(net: SegmentNetwork, s_lo: np.ndarray, s_hi: np.ndarray) -> tuple[Iv, Iv]:
-    """Enclosures of φ''(S) and φ'''(S) over the intervals S = [s_lo, s_hi] (arrays of shape (K,))."""
+    """Enclosures of φ''(S) and φ'''(S) over the intervals S = [s_lo, s_hi] (arrays of shape (K,)): the network
+    and the loss ½‖r‖² (mean over the batch) run on Taylor jets (:mod:`.jets`)."""
     s = Iv(s_lo, s_hi)
-    K = s_lo.shape[0]
-    x = np.broadcast_to(net.x, (K, *net.x.shape))
-    h: list[Iv | None] = [Iv(x), None, None, None]
+    h = Jet.constant(net.x)
     for i, (W, b, DW, Db) in enumerate(net.layers):
-        Ws, dW = _affine(W, DW, s)
-        bs, db = _affine(b, Db, s)
-        z = _linear(h, Ws, dW, bs, db)
-        h = z if i == len(net.layers) - 1 else _activate(net.activation, z)
-    r0, r1, r2, r3 = h[0] - net.t[None], h[1], h[2], h[3]
-    inv_m = 1.0 / float(net.x.shape[0])
-    mean = Iv(inv_m * (1.0 - 2 * EPS), inv_m * (1.0 + 2 * EPS))
-    zero = Iv(np.zeros(r0.lo.shape))
-    r1 = zero if r1 is None else r1
-    phi2 = _add(r1.sqr(), _mul(r0, r2))
-    phi3 = _add(_mul(3.0, _mul(r1, r2)), _mul(r0, r3)) or zero
-    return phi2.sum(-1).sum(-1) * mean, phi3.sum(-1).sum(-1) * mean
+        z = h @ Jet.segment(W, DW, s).swapaxes(-1, -2)
+        if b is not None:
+            z = z + Jet.segment(b, Db, s).expand(1)
+        h = z if i == len(net.layers) - 1 else z.apply(net.activation)
+    return derivatives_over(h.shift(net.t[None]).square().sum(-1).mean(-1).scale(0.5), s_lo.shape)
 
 
 def divide_up(upper: float, g: np.ndarray) -> float:

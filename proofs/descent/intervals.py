@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import expit, ndtr
 
-__all__ = ["ACTIVATION_DERIVATIVES", "Iv", "activation_derivative", "iv_bmm", "iv_matmul"]
+__all__ = ["ACTIVATION_DERIVATIVES", "Iv", "activation_derivative", "iv_bmm"]
 
 EPS = float(np.finfo(np.float64).eps)
 #: absolute widening: covers underflow to zero or to a subnormal
@@ -119,16 +119,6 @@ class Iv:
             lo_bound = np.where((lo == np.inf) & (self.lo >= 0).all(axis=axis), _HUGE, lo - pad_lo)
             hi_bound = np.where((hi == -np.inf) & (self.hi <= 0).all(axis=axis), -_HUGE, hi + pad_hi)
             return Iv(lo_bound, hi_bound)
-
-
-def iv_matmul(h: Iv, W: Iv | np.ndarray) -> Iv:
-    """``h @ Wᵀ`` for h ``(K, m, n)`` and W ``(K, o, n)`` or ``(o, n)`` (intervals or a point): ``(K, m, o)``."""
-    w = Iv.of(W)
-    wl, wh = w.lo, w.hi
-    if wl.ndim == 2:
-        wl, wh = wl[None], wh[None]
-    prod = Iv(h.lo[:, :, None, :], h.hi[:, :, None, :]) * Iv(wl[:, None, :, :], wh[:, None, :, :])
-    return prod.sum(axis=-1)
 
 
 def _mid_rad(x: Iv) -> tuple[np.ndarray, np.ndarray]:

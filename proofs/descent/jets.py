@@ -23,7 +23,7 @@ import numpy as np
 
 from proofs.descent.intervals import EPS, Iv, activation_derivative, iv_bmm
 
-__all__ = ["Jet", "cross_entropy", "softmax"]
+__all__ = ["Jet", "cross_entropy", "derivatives_over", "softmax"]
 
 Coefficient = Iv | None
 _LEIBNIZ = ((1,), (1, 1), (1, 2, 1), (1, 3, 3, 1))
@@ -137,9 +137,11 @@ class Jet:
         return Jet(_leibniz(iv_bmm, self.c, other.c))
 
     def square(self) -> Jet:
-        """q², its value enclosed as a square (never negative)."""
-        out = _leibniz(lambda x, y: x * y, self.c, self.c)
-        return Jet([self.c[0].sqr(), *out[1:]])
+        """q²: (q², 2qq', 2(q'² + qq''), 2(3q'q'' + qq''')), the squares enclosed as squares (never negative)."""
+        q0, q1, q2, q3 = self.c
+        q1sq = None if q1 is None else q1.sqr()
+        out = [_times(q0, q1), _total([q1sq, _times(q0, q2)]), _total([_times(3.0, _times(q1, q2)), _times(q0, q3)])]
+        return Jet([q0.sqr(), *(None if x is None else x * 2.0 for x in out)])
 
     def sum(self, axis: int, keepdims: bool = False) -> Jet:
         """The sum along ``axis`` (negative)."""
@@ -166,6 +168,16 @@ class Jet:
             _total([_times(f[2], z1sq), _times(f[1], z2)]),
             _total([_times(f[3], z1cube), _times(3.0, _times(f[2], _times(z1, z2))), _times(f[1], z3)]),
         ])
+
+
+def derivatives_over(loss: Jet, shape: tuple[int, ...]) -> tuple[Iv, Iv]:
+    """The second and third derivatives of a scalar jet, one entry per interval: a coefficient that does not
+    depend on s has a leading axis of 1 and is broadcast; a missing one is 0."""
+    out = []
+    for x in loss.c[2:]:
+        x = Iv(np.zeros(shape)) if x is None else x
+        out.append(Iv(np.broadcast_to(x.lo, shape).copy(), np.broadcast_to(x.hi, shape).copy()))
+    return out[0], out[1]
 
 
 def _pairwise(x: Iv) -> Iv:
