@@ -124,6 +124,28 @@ def test_gradient_and_dense_hessian_closed_form():
     torch.testing.assert_close(dense_hessian(f, theta), A + 6 * s, rtol=1e-15, atol=1e-15)
 
 
+def test_gradient_is_torch_func_grad_in_every_context():
+    """The plain reverse-mode path (outside transforms) is bitwise torch.func.grad; inside vmap or a jvp, or
+    for a theta being differentiated, it composes; a function that ignores theta has a zero gradient."""
+    theta = torch.tensor([0.3, -1.2, 2.5], dtype=F64)
+
+    def f(t: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(t).pow(3).sum() * t.prod()
+
+    assert torch.equal(gradient(f, theta), torch.func.grad(f)(theta))
+    assert not theta.requires_grad and not gradient(f, theta).requires_grad
+    batch = torch.stack([theta, 2 * theta])
+    torch.testing.assert_close(torch.func.vmap(lambda t: gradient(f, t))(batch),
+                               torch.stack([torch.func.grad(f)(t) for t in batch]), rtol=1e-15, atol=0)
+    v = torch.tensor([1.0, 0.0, -1.0], dtype=F64)
+    hv = torch.func.jvp(lambda t: gradient(f, t), (theta,), (v,))[1]
+    torch.testing.assert_close(hv, dense_hessian(f, theta) @ v, rtol=1e-13, atol=1e-13)
+    leaf = theta.clone().requires_grad_(True)
+    (hv2,) = torch.autograd.grad(gradient(f, leaf) @ v, leaf)  # differentiable when theta is
+    torch.testing.assert_close(hv2, hv, rtol=1e-13, atol=1e-13)
+    torch.testing.assert_close(gradient(lambda t: torch.tensor(4.0, dtype=F64), theta), torch.zeros(3, dtype=F64))
+
+
 def test_affine_function_has_zero_hvp_on_both_routes():
     theta = torch.tensor([1.0, 2.0], dtype=F64)
     v = torch.tensor([0.3, -0.7], dtype=F64)

@@ -3,6 +3,7 @@ and user code whose exceptions become messages naming the line."""
 
 from __future__ import annotations
 
+import functools
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -19,9 +20,15 @@ State = tuple[torch.Tensor, "torch.Tensor | None"]
 
 
 def seeded_state(seed: int, device: torch.device) -> State:
-    """The RNG states ``torch.manual_seed(seed)`` makes, taken once (``manual_seed`` itself is slow)."""
+    """The RNG states ``torch.manual_seed(seed)`` makes, taken once per process (``manual_seed`` and
+    ``fork_rng`` take a millisecond; the states are only ever read: ``set_rng_state`` copies them)."""
     cuda = device.type == "cuda"
-    with torch.random.fork_rng(devices=[torch.cuda.current_device()] if cuda else []):
+    return _seeded_state(int(seed), cuda, torch.cuda.current_device() if cuda else -1)
+
+
+@functools.lru_cache(maxsize=64)
+def _seeded_state(seed: int, cuda: bool, index: int) -> State:
+    with torch.random.fork_rng(devices=[index] if cuda else []):
         torch.manual_seed(seed)
         return torch.get_rng_state(), (torch.cuda.get_rng_state() if cuda else None)
 
