@@ -18,7 +18,18 @@ from verify.numeric.autodiff import (
 )
 from verify.numeric.batchgrad import mlp_per_example_grads
 from verify.numeric.compare import compare_tensors, worst_index
+from verify.numeric.estimators import (
+    Density,
+    Eigenpairs,
+    TraceEstimate,
+    hutch_plus_plus,
+    hutchinson,
+    spectral_density,
+    top_eigenpairs,
+    xtrace,
+)
 from verify.numeric.finite_diff import fd_directional, fd_gradient, fd_hvp, fd_step, roundoff_spread
+from verify.numeric.ggn import GaussNewton, ggn_operator, residual_operator
 from verify.numeric.losses import log_softmax, softmax_cross_entropy, softmax_regression_loss, stable_softmax
 from verify.numeric.mlp import (
     ACTIVATIONS,
@@ -52,6 +63,17 @@ from verify.numeric.spectrum import EigenEstimate, extreme_eigenvalue, extreme_e
 from verify.numeric.zoo import LayerNorm, SelfAttention, build_module, functional, module_from_case
 
 __all__ = [
+    "Density",
+    "Eigenpairs",
+    "GaussNewton",
+    "TraceEstimate",
+    "ggn_operator",
+    "hutch_plus_plus",
+    "hutchinson",
+    "residual_operator",
+    "spectral_density",
+    "top_eigenpairs",
+    "xtrace",
     "ACTIVATIONS",
     "DENSE_LIMIT",
     "EXACT_EIGEN_LIMIT",

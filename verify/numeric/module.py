@@ -218,6 +218,10 @@ class FunctionalModel:
         """The mean loss over the batch, a 0-dim tensor."""
         return self._loss(self.output(theta), self.y)
 
+    def output_loss(self, out: torch.Tensor) -> torch.Tensor:
+        """The loss as a function of the outputs on the batch (the Gauss-Newton split: verify.numeric.ggn)."""
+        return self._loss(out, self.y)
+
     def example_losses(self, theta: torch.Tensor) -> torch.Tensor:
         """``(m,)`` the loss of each example alone (mean reduction within an example)."""
         out = self.output(theta)
