@@ -1,7 +1,7 @@
 """Mutants of the built-in claims that hold, for bench/mutation_score.py.
 
 Every claim of ``verify list`` that expects ``holds`` has one or more *sites* (the formulas its check
-takes, :mod:`.sites_a`, :mod:`.sites_b`, :mod:`.sites_c`, :mod:`.sites_d`); the operators of :data:`OPERATORS`
+takes, :mod:`.sites_a` … :mod:`.sites_e`); the operators of :data:`OPERATORS`
 are applied to every site (:func:`.operators.mutations`) and the result is numbered in a fixed order:
 :func:`all_mutants`.
 A mutant is a real :class:`verify.Claim`: the original claim with the mutated formula in its check and in
@@ -25,9 +25,9 @@ __all__ = ["OPERATORS", "Mutant", "Site", "all_mutants", "all_sites", "holding_c
 @functools.cache
 def all_sites() -> tuple[Site, ...]:
     """Every site, in claim order (imports the families on first use)."""
-    from _mutants import sites_a, sites_b, sites_c, sites_d
+    from _mutants import sites_a, sites_b, sites_c, sites_d, sites_e
 
-    return tuple(sites_a.sites() + sites_b.sites() + sites_c.sites() + sites_d.sites())
+    return tuple(sites_a.sites() + sites_b.sites() + sites_c.sites() + sites_d.sites() + sites_e.sites())
 
 
 def holding_claims() -> list[str]:
