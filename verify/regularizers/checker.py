@@ -310,6 +310,8 @@ def _summary(card: ReportCard, ctx: Context, lam_from: str = "") -> str:
         parts.append("R is stochastic: the checks used one fixed seed per call.")
     if ctx.facts.sharpness_with is not None:
         parts.append(_sharpness_summary(ctx.facts))
+    if ctx.facts.measures_sentence:
+        parts.append(ctx.facts.measures_sentence)
     return " ".join(parts)
 
 

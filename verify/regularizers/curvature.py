@@ -46,6 +46,7 @@ from verify.errors import NumericError, UserCodeError
 from verify.regularizers.budget import FULL
 from verify.regularizers.context import Context, blocked, make_verdict
 from verify.regularizers.model import Task, autograd_grad
+from verify.regularizers.spectra import MEASURES, agreement, density_figure, measure, spectra_budget
 
 __all__ = ["AGREE", "check_curvature_effect", "effect_sentence", "sharpness_effect"]
 
@@ -211,6 +212,8 @@ def check_curvature_effect(ctx: Context) -> Any:
             reuse = known if ctx.budget.name == "full" else {**known, steps: end["sharpness"]}
             paths.append(_trajectory(sharpness, ctx, c, k, reuse))
         matched = _matched(paths, (curve_base, curve_reg))
+        ctx.step("trace, top-k spectrum and spectral density at equal training loss")
+        measures = _measures_at(task, ctx, matched, (kept_base, kept_reg))
         assert ctx.reg is not None
         ctx.step("local rates of the sharpness along −∇R")
         rates = [_local_rate(sharpness, ctx.reg, t, ctx) for t in (task.theta0, base, regd)]
@@ -236,17 +239,39 @@ def check_curvature_effect(ctx: Context) -> Any:
                                               "trained_with_R": rates[2], "eps": ctx.budget.rate_eps,
                                               "lanczos_tol": ctx.budget.rate_tol},
         "sharpness_change": with_r["sharpness"] - without["sharpness"],
-        "figures": _figures(ctx.lam, curve_base, curve_reg, paths, every),
+        "measures_at_equal_loss": {k: v for k, v in measures.items() if k != "density_figure"},
+        "figures": [*_figures(ctx.lam, curve_base, curve_reg, paths, every), measures["density_figure"]],
     }
+    facts.measures_sentence = measures["agreement"]["sentence"]
     if task.per_example_why:
         numeric["per_example"] = f"not defined: {task.per_example_why}"
-    msg = _message(up, equal, rates, alpha, matched, without, with_r, steps)
+    msg = _message(up, equal, rates, alpha, matched, without, with_r, steps) + " " + _measures_sentence(measures)
     if task.per_example_why:
         msg += f" Per-example gradients are not defined here: {task.per_example_why}"
     if ctx.facts.stochastic:
         msg += " (R is stochastic: one fixed realization of its noise was used at every step.)"
     return make_verdict(ctx, CHECK, VerdictKind.VERIFIED, msg, title=TITLE, statement=STATEMENT, numeric=numeric,
                         started=started)
+
+
+def _measures_at(task: Task, ctx: Context, matched: dict[str, Any], kept: tuple[list, list]) -> dict[str, Any]:
+    """λ_max, trace, top-k and the spectral density of both models at equal training loss, and their agreement."""
+    budget = spectra_budget(ctx.budget.name)
+    out: dict[str, Any] = {"budget": budget.to_json(), "measures": list(MEASURES)}
+    for name, points in zip(("without_R", "with_R"), kept):
+        theta = dict(points)[matched[name]["step"]]
+        out[name] = measure(task, theta, matched[name]["sharpness"], budget, ctx.seed)
+    out["agreement"] = agreement(out["without_R"], out["with_R"])
+    out["density_figure"] = density_figure(out["without_R"], out["with_R"], ctx.lam)
+    return out
+
+
+def _measures_sentence(measures: dict[str, Any]) -> str:
+    a, b = measures["without_R"], measures["with_R"]
+    k = len(a["top_k"]["values"])
+    return (f"At equal training loss: trace {a['trace']['value']:.4g} ± {a['trace']['error']:.2g} → "
+            f"{b['trace']['value']:.4g} ± {b['trace']['error']:.2g} (Hutch++, {a['trace']['matvecs']} products), "
+            f"top-{k} mean {a['top_k_mean']:.4g} → {b['top_k_mean']:.4g}. {measures['agreement']['sentence']}")
 
 
 def _figures(lam: float, curve_base: list[float], curve_reg: list[float], paths: list[Any],

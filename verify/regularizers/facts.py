@@ -66,6 +66,8 @@ class Facts:
     equal_loss_change: float = 0.0
     #: the training loss at which the two runs are compared
     equal_loss_level: float = 0.0
+    #: whether λ_max, the trace and the top-k mean agree on R's effect there (one sentence; "" if not measured)
+    measures_sentence: str = ""
 
     def stage(self, key: str) -> tuple[bool, str]:
         """``(ok, why)`` of the well-formed stage ``key`` (one of :data:`STAGES`)."""
