@@ -29,7 +29,8 @@ def test_measures_of_a_task_match_its_dense_hessian():
     np.testing.assert_allclose(got["top_k"]["values"], values[:5], rtol=1e-6, atol=1e-8 * abs(values[0]))
     assert max(got["top_k"]["residuals"]) <= 1e-4 * abs(values[0])
     nodes, weights = np.array(got["density"]["nodes"]), np.array(got["density"]["weights"])
-    assert np.allclose(weights.sum(axis=1), 1.0) and nodes.min() >= values[-1] - 1e-8 and nodes.max() <= values[0] + 1e-8
+    assert np.allclose(weights.sum(axis=1), 1.0)
+    assert nodes.min() >= values[-1] - 1e-8 and nodes.max() <= values[0] + 1e-8
 
 
 def test_agreement_names_each_measure_and_calls_small_changes_unchanged():
