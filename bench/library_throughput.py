@@ -68,7 +68,7 @@ def _worker(examples: int, seed: int, pattern: str) -> list[dict]:
     rows = []
     with threadpool_limits(limits=1, user_api="blas"):
         for claim in sorted(all_claims(), key=lambda c: c.id):
-            if not fnmatch.fnmatch(claim.id, pattern):
+            if not any(fnmatch.fnmatch(claim.id, p.strip()) for p in pattern.split(",")):
                 continue
             clock = _Clock()
             timed = replace(claim, symbolic=clock.wrap(claim.symbolic, "symbolic"),
@@ -123,7 +123,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--examples", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--claims", default="*", help="a glob on claim ids (default: all)")
+    parser.add_argument("--claims", default="*", help="comma-separated globs on claim ids (default: all)")
     parser.add_argument("--baseline", default="f5dbfd0", help="a commit to compare with, or 'none'")
     parser.add_argument("--json", help="write both runs' rows here")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)

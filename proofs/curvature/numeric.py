@@ -38,6 +38,8 @@ __all__ = ["DENSE_N", "ggn_equals_hessian_check", "ggn_equals_hessian_recheck", 
 #: largest n compared entry by entry (beyond: along DIRECTIONS directions)
 DENSE_N = 48
 DIRECTIONS = 8
+#: largest n whose G (or claimed matrix) is built densely for its λ_min (one batched backward pass), Lanczos beyond
+DENSE_PSD = 400
 #: a claimed matrix from the GGN and the residual term (their products or dense forms): (G, R) ↦ it
 Combine = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -76,16 +78,34 @@ def _compare(claimed: torch.Tensor, oracle: torch.Tensor, scale: float, tol: Tol
                          abs_err=float(diff.reshape(-1)[i]), noise=noise)
 
 
-def _term_scale(fm, theta: torch.Tensor) -> float:  # type: ignore[no-untyped-def]
+def _term_scale(fm, gn: GaussNewton) -> float:  # type: ignore[no-untyped-def]
     """c_ℓ·‖J‖_F²: the size of the terms JᵀH_ℓJ sums before they cancel, c_ℓ = 1/m for cross-entropy (p ≤ 1; a
     saturated softmax makes H_ℓ = diag p − ppᵀ a difference of nearly equal numbers), 2/N for the MSE."""
-    J = torch.func.jacrev(lambda t: fm.output(t).reshape(-1))(theta.detach())
+    J = gn.jacobian()
     c = 1.0 / fm.m if fm.loss_name == "cross-entropy" else 2.0 / J.shape[0]
     return c * float((J * J).sum())
 
 
 def _hessian_columns(fm, theta: torch.Tensor, V: torch.Tensor, route: str) -> torch.Tensor:  # type: ignore[no-untyped-def]
+    """∇²L @ V: double backward batched over the columns (``is_grads_batched``), or one product at a time
+    by ``route`` (forward over reverse for the re-checks; or where a backward formula cannot be batched)."""
+    if route == "double_backward":
+        leaf = theta.detach().clone().requires_grad_(True)
+        try:
+            with torch.enable_grad():
+                (g,) = torch.autograd.grad(fm.loss(leaf), leaf, create_graph=True)
+                if not g.requires_grad:  # L is affine in θ
+                    return torch.zeros_like(V)
+                (hv,) = torch.autograd.grad(g, leaf, V.T.contiguous(), is_grads_batched=True)
+            return hv.detach().T
+        except RuntimeError:
+            pass
     return _columns(fm.hvp_operator(theta, route=route), V)
+
+
+def _combined(combine: Combine, G: torch.Tensor, R: torch.Tensor) -> torch.Tensor:
+    """``combine`` of each column pair (a claimed product of the Gauss-Newton pieces, column by column)."""
+    return torch.stack([combine(G[:, j], R[:, j]) for j in range(G.shape[1])], dim=1)
 
 
 def _split(case, ctx: CheckContext, combine: Combine, route: str) -> CaseResult:  # type: ignore[no-untyped-def]
@@ -94,11 +114,11 @@ def _split(case, ctx: CheckContext, combine: Combine, route: str) -> CaseResult:
     V = _basis(fm.n, theta.dtype, ctx.device, ctx.seed)
     gn = GaussNewton(fm, theta)
     H = _hessian_columns(fm, theta, V, route)
-    G, R = _columns(gn.ggn, V), _columns(gn.residual, V)
-    claimed = _columns(_product(gn, combine), V)
+    G, R = gn.ggn_columns(V), gn.residual_columns(V)
+    claimed = _combined(combine, G, R)
     scale = float(H.abs().max()) + float(G.abs().max()) + float(R.abs().max())
     tol = Tolerance(ctx.dtype, FAMILY.depth)
-    comparison = _compare(claimed, H, scale, tol, noise=_term_scale(fm, theta))
+    comparison = _compare(claimed, H, scale, tol, noise=_term_scale(fm, gn))
     return CaseResult(comparison, case.tags, {
         "n": fm.n, "compared": "every entry" if fm.n <= DENSE_N else f"{DIRECTIONS} directions",
         "ggn_size": float(G.abs().max()), "residual_size": float(R.abs().max()), "loss": fm.loss_name,
@@ -128,11 +148,17 @@ def _psd_result(case, lam_min: float, lam_top: float, tol: Tolerance, route: str
 def psd_check(case, ctx: CheckContext, combine: Combine = ggn_only) -> CaseResult:  # type: ignore[no-untyped-def]
     """λ_min of the claimed PSD matrix (default G) from its dense form (n ≤ DENSE_N) or Lanczos on its products."""
     fm = model_of(case, getattr(torch, ctx.dtype), ctx.device)
-    op = _product(GaussNewton(fm, fm.theta0), combine)
+    gn = GaussNewton(fm, fm.theta0)
     tol = Tolerance(ctx.dtype, FAMILY.depth)
-    hi, lo = extreme_eigenvalues(op, fm.n, dtype=fm.theta0.dtype, device=ctx.device, dense_below=DENSE_N + 1)
-    return _psd_result(case, lo.value, hi.value, tol, f"GaussNewton products, {lo.method}", fm.n,
-                       _term_scale(fm, fm.theta0))
+    noise = _term_scale(fm, gn)
+    if fm.n <= DENSE_PSD:
+        eye = torch.eye(fm.n, dtype=fm.theta0.dtype, device=ctx.device)
+        M = _combined(combine, gn.ggn_columns(eye), gn.residual_columns(eye))
+        values = torch.linalg.eigvalsh((M + M.T) / 2)
+        return _psd_result(case, float(values[0]), float(values[-1]), tol, "GaussNewton products, dense", fm.n,
+                           noise)
+    hi, lo = extreme_eigenvalues(_product(gn, combine), fm.n, dtype=fm.theta0.dtype, device=ctx.device)
+    return _psd_result(case, lo.value, hi.value, tol, f"GaussNewton products, {lo.method}", fm.n, noise)
 
 
 def dense_ggn(fm) -> np.ndarray:  # type: ignore[no-untyped-def]
@@ -149,8 +175,9 @@ def psd_recheck(case, ctx: CheckContext, combine: Combine = ggn_only) -> CaseRes
     fm = model_of(case)
     G = combine(torch.as_tensor(dense_ggn(fm)), dense_residual(fm)).numpy()
     values = np.linalg.eigvalsh((G + G.T) / 2)
+    noise = _term_scale(fm, GaussNewton(fm, fm.theta0))
     return _psd_result(case, float(values[0]), float(values[-1]), Tolerance("float64", FAMILY.depth),
-                       "dense JᵀH_ℓJ (jacrev, hessian), numpy eigvalsh", fm.n, _term_scale(fm, fm.theta0))
+                       "dense JᵀH_ℓJ (jacrev, hessian), numpy eigvalsh", fm.n, noise)
 
 
 # --------------------------------------------------------------------------- H = G at minima / interpolation
@@ -197,7 +224,7 @@ def _judge_equal(case, fm, H: torch.Tensor, claimed: torch.Tensor, G: torch.Tens
     if why:
         return _undecided(case, details, why, tol)
     scale = float(H.abs().max()) + float(G.abs().max())
-    noise = _residual_noise(fm, theta) + _term_scale(fm, theta)
+    noise = _residual_noise(fm, theta) + _term_scale(fm, GaussNewton(fm, theta))
     return CaseResult(_compare(claimed, H, scale, tol, noise=noise), case.tags, details, tol.describe())
 
 
@@ -209,7 +236,7 @@ def ggn_equals_hessian_check(case, ctx: CheckContext, need_minimum: bool = True,
     eye = torch.eye(fm.n, dtype=fm.theta0.dtype, device=ctx.device)
     gn = GaussNewton(fm, fm.theta0)
     H = _hessian_columns(fm, fm.theta0, eye, "double_backward")
-    G, R = _columns(gn.ggn, eye), _columns(gn.residual, eye)
+    G, R = gn.ggn_columns(eye), gn.residual_columns(eye)
     return _judge_equal(case, fm, H, combine(G, R), G, Tolerance(ctx.dtype, FAMILY.depth), need_minimum,
                         {"hessian_route": "double_backward"})
 

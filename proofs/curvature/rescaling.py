@@ -5,8 +5,9 @@ For a positively homogeneous activation (ReLU, linear), :math:`T_c`: :math:`W_l,
 moves :math:`\lambda_{\max}(\nabla^2 L)` arbitrarily: sharpness is not a property of the function.
 
 * :func:`function_check` — :math:`f(T_c\theta) = f(\theta)` on the batch, float64 (the round-off scale is the
-  forward pass of |W|, |b|, |x|); :func:`function_recheck` evaluates both networks in exact rationals with
-  :math:`T_c` applied exactly (c and the weights are dyadic rationals);
+  forward pass of |W|, |b|, |x|: the rescaled layer's values are c times larger and the next layer divides them
+  by c again); :func:`function_recheck` evaluates both networks in exact rationals (the stored float64 weights,
+  so the rounding of cW and W/c stays, and nothing else);
 * :func:`sharpness_check` — :math:`\lambda_{\max}` of the MSE loss's dense Hessian (double-backward products,
   torch eigvalsh) at θ and at :math:`T_c\theta`; :func:`sharpness_recheck` rebuilds both Hessians by
   torch.func.hessian (forward over reverse) and takes numpy's eigvalsh, and confirms the function is unchanged.
@@ -66,7 +67,7 @@ def _forward_exact(net: MLPCase, W: list[list[list[Fraction]]], b: list[list[Fra
 def function_check(case: RescaledCase, ctx: CheckContext, transform: Transform = _rescale) -> CaseResult:
     """f(T_cθ) against f(θ) on every example and output, float64."""
     before, after = _forward(case.mlp), _forward(transform(case))
-    scale = float(_forward(case.mlp, absolute=True).max()) * max(case.c, 1 / case.c)
+    scale = float(_forward(case.mlp, absolute=True).max())
     diff = np.abs(after - before)
     i = np.unravel_index(int(diff.argmax()), diff.shape)
     tol = Tolerance("float64", FAMILY.depth)
@@ -85,7 +86,7 @@ def function_recheck(case: RescaledCase, ctx: CheckContext, transform: Transform
     before, after = exact(case.mlp), exact(transform(case))
     diff = np.abs(after - before)
     i = np.unravel_index(int(diff.argmax()), diff.shape)
-    scale = float(_forward(case.mlp, absolute=True).max()) * max(case.c, 1 / case.c)
+    scale = float(_forward(case.mlp, absolute=True).max())
     tol = Tolerance("float64", FAMILY.depth)
     comparison = compare_close(float(after[i]), float(before[i]), scale, tol, abs_err=float(diff[i]))
     return CaseResult(comparison, case.tags, {"c": case.c, "layer": case.layer, "recheck": "exact rationals"},

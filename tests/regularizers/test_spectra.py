@@ -33,11 +33,17 @@ def test_measures_of_a_task_match_its_dense_hessian():
     assert nodes.min() >= values[-1] - 1e-8 and nodes.max() <= values[0] + 1e-8
 
 
+def test_measures_run_in_the_tasks_own_dtype():
+    task = make_task("mlp", seed=0, dtype=torch.float32, device="cpu")
+    got = measure(task, task.theta0, 1.0, spectra_budget("large-model"), seed=0)
+    assert got["trace"]["matvecs"] == 12 and len(got["top_k"]["values"]) == 3
+
+
 def test_agreement_names_each_measure_and_calls_small_changes_unchanged():
     a = _measures(1.0, 10.0, 0.1, [1.0, 0.5])
     lower = agreement(a, _measures(0.8, 8.0, 0.1, [0.8, 0.4]))
     assert lower["agree"] and lower["per_measure"] == dict.fromkeys(("lambda_max", "trace", "top_k_mean"), "lowers")
-    assert "R lowers the sharpness" in lower["sentence"]
+    assert "the model trained with R is flatter" in lower["sentence"]
     mixed = agreement(a, _measures(0.8, 12.0, 0.1, [1.0 + BAND / 2, 0.5]))
     assert not mixed["agree"] and mixed["per_measure"] == {"lambda_max": "lowers", "trace": "raises",
                                                            "top_k_mean": "unchanged"}
@@ -66,6 +72,6 @@ def test_the_card_lists_the_measures_their_budgets_and_their_agreement(lambda_ma
     assert at["without_R"]["lambda_max"] == v.numeric["at_equal_loss"]["without_R"]["sharpness"]
     # the λ_max regularizer makes the model sharper by every measure
     assert at["agreement"]["per_measure"]["lambda_max"] == "raises" and at["agreement"]["agree"]
-    assert "RAISES the sharpness" in lambda_max_card.summary
+    assert "the model trained with R is SHARPER" in lambda_max_card.summary
     titles = [f["title"] for f in v.numeric["figures"]]
     assert "Hessian spectral density at equal training loss" in titles

@@ -32,8 +32,8 @@ import numpy as np
 import scipy.sparse.linalg as spla
 import torch
 
-from verify.errors import InvalidInputError
-from verify.numeric.spectrum import _check_common, _Counted
+from verify.errors import InvalidInputError, NumericError, UserCodeError
+from verify.numeric.spectrum import _DENSE_FALLBACK_LIMIT, _check_common, _Counted, extreme_eigenvalue
 
 __all__ = ["Density", "Eigenpairs", "TraceEstimate", "hutch_plus_plus", "hutchinson", "spectral_density",
            "top_eigenpairs", "xtrace"]
@@ -55,13 +55,15 @@ class TraceEstimate:
 
 @dataclass(frozen=True)
 class Eigenpairs:
-    """The k largest eigenpairs, largest first: ``values`` (k,), ``vectors`` (n, k), ``residuals`` (k,)."""
+    """The k largest eigenpairs, largest first: ``values`` (k,), ``vectors`` (n, k), ``residuals`` (k,); ``rest``:
+    the largest eigenvalue Lanczos found outside their span (−∞ for the dense route, NaN where not checked)."""
 
     values: np.ndarray
     vectors: np.ndarray = field(repr=False)
     residuals: np.ndarray
     matvecs: int
     method: str
+    rest: float = -math.inf
 
 
 @dataclass(frozen=True)
@@ -156,10 +158,12 @@ def xtrace(matvec: Matvec, n: int, matvecs: int, *, seed: int = 0, dtype: str | 
     Y = _apply(op, omega)
     U, sv, _ = torch.linalg.svd(Y, full_matrices=False)
     rank = int((sv > sv[0] * max(n, m) * torch.finfo(torch.float64).eps).sum()) if float(sv[0]) > 0 else 0
-    if rank < m:  # H has rank < m: the sketch spans its range, tr H = tr(QᵀHQ) exactly
+    if rank < m:  # H has rank < m: the sketch spans its range, tr H = tr(QᵀHQ) up to the rank cutoff
         Q = U[:, :rank]
-        return TraceEstimate(float(torch.trace(Q.T @ _apply(op, Q))) if rank else 0.0, 0.0, op.count,
-                             "xtrace (exact: rank < m)")
+        cutoff = float(sv[0]) * max(n, m) * float(torch.finfo(torch.float64).eps)
+        # an eigenvalue λ left out moved Y by about |λ|·‖Ωᵀu‖ ≈ |λ|·√m < cutoff: at most n − rank of them
+        return TraceEstimate(float(torch.trace(Q.T @ _apply(op, Q))) if rank else 0.0,
+                             (n - rank) * cutoff / math.sqrt(m), op.count, "xtrace (exact up to its rank cutoff)")
     Q, R = torch.linalg.qr(Y)
     Z = _apply(op, Q)
     H = Q.T @ Z
@@ -181,8 +185,13 @@ def top_eigenpairs(matvec: Matvec, n: int, k: int = 1, *, tol: float = 1e-10, se
                    dtype: str | torch.dtype = "float64", device: str | torch.device = "cpu",
                    dense_below: int = 16) -> Eigenpairs:
     r"""The ``k`` largest eigenvalues and unit eigenvectors, largest first, each with its residual
-    :math:`\|Hv - \lambda v\|_2` (measured with one more product per pair). Dense (n products, eigh) below
-    ``dense_below`` or where ``k`` ≥ n − 1; Lanczos otherwise.
+    :math:`\|Hv - \lambda v\|_2` (one more product per pair). Dense (n products, eigh) below ``dense_below``,
+    where ``k`` ≥ n − 1, or where ARPACK fails and n ≤ 2000; Lanczos otherwise.
+
+    A single Krylov run can miss copies of a repeated eigenvalue (its residuals stay small). So the Lanczos
+    result is checked by deflation: Lanczos on :math:`PHP - \sigma VV^\top` (P projecting out the pairs found,
+    σ pushing their span below the spectrum) must find nothing above the k-th value; whatever it finds joins a
+    Rayleigh–Ritz step and the check repeats. ``rest`` is that last run's largest eigenvalue (−∞ for dense).
 
     >>> A = torch.diag(torch.tensor([1.0, 5.0, 3.0], dtype=torch.float64))
     >>> top_eigenpairs(lambda v: A @ v, 3, 2).values.tolist()
@@ -193,20 +202,75 @@ def top_eigenpairs(matvec: Matvec, n: int, k: int = 1, *, tol: float = 1e-10, se
     if k > n:
         raise InvalidInputError(f"Got k={k}, but an operator of size n={n} has only {n} eigenvalues.")
     op = _Counted(matvec, n, dt, dev)
-    if n < dense_below or k >= n - 1:
+    found = None if n < dense_below or k >= n - 1 else _lanczos_top(op, k, tol, seed)
+    if found is None:
+        if n > _DENSE_FALLBACK_LIMIT:
+            raise NumericError(f"Lanczos (eigsh, k={k}) failed for n={n}, too large for the dense fallback; "
+                               "loosen tol or check that the operator is symmetric.")
         values, vectors = torch.linalg.eigh(op.dense().to(device="cpu", dtype=torch.float64))
-        vals, vecs, method = values.numpy()[::-1][:k].copy(), vectors.numpy()[:, ::-1][:, :k].copy(), "dense"
+        vals, vecs = values.numpy()[::-1][:k].copy(), vectors.numpy()[:, ::-1][:, :k].copy()
+        method, rest = "dense", -math.inf
     else:
-        v0 = np.random.default_rng(seed).standard_normal(n)
-        v0 /= np.linalg.norm(v0)
-        hv0 = op.numpy(v0)
-        shift = float(v0 @ hv0) - float(np.linalg.norm(hv0))  # the top end away from 0 (see extreme_eigenvalue)
-        linop = spla.LinearOperator((n, n), matvec=lambda x: op.numpy(x) - shift * np.ravel(x), dtype=np.float64)
-        values, vectors = spla.eigsh(linop, k=k, which="LA", tol=tol, v0=v0)
-        order = np.argsort(values)[::-1]
-        vals, vecs, method = values[order] + shift, vectors[:, order], "lanczos"
+        vals, vecs, rest = _deflate_until_complete(op, found, tol, seed)
+        method = "lanczos (deflation-checked)"
     residuals = np.array([np.linalg.norm(op.numpy(vecs[:, j]) - vals[j] * vecs[:, j]) for j in range(k)])
-    return Eigenpairs(vals, vecs, residuals, op.count, method)
+    return Eigenpairs(vals, vecs, residuals, op.count, method, rest)
+
+
+def _lanczos_top(op: _Counted, k: int, tol: float, seed: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """ARPACK's k largest (the top end shifted away from 0 as in extreme_eigenvalue), or None where it fails."""
+    v0 = np.random.default_rng(seed).standard_normal(op.n)
+    v0 /= np.linalg.norm(v0)
+    hv0 = op.numpy(v0)
+    size = float(np.linalg.norm(hv0))
+    if size == 0.0:  # H v0 = 0 for a random v0: H = 0 almost surely, the dense route says so exactly
+        return None
+    shift = float(v0 @ hv0) - size
+    linop = spla.LinearOperator((op.n, op.n), matvec=lambda x: op.numpy(x) - shift * np.ravel(x), dtype=np.float64)
+    try:
+        values, vectors = spla.eigsh(linop, k=k, which="LA", tol=tol, v0=v0, maxiter=max(100, 20 * op.n))
+    except spla.ArpackError:  # includes ArpackNoConvergence
+        return None
+    order = np.argsort(values)[::-1]
+    return values[order] + shift, vectors[:, order]
+
+
+def _deflate_until_complete(op: _Counted, found: tuple[np.ndarray, np.ndarray], tol: float,
+                            seed: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Add what Lanczos on the deflated operator finds above the k-th value (Rayleigh–Ritz), until nothing."""
+    vals, vecs = found
+    k = vals.size
+    for attempt in range(k + 1):
+        sigma = 2.0 * float(np.abs(vals).max()) + 1.0
+        V = vecs
+
+        def deflated(x: torch.Tensor, V: np.ndarray = V, sigma: float = sigma) -> torch.Tensor:
+            xv = x.to(device="cpu", dtype=torch.float64).numpy()
+            p = xv - V @ (V.T @ xv)
+            hp = op.numpy(p)
+            out = hp - V @ (V.T @ hp) - sigma * (V @ (V.T @ xv))
+            return torch.as_tensor(out, dtype=op.dtype, device=op.device)
+
+        extra = _extreme(deflated, op, tol, seed + 1 + attempt)
+        if extra is None:  # the deflated run failed: the pairs stand, unchecked
+            return vals, vecs, math.nan
+        if extra[0] <= vals[-1] + 1e3 * tol * max(1.0, abs(float(vals[0]))):
+            return vals, vecs, extra[0]
+        W, _ = np.linalg.qr(np.column_stack([vecs, extra[1]]))
+        T = np.column_stack([op.numpy(w) for w in W.T])
+        ritz, Y = np.linalg.eigh(W.T @ T)
+        vals, vecs = ritz[::-1][:k].copy(), (W @ Y)[:, ::-1][:, :k].copy()
+    return vals, vecs, math.nan  # did not settle within k + 1 rounds: say so
+
+
+def _extreme(fn: Matvec, op: _Counted, tol: float, seed: int) -> tuple[float, np.ndarray] | None:
+    """λ_max of a matvec on op's space with its vector, or None (a zero operator, or ARPACK failing)."""
+    try:
+        est = extreme_eigenvalue(fn, op.n, "LA", dtype=op.dtype, device=op.device, tol=tol, seed=seed)
+    except (NumericError, UserCodeError):
+        return None
+    op.count += est.matvecs
+    return None if est.vector is None else (est.value, est.vector)
 
 
 def spectral_density(matvec: Matvec, n: int, *, probes: int = 4, steps: int = 30, seed: int = 0,
@@ -241,7 +305,8 @@ def _lanczos_run(op: _Counted, q: torch.Tensor, steps: int) -> tuple[np.ndarray,
         for b in basis:
             w = w - (b @ w) * b
         norm = float(torch.linalg.vector_norm(w))
-        if j == steps - 1 or norm <= 1e-12 * max(1.0, max(abs(a) for a in alpha)):
+        size = max(max(abs(a) for a in alpha), max(beta, default=0.0))
+        if j == steps - 1 or norm <= 1e-12 * size:  # relative: an operator of any scale
             break
         beta.append(norm)
         basis.append(w / norm)

@@ -57,12 +57,47 @@ class GaussNewton:
         return out
 
     def loss_hvp(self, w: torch.Tensor) -> torch.Tensor:
-        """:math:`\\nabla^2_f\\mathcal{L}\\, w` in the output space."""
+        """:math:`\\nabla^2_f\\mathcal{L}\\, w` in the output space (0 for a loss linear in the outputs)."""
+        if not self.dz.requires_grad:
+            return torch.zeros_like(w)
         (hw,) = torch.autograd.grad(self.dz, self.z, w, retain_graph=True, allow_unused=True)
         return torch.zeros_like(w) if hw is None else hw
 
     def ggn(self, v: torch.Tensor) -> torch.Tensor:
         return self.vjp(self.loss_hvp(self.jvp(v))).detach()
+
+    def ggn_columns(self, V: torch.Tensor) -> torch.Tensor:
+        """``G @ V`` for ``V`` of shape (n, k): the three backward passes batched over the columns (autograd's
+        ``is_grads_batched``), one column at a time where a backward formula cannot be batched."""
+        if not self.dz.requires_grad:  # a loss linear in the outputs: H_ℓ = 0
+            return torch.zeros_like(V)
+        try:
+            (jv,) = torch.autograd.grad(self.jtu, self.u, V.T.contiguous(), retain_graph=True, is_grads_batched=True)
+            (hw,) = torch.autograd.grad(self.dz, self.z, jv, retain_graph=True, is_grads_batched=True)
+            (out,) = torch.autograd.grad(self.out, self.leaf, hw, retain_graph=True, is_grads_batched=True)
+            return out.detach().T
+        except RuntimeError:
+            return torch.stack([self.ggn(v) for v in V.T], dim=1)
+
+    def jacobian(self) -> torch.Tensor:
+        """J = ∂f/∂θ, (outputs, n): one batched backward pass over the output basis."""
+        eye = torch.eye(self.out.numel(), dtype=self.out.dtype, device=self.out.device).reshape(-1, *self.out.shape)
+        try:
+            (rows,) = torch.autograd.grad(self.out, self.leaf, eye, retain_graph=True, is_grads_batched=True)
+        except RuntimeError:
+            rows = torch.stack([self.vjp(e) for e in eye])
+        return rows.detach()
+
+    def residual_columns(self, V: torch.Tensor) -> torch.Tensor:
+        """``R @ V`` for ``V`` of shape (n, k), batched like :meth:`ggn_columns`."""
+        if not self.cj.requires_grad:
+            return torch.zeros_like(V)
+        try:
+            (rv,) = torch.autograd.grad(self.cj, self.leaf, V.T.contiguous(), retain_graph=True,
+                                        is_grads_batched=True)
+            return rv.detach().T
+        except RuntimeError:
+            return torch.stack([self.residual(v) for v in V.T], dim=1)
 
     def residual(self, v: torch.Tensor) -> torch.Tensor:
         if not self.cj.requires_grad:  # f is affine in θ: every ∇²f_k is 0

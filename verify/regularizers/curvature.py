@@ -42,7 +42,7 @@ from typing import Any
 import torch
 
 from verify.claims import Figure, Series, VerdictKind
-from verify.errors import NumericError, UserCodeError
+from verify.errors import InvalidInputError, NumericError, UserCodeError
 from verify.regularizers.budget import FULL
 from verify.regularizers.context import Context, blocked, make_verdict
 from verify.regularizers.model import Task, autograd_grad
@@ -240,9 +240,11 @@ def check_curvature_effect(ctx: Context) -> Any:
                                               "lanczos_tol": ctx.budget.rate_tol},
         "sharpness_change": with_r["sharpness"] - without["sharpness"],
         "measures_at_equal_loss": {k: v for k, v in measures.items() if k != "density_figure"},
-        "figures": [*_figures(ctx.lam, curve_base, curve_reg, paths, every), measures["density_figure"]],
+        "figures": [*_figures(ctx.lam, curve_base, curve_reg, paths, every),
+                    *([measures["density_figure"]] if "density_figure" in measures else [])],
     }
-    facts.measures_sentence = measures["agreement"]["sentence"]
+    facts.measures_sentence = (measures["agreement"]["sentence"] if "agreement" in measures
+                               else _measures_sentence(measures))
     if task.per_example_why:
         numeric["per_example"] = f"not defined: {task.per_example_why}"
     msg = _message(up, equal, rates, alpha, matched, without, with_r, steps) + " " + _measures_sentence(measures)
@@ -258,15 +260,21 @@ def _measures_at(task: Task, ctx: Context, matched: dict[str, Any], kept: tuple[
     """λ_max, trace, top-k and the spectral density of both models at equal training loss, and their agreement."""
     budget = spectra_budget(ctx.budget.name)
     out: dict[str, Any] = {"budget": budget.to_json(), "measures": list(MEASURES)}
-    for name, points in zip(("without_R", "with_R"), kept):
-        theta = dict(points)[matched[name]["step"]]
-        out[name] = measure(task, theta, matched[name]["sharpness"], budget, ctx.seed)
+    try:  # extra evidence: a failure here is reported, it does not take the check's verdict with it
+        for name, points in zip(("without_R", "with_R"), kept):
+            theta = dict(points)[matched[name]["step"]]
+            out[name] = measure(task, theta, matched[name]["sharpness"], budget, ctx.seed)
+    except (InvalidInputError, NumericError, UserCodeError) as exc:
+        out["not_measured"] = f"{type(exc).__name__}: {exc}"
+        return out
     out["agreement"] = agreement(out["without_R"], out["with_R"])
     out["density_figure"] = density_figure(out["without_R"], out["with_R"], ctx.lam)
     return out
 
 
 def _measures_sentence(measures: dict[str, Any]) -> str:
+    if "not_measured" in measures:
+        return f"The trace, top-k spectrum and spectral density were not measured ({measures['not_measured']})."
     a, b = measures["without_R"], measures["with_R"]
     k = len(a["top_k"]["values"])
     return (f"At equal training loss: trace {a['trace']['value']:.4g} ± {a['trace']['error']:.2g} → "

@@ -52,13 +52,14 @@ def spectra_budget(budget_name: str) -> SpectraBudget:
 def measure(task: Any, theta: torch.Tensor, lambda_max: float, budget: SpectraBudget, seed: int) -> dict[str, Any]:
     """Every measure of ∇²L(θ), the density's nodes and weights, and what each cost in products."""
     op, n = task.hvp_operator(theta.detach()), task.n
-    trace = hutch_plus_plus(op, n, budget.trace_matvecs, seed=seed)
-    top = top_eigenpairs(op, n, min(budget.top_k, n), tol=1e-6, seed=seed)
-    density = spectral_density(op, n, probes=budget.density_probes, steps=min(budget.density_steps, n), seed=seed)
+    on = {"dtype": task.dtype, "device": task.device, "seed": seed}  # the task's own dtype and device
+    trace = hutch_plus_plus(op, n, budget.trace_matvecs, **on)
+    top = top_eigenpairs(op, n, min(budget.top_k, n), tol=1e-6, **on)
+    density = spectral_density(op, n, probes=budget.density_probes, steps=min(budget.density_steps, n), **on)
     return {"lambda_max": lambda_max,
             "trace": {"value": trace.value, "error": trace.error, "matvecs": trace.matvecs, "method": trace.method},
             "top_k": {"values": [float(v) for v in top.values], "residuals": [float(r) for r in top.residuals],
-                      "matvecs": top.matvecs, "method": top.method},
+                      "matvecs": top.matvecs, "method": top.method, "rest": top.rest},
             "top_k_mean": float(np.mean(top.values)),
             "density": {"nodes": density.nodes.tolist(), "weights": density.weights.tolist(),
                         "matvecs": density.matvecs}}
@@ -85,13 +86,14 @@ def agreement(without: dict[str, Any], with_r: dict[str, Any]) -> dict[str, Any]
     top = f"the top-{len(without['top_k']['values'])} mean"
     names = {"lambda_max": "λ_max", "trace": "the trace", "top_k_mean": top}
     if len(verdicts) == 1:
-        effect = {"unchanged": f"leaves the sharpness unchanged (within ±{BAND:.0%})", "lowers": "lowers the "
-                  "sharpness", "raises": "RAISES the sharpness"}[says["lambda_max"]]
-        sentence = f"λ_max, the trace and {top} agree: R {effect}."
+        effect = {"unchanged": f"about as sharp (within ±{BAND:.0%}, the trace within its error)",
+                  "lowers": "flatter", "raises": "SHARPER"}[says["lambda_max"]]
+        sentence = (f"At equal training loss λ_max, the trace and {top} agree: the model trained with R is "
+                    f"{effect}.")
     else:
         parts = ", ".join(f"{names[k]} {v}" for k, v in says.items())
-        sentence = (f"The sharpness measures disagree on R's effect ({parts}): 'R lowers sharpness' depends on the "
-                    "measure.")
+        sentence = (f"At equal training loss the sharpness measures disagree on R's effect ({parts}): 'R lowers "
+                    "sharpness' depends on the measure.")
     return {"per_measure": says, "agree": len(verdicts) == 1, "sentence": sentence}
 
 
