@@ -22,7 +22,7 @@ import torch
 from proofs.gradient_norm_penalty import oracles as orc
 from verify import ModuleCase, functional, roundoff_spread
 
-__all__ = ["NETWORKS", "Network", "module_functional", "network"]
+__all__ = ["NETWORKS", "ModuleLoss", "Network", "module_functional", "network"]
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,27 @@ def module_functional(net: ModuleCase, dtype: str, device: str) -> Any:
     return functional(net, dtype=getattr(torch, dtype), device=device)
 
 
+class ModuleLoss:
+    """θ ↦ the mean cross-entropy of a network of :func:`verify.modules` on its batch, with the batch X exposed as
+    ``constants``: :func:`~proofs.gradient_norm_penalty.oracles.hvp` passes it to forward mode as a primal with a
+    zero tangent, which torch differentiates with ordinary ops instead of ZeroTensor meta kernels (3× faster on
+    these networks, bitwise the same products)."""
+
+    def __init__(self, fm: Any) -> None:
+        self.fm = fm
+        self.constants = (fm.X,) if fm.X.dtype.is_floating_point else ()
+
+    def __call__(self, theta: torch.Tensor) -> torch.Tensor:
+        return self.fm.loss(theta)
+
+    def with_constants(self, theta: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+        return self.fm.output_loss(self.fm.output(theta, X))
+
+
 def _module_loss(net: ModuleCase, dtype: str, device: str) -> tuple[Any, torch.Tensor]:
     """A network of :func:`verify.modules` brings its own loss, the mean cross-entropy on its labels."""
     fm = module_functional(net, dtype, device)
-    return fm.loss, fm.theta0.clone()
+    return ModuleLoss(fm), fm.theta0.clone()
 
 
 def _richardson(stencil: Callable[[float], torch.Tensor], h: float) -> tuple[torch.Tensor, float]:

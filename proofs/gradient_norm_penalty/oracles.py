@@ -133,8 +133,14 @@ def penalized_hvp(f: Fn, theta: torch.Tensor, lam: float, v: torch.Tensor) -> to
 
 
 def hvp(f: Fn, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Hv by forward over reverse (torch.func.jvp of torch.func.grad)."""
-    return jvp(grad(f), (theta,), (v,))[1]
+    """Hv by forward over reverse (torch.func.jvp of torch.func.grad). A loss that exposes its batch as
+    ``constants`` (:class:`~proofs.gradient_norm_penalty.networks.ModuleLoss`) gets it as a primal with a zero
+    tangent: the same product, without torch's slow ZeroTensor path for the closure's constants."""
+    constants = getattr(f, "constants", ())
+    if not constants:
+        return jvp(grad(f), (theta,), (v,))[1]
+    zeros = tuple(torch.zeros_like(c) for c in constants)
+    return jvp(grad(f.with_constants), (theta, *constants), (v, *zeros))[1]
 
 
 def hvp_dense(f: Fn, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
