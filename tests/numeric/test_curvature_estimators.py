@@ -177,3 +177,11 @@ def test_bad_budgets_are_usage_errors():
         xtrace(lambda v: v, 3, 3)
     with pytest.raises(InvalidInputError, match="distribution"):
         hutchinson(lambda v: v, 3, 2, distribution="uniform")
+
+
+def test_jacobian_in_chunks_is_torch_func_jacrev():
+    fm = functional(NETWORKS[0])
+    gn = GaussNewton(fm, fm.theta0)
+    want = torch.func.jacrev(lambda t: fm.output(t).reshape(-1))(fm.theta0)
+    for chunk in (1, 3, 256):
+        assert torch.equal(gn.jacobian(chunk=chunk), want)

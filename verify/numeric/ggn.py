@@ -79,14 +79,20 @@ class GaussNewton:
         except RuntimeError:
             return torch.stack([self.ggn(v) for v in V.T], dim=1)
 
-    def jacobian(self) -> torch.Tensor:
-        """J = ∂f/∂θ, (outputs, n): one batched backward pass over the output basis."""
-        eye = torch.eye(self.out.numel(), dtype=self.out.dtype, device=self.out.device).reshape(-1, *self.out.shape)
-        try:
-            (rows,) = torch.autograd.grad(self.out, self.leaf, eye, retain_graph=True, is_grads_batched=True)
-        except RuntimeError:
-            rows = torch.stack([self.vjp(e) for e in eye])
-        return rows.detach()
+    def jacobian(self, chunk: int = 256) -> torch.Tensor:
+        """J = ∂f/∂θ, (outputs, n): backward passes batched over ``chunk`` rows of the output basis at a time
+        (memory: the (outputs, n) result and chunk × outputs for the basis)."""
+        N, rows = self.out.numel(), []
+        for start in range(0, N, chunk):
+            basis = torch.zeros(min(chunk, N - start), N, dtype=self.out.dtype, device=self.out.device)
+            basis[:, start:start + basis.shape[0]].fill_diagonal_(1.0)
+            basis = basis.reshape(-1, *self.out.shape)
+            try:
+                (block,) = torch.autograd.grad(self.out, self.leaf, basis, retain_graph=True, is_grads_batched=True)
+            except RuntimeError:
+                block = torch.stack([self.vjp(e) for e in basis])
+            rows.append(block.detach())
+        return torch.cat(rows)
 
     def residual_columns(self, V: torch.Tensor) -> torch.Tensor:
         """``R @ V`` for ``V`` of shape (n, k), batched like :meth:`ggn_columns`."""
