@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from verify.check._case_search import NumericOutcome, _describe_exception, _malformed, _search, case_strategy
+from verify.check._shards import sharded_search
 from verify.check._symbolic_cache import cached_symbolic
 from verify.claims import (
     CaseResult,
@@ -87,6 +88,7 @@ def run_claim(
     dtype: str = "float64",
     threads: int = 1,
     time_limit: float | None = None,
+    shards: int | None = None,
 ) -> Verdict:
     """Check one claim and return its Verdict (never raises for a failing claim).
 
@@ -100,6 +102,9 @@ def run_claim(
             depends on it).
         time_limit: seconds for the numeric search; the rest is skipped and the
             evidence says it was cut short.
+        shards: split the search into this many shards (:mod:`verify.check._shards`), run in order and
+            merged; the same seed, shards and examples give the same JSON on any machine. ``None``: one
+            search, as always (the JSON has no ``shards`` entry).
 
     Raises:
         InvalidInputError: for a bad device, dtype, example count or thread count.
@@ -110,13 +115,17 @@ def run_claim(
         raise InvalidInputError(f"Got examples={examples!r}; it must be an integer >= 1.")
     if not isinstance(threads, int) or threads < 1:
         raise InvalidInputError(f"Got threads={threads!r}; it must be an integer >= 1.")
+    if shards is not None:
+        from verify.check._shards import shard_budgets
+
+        shard_budgets(examples, shards)  # a bad shard count is a usage error before any work
     dev = str(resolve_device(device))
     dt = dtype_name(resolve_dtype(dtype))
     set_torch_threads(threads)
     ctx = CheckContext(device=dev, dtype=dt, seed=int(seed), examples=examples)
     start = time.monotonic()
     with blas_threads(threads) as blas:
-        kind, message, symbolic, numeric = _run_parts(claim, ctx, time_limit, examples)
+        kind, message, symbolic, numeric = _run_parts(claim, ctx, time_limit, examples, shards)
     return Verdict(
         claim=claim.id, verdict=kind, expected=claim.expected, statement=claim.statement,
         source=claim.source, message=message, title=claim.title, hypotheses=list(claim.hypotheses),
@@ -127,8 +136,8 @@ def run_claim(
     )
 
 
-def _run_parts(claim: Claim, ctx: CheckContext, time_limit: float | None,
-               examples: int) -> tuple[VerdictKind, str, SymbolicResult | None, NumericOutcome]:
+def _run_parts(claim: Claim, ctx: CheckContext, time_limit: float | None, examples: int,
+               shards: int | None = None) -> tuple[VerdictKind, str, SymbolicResult | None, NumericOutcome]:
     """The symbolic part, the numeric search and the figures of one claim, combined into a verdict kind."""
     symbolic: SymbolicResult | None = None
     numeric = NumericOutcome("none")
@@ -143,7 +152,7 @@ def _run_parts(claim: Claim, ctx: CheckContext, time_limit: float | None,
             crash = f"The symbolic part failed: {_describe_exception(exc)}."
     if not crash and claim.check is not None:
         deadline = None if time_limit is None else time.monotonic() + float(time_limit)
-        numeric = _search(claim, ctx, deadline)
+        numeric = _search(claim, ctx, deadline) if shards is None else sharded_search(claim, ctx, deadline, shards)
     if not crash and claim.figures is not None and numeric.status != "error":
         crash = _add_figures(claim, ctx, numeric)
     if crash:

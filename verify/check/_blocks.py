@@ -49,11 +49,15 @@ def _shrink_search(strategy: Any, state: _Search, values: list[Any], seed: int) 
     return shrink
 
 
-def run_blocks(strategy: Any, state: _Search, seed: int) -> None:
-    """Run blocks until the budget is spent, a violation is found, or the strategy has nothing new."""
+def run_blocks(strategy: Any, state: _Search, seed: int, first: int = 0, stride: int = 1) -> None:
+    """Run blocks until the budget is spent, a violation is found, or the strategy has nothing new.
+
+    The blocks are ``first``, ``first + stride``, … of the search's sequence (a shard of
+    :mod:`verify.check._shards` takes every ``stride``-th one, so that no two shards share a block's seed).
+    """
     import random
 
-    block = 0
+    block = first
     while state.has_budget():
         start = state.evaluated
         state.blocks += 1
@@ -74,6 +78,6 @@ def run_blocks(strategy: Any, state: _Search, seed: int) -> None:
             raise _Violation  # the shrinking run ended without replaying the failure: report it as found
         if exhausted or state.evaluated == start:
             return  # Hypothesis ran out of new cases: further blocks would repeat them
-        block += 1
+        block += stride
 
 

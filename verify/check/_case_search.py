@@ -88,6 +88,11 @@ class _Search:
     local_steps: int = 0
     last_gap: float = math.inf
     fingerprints: set[int] = field(default_factory=set)
+    budget: int | None = None  # the cases this search may evaluate: a shard's share (None: the context's)
+
+    @property
+    def examples(self) -> int:
+        return self.ctx.examples if self.budget is None else self.budget
 
     def run_case(self, case: Any) -> None:
         self.nodes = current_nodes()
@@ -96,14 +101,14 @@ class _Search:
 
     def has_budget(self) -> bool:
         """No failure yet, cases left, time left."""
-        return self.failure is None and self.evaluated < self.ctx.examples and not self._past_deadline()
+        return self.failure is None and self.evaluated < self.examples and not self._past_deadline()
 
     def _past_deadline(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
 
     def cut_short(self) -> bool:
         """Did the time limit stop the search before its budget was spent (and before any failure)?"""
-        return self.skipped > 0 or (self.failure is None and self.evaluated < self.ctx.examples
+        return self.skipped > 0 or (self.failure is None and self.evaluated < self.examples
                                     and self._past_deadline())
 
     def evaluate_sampled(self, case: Any, nodes: tuple[Any, ...]) -> float | None:
@@ -127,7 +132,7 @@ class _Search:
         return None if self._violates(case) else self.last_gap
 
     def _violates(self, case: Any) -> bool:
-        if self.failure is None and self.evaluated >= self.ctx.examples:
+        if self.failure is None and self.evaluated >= self.examples:
             return False  # the budget is spent: the rest of the block's draws are not evaluated
         if self._past_deadline():
             # past the limit only the failure found before it still runs (Hypothesis replays it at the end)
@@ -223,7 +228,7 @@ class _Search:
                      "tags": list(res.tags), "details": to_plain(res.details)}
         return {
             "examples": self.checked,
-            "examples_requested": self.ctx.examples,
+            "examples_requested": self.examples,
             "distinct_cases": len(self.fingerprints),
             "cases_with_ratio": len(self.samples) if self.claim.relation == "inequality" else None,
             "undecidable": self.undecidable,
@@ -325,10 +330,11 @@ def block_seed(seed: int, block: int) -> int:
     return int.from_bytes(hashlib.sha256(f"verify-search:{seed}:{block}".encode()).digest()[:8], "big")
 
 
-def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericOutcome:
+def _search(claim: Claim, ctx: CheckContext, deadline: float | None, first: int = 0, stride: int = 1,
+            state: _Search | None = None) -> NumericOutcome:
+    """The search over blocks ``first``, ``first + stride``, … (all by default), into ``state`` if given."""
     import hypothesis
-
-    state = _Search(claim, ctx, deadline)
+    state = _Search(claim, ctx, deadline) if state is None else state
     try:
         strategy = case_strategy(claim)
     except ClaimDefinitionError as exc:
@@ -340,7 +346,7 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None) -> NumericO
         with module_independent_generation():
             from verify.check._blocks import run_blocks
 
-            run_blocks(strategy, state, ctx.seed)
+            run_blocks(strategy, state, ctx.seed, first, stride)
     except _Violation:
         assert state.failure is not None
         from verify.check._confirm import confirm
@@ -390,6 +396,5 @@ def _same_case(a: Any, b: Any) -> bool:
 
 
 def _short(obj: Any, limit: int = 400) -> str:
-    text = repr(obj)
-    return text if len(text) <= limit else text[:limit] + " …"
+    return repr(obj) if len(repr(obj)) <= limit else repr(obj)[:limit] + " …"
 

@@ -31,7 +31,8 @@ def _int(value: Any) -> int | None:
 
 
 def run_options(verdict: Any) -> list[str]:
-    """``--seed S`` and, when not the defaults, ``--examples``, ``--dtype``, ``--device``, ``--threads``."""
+    """``--seed S`` and, when not the defaults, ``--examples``, ``--dtype``, ``--device``, ``--threads``,
+    ``--shards``."""
     numeric = verdict.numeric if isinstance(verdict.numeric, Mapping) else {}
     parts = [f"--seed {shlex.quote(str(verdict.seed))}"]
     examples = _int(numeric.get("examples_requested"))
@@ -43,6 +44,9 @@ def run_options(verdict: Any) -> list[str]:
         parts.append(f"--device {shlex.quote(str(verdict.device))}")
     if _int(verdict.torch_threads) not in (None, 1):
         parts.append(f"--threads {verdict.torch_threads}")
+    shards = numeric.get("shards") if isinstance(numeric.get("shards"), Mapping) else {}
+    if _int(shards.get("count")) is not None:
+        parts.append(f"--shards {shards['count']}")
     return parts
 
 

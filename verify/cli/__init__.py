@@ -81,6 +81,9 @@ def _claim_run_options(p: argparse.ArgumentParser) -> None:
                    help="torch threads, fixed and recorded (default 1; results depend on it)")
     p.add_argument("--time-limit", type=positive_float, default=None, metavar="SECONDS",
                    help="time limit of the numeric search per claim")
+    p.add_argument("--shards", type=positive_int, default=None, metavar="N",
+                   help="split each claim's search into N shards, run in order and merged (the JSON records N; the "
+                        "same seed, N and examples give the same verdict on any machine)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -128,7 +131,7 @@ def _run_claims(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[lis
 
     verdicts = run_claims(claims, on_start=on_start, on_verdict=on_verdict, examples=args.examples,
                           seed=args.seed, device=args.device, dtype=args.dtype, threads=args.threads,
-                          time_limit=args.time_limit)
+                          time_limit=args.time_limit, shards=args.shards)
     return verdicts, total
 
 
