@@ -287,11 +287,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-controls", action="store_true", help="skip the unmutated claims (false refutations)")
     parser.add_argument("--site-controls", action="store_true",
                         help="also run each site's claim rebuilt with its formula unmutated (a self-check)")
+    parser.add_argument("--shards", type=int, default=0,
+                        help="run the engine with run_claim(shards=N) (one run per budget); default: no shards")
     parser.add_argument("--separate-budgets", action="store_true",
                         help="one engine run per budget even when the engine records found_at_case")
     parser.add_argument("--list", action="store_true", help="print the mutants (id, claim, operator, status) and stop")
     parser.add_argument("--write-list", metavar="PATH", help="write the operator and mutant list (Markdown) and stop")
     args = parser.parse_args(argv)
+    if args.shards:
+        from _mutants.runner import SHARDS_ENV
+
+        os.environ[SHARDS_ENV] = str(args.shards)  # the workers inherit it
     if args.write_list:
         from _mutants.listing import write_list
 

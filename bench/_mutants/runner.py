@@ -13,6 +13,7 @@ float64) confirms it. The first b cases of that run are the baseline at budget b
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,10 @@ class Outcome:
                 "seconds": round(self.seconds, 3), "runs": self.runs, "note": self.note}
 
 
+#: the environment variable through which bench/mutation_score.py --shards reaches its worker processes
+SHARDS_ENV = "VERIFY_BENCH_SHARDS"
+
+
 def _kind(verdict: Any) -> str:
     kind = verdict.verdict.value
     if kind == "refuted":
@@ -54,7 +59,9 @@ def engine_outcomes(claim: Claim, budgets: list[int], seed: int, *, separate: bo
     start = time.monotonic()
     out = Outcome()
     top = max(budgets)
-    verdict = run_claim(claim, examples=top, seed=seed, device="cpu", threads=1)
+    shards = int(os.environ.get(SHARDS_ENV, "0")) or None  # a sharded engine: found_at_case is a shard's own
+    separate = separate or shards is not None
+    verdict = run_claim(claim, examples=top, seed=seed, device="cpu", threads=1, shards=shards)
     out.runs = 1
     kind = _kind(verdict)
     out.note = verdict.message[:300] if kind in (ERROR, INCONCLUSIVE) else ""
@@ -66,7 +73,7 @@ def engine_outcomes(claim: Claim, budgets: list[int], seed: int, *, separate: bo
     else:
         out.by_budget[top] = kind
         for b in sorted(set(budgets) - {top}):
-            out.by_budget[b] = _kind(run_claim(claim, examples=b, seed=seed, device="cpu", threads=1))
+            out.by_budget[b] = _kind(run_claim(claim, examples=b, seed=seed, device="cpu", threads=1, shards=shards))
             out.runs += 1
     out.seconds = time.monotonic() - start
     return out
