@@ -41,7 +41,8 @@ def test_one_shard_is_the_serial_search_case_for_case():
     claim = get_claim("descent-lemma")
     serial = _json(run_claim(claim, examples=60, seed=3, device="cpu"))
     sharded = _json(run_claim(claim, examples=60, seed=3, device="cpu", shards=1))
-    assert sharded["numeric"].pop("shards") == {"count": 1, "budgets": [60], "decided": [serial["numeric"]["examples"]]}
+    assert sharded["numeric"].pop("shards") == {"count": 1, "budgets": [60], "decided": [serial["numeric"]["examples"]],
+                                                "status": ["agree"]}
     assert sharded == serial
 
 
@@ -102,3 +103,33 @@ def test_the_cli_takes_shards_and_records_them(tmp_path):
     data = json.loads(out.read_text())
     verdict = (data["verdicts"] if isinstance(data, dict) else data)[0]
     assert verdict["numeric"]["shards"]["count"] == 2
+
+
+def test_one_shard_refutes_like_the_serial_search():
+    serial = _json(run_claim(FALSE, examples=40, seed=2, device="cpu"))
+    one = _json(run_claim(FALSE, examples=40, seed=2, device="cpu", shards=1))
+    assert one["numeric"].pop("shards")["status"] == ["counterexample"]
+    assert one["counterexample"].pop("shard") == 0
+    assert one == serial
+
+
+def test_a_strategy_that_generates_nothing_is_undecidable_as_in_the_serial_search():
+    nothing = verify.inequality("nothing", statement="0 \\le 1", cases=st.floats(0, 1).filter(lambda x: False),
+                                lhs=lambda x: 0.0, rhs=lambda x: 1.0)
+    serial = run_claim(nothing, examples=20, seed=0, device="cpu")
+    for shards in (1, 3):
+        v = run_claim(nothing, examples=30, seed=0, device="cpu", shards=shards)
+        assert v.verdict.value == serial.verdict.value == "inconclusive"
+        assert v.message.startswith("No valid case could be generated")
+
+
+def test_cut_short_is_each_shards_own_judgement_not_the_clock_at_merge_time():
+    ctx = CheckContext("cpu", "float64", 0, 30)
+    states = [_Search(HOLDS, ctx, deadline=0.0, budget=10) for _ in range(3)]  # a deadline long past
+    for s in states:
+        s.checked = s.evaluated = 10
+    merged = merge(HOLDS, ctx, [(s, NumericOutcome("agree", {"cut_short": False})) for s in states])
+    assert merged.status == "agree" and merged.evidence["cut_short"] is False
+    one_cut = merge(HOLDS, ctx, [(states[0], NumericOutcome("agree", {"cut_short": True})),
+                                 *[(s, NumericOutcome("agree", {"cut_short": False})) for s in states[1:]]])
+    assert one_cut.evidence["cut_short"] is True

@@ -10,9 +10,11 @@ Every shard runs to completion (nothing is cancelled when one finds a counterexa
 on timing). Merging, in shard order: counts add up, extremes are the extremes, boundary tags and distinct
 cases are united, the ratio samples are concatenated, the tightest case is the smallest slack (the lower shard
 on a tie). The verdict's numeric part is ``counterexample`` when any shard's counterexample survived its
-re-check — the smallest by the length of its case's JSON, then the shard index, with the shard named —,
-else ``error`` when any shard failed (the first), else ``unconfirmed`` when any violation went unconfirmed,
-else the merged evidence.
+re-check — the smallest by the length of its case's JSON, then the shard index, with the shard named (its
+``found_at_case`` counts within that shard) and any other shard's error named beside it —, else ``error``
+when any shard failed (the first), else ``unconfirmed`` when any violation went unconfirmed, else
+``undecidable`` when a shard's strategy could generate no valid case or no shard decided a case, else the
+merged evidence. ``shards.status`` lists every shard's own outcome.
 """
 
 from __future__ import annotations
@@ -47,28 +49,43 @@ def sharded_search(claim: Claim, ctx: CheckContext, deadline: float | None, shar
     return merge(claim, ctx, runs)
 
 
+#: how the serial search words a strategy that cannot generate any valid case (Hypothesis's Unsatisfiable)
+_NO_VALID_CASE = "No valid case could be generated"
+
+
 def merge(claim: Claim, ctx: CheckContext, runs: list[tuple[_Search, NumericOutcome]]) -> NumericOutcome:
     """One outcome from the shards' states and outcomes, in shard order."""
     merged = _merged_state(claim, ctx, [state for state, _ in runs])
+    statuses = [o.status for _, o in runs]
     evidence = {**merged.evidence(), "shards": {"count": len(runs), "budgets": [s.examples for s, _ in runs],
-                                                "decided": [s.checked for s, _ in runs]}}
+                                                "decided": [s.checked for s, _ in runs], "status": statuses}}
+    # each shard judged its own cut against the deadline when it finished (not now, after the others ran)
+    evidence["cut_short"] = any(bool((o.evidence or {}).get("cut_short")) for _, o in runs)
+    many = len(runs) > 1
     found = [(len(json.dumps(o.counterexample["case"], sort_keys=True, default=repr)), i, o)
              for i, (_, o) in enumerate(runs) if o.status == "counterexample" and o.counterexample]
     if found:
         _, index, outcome = min(found, key=lambda t: (t[0], t[1]))
-        counterexample = {**outcome.counterexample, "shard": index}
-        where = f"Found in shard {index} of {len(runs)} (seed, shard count and examples reproduce it)."
-        return replace(outcome, evidence=evidence, counterexample=counterexample,
-                       message=f"{outcome.message} {where}".strip())
+        others = [f"shard {i} ended '{o.status}': {o.message}" for i, (_, o) in enumerate(runs)
+                  if o.status in ("error", "unconfirmed")]
+        where = (f"Found in shard {index} of {len(runs)} (seed, shard count and examples reproduce it)."
+                 if many else "")
+        also = f" Also: {'; '.join(others)}." if others else ""
+        return replace(outcome, evidence=evidence, counterexample={**outcome.counterexample, "shard": index},
+                       message=f"{outcome.message} {where}{also}".strip())
     for status in ("error", "unconfirmed"):
         for index, (_, outcome) in enumerate(runs):
             if outcome.status == status:
-                return replace(outcome, evidence=evidence, message=f"shard {index} of {len(runs)}: {outcome.message}")
+                counterexample = ({**outcome.counterexample, "shard": index} if outcome.counterexample else None)
+                prefix = f"shard {index} of {len(runs)}: " if many else ""
+                return replace(outcome, evidence=evidence, counterexample=counterexample,
+                               message=prefix + outcome.message)
+    for _, outcome in runs:  # as in the serial search, a strategy that cannot generate decides nothing
+        if outcome.status == "undecidable" and outcome.message.startswith(_NO_VALID_CASE):
+            return replace(outcome, evidence=evidence)
     if merged.checked == 0:
-        reason = merged.undecidable_reason or "the tolerance was larger than the margin in every case"
-        cut = merged.cut_short()
-        message = ("The time limit ran out before any case was decided." if cut
-                   else f"No case could be decided: {reason}.")
+        first = next((o for _, o in runs if o.status == "undecidable" and o.message), None)
+        message = first.message if first is not None else "No case could be decided."
         return NumericOutcome("undecidable", evidence, message=message)
     return NumericOutcome("agree", evidence)
 
