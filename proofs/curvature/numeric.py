@@ -216,7 +216,7 @@ def _undecided(case, details: dict, why: str, tol: Tolerance) -> CaseResult:  # 
 
 
 def _judge_equal(case, fm, H: torch.Tensor, claimed: torch.Tensor, G: torch.Tensor, tol: Tolerance,  # type: ignore[no-untyped-def]
-                 need_minimum: bool, details: dict) -> CaseResult:
+                 need_minimum: bool, details: dict, gn: GaussNewton) -> CaseResult:
     theta = fm.theta0
     details = {"n": fm.n, "max_abs_H_minus_claimed": float((H - claimed).abs().max()),
                "lambda_min_H": float(torch.linalg.eigvalsh((H + H.T) / 2)[0]), **details}
@@ -224,7 +224,7 @@ def _judge_equal(case, fm, H: torch.Tensor, claimed: torch.Tensor, G: torch.Tens
     if why:
         return _undecided(case, details, why, tol)
     scale = float(H.abs().max()) + float(G.abs().max())
-    noise = _residual_noise(fm, theta) + _term_scale(fm, GaussNewton(fm, theta))
+    noise = _residual_noise(fm, theta) + _term_scale(fm, gn)
     return CaseResult(_compare(claimed, H, scale, tol, noise=noise), case.tags, details, tol.describe())
 
 
@@ -238,7 +238,7 @@ def ggn_equals_hessian_check(case, ctx: CheckContext, need_minimum: bool = True,
     H = _hessian_columns(fm, fm.theta0, eye, "double_backward")
     G, R = gn.ggn_columns(eye), gn.residual_columns(eye)
     return _judge_equal(case, fm, H, combine(G, R), G, Tolerance(ctx.dtype, FAMILY.depth), need_minimum,
-                        {"hessian_route": "double_backward"})
+                        {"hessian_route": "double_backward"}, gn)
 
 
 def ggn_equals_hessian_recheck(case, ctx: CheckContext, need_minimum: bool = True,  # type: ignore[no-untyped-def]
@@ -248,4 +248,5 @@ def ggn_equals_hessian_recheck(case, ctx: CheckContext, need_minimum: bool = Tru
     H = _hessian_columns(fm, fm.theta0, torch.eye(fm.n, dtype=torch.float64), "fwd_rev")
     G, R = torch.as_tensor(dense_ggn(fm)), dense_residual(fm)
     return _judge_equal(case, fm, H, combine(G, R), G, Tolerance("float64", FAMILY.depth), need_minimum,
-                        {"recheck": "H by forward-over-reverse, G = JᵀH_ℓJ and R dense (jacrev, hessian), float64"})
+                        {"recheck": "H by forward-over-reverse, G = JᵀH_ℓJ and R dense (jacrev, hessian), float64"},
+                        GaussNewton(fm, fm.theta0))  # only for the round-off scale ‖J‖_F²

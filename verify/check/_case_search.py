@@ -313,11 +313,11 @@ def _malformed(result: Any) -> str:
 #: budget, which only says where the search stops, so a run with more examples repeats the run with fewer
 #: case for case before going on: more examples never lose a counterexample found with fewer.
 BLOCK = 100
-#: A case whose gap (:func:`tightness_gap`) is in ``[0, ATTAINED_SLACK)`` attains equality (a rank-one
-#: product, a tie the bound is exact on): such cases crowd the top of any ranking, and climbing from them leads
-#: nowhere, so they steer neither Hypothesis's targeting nor the local phase.
+#: A case whose gap (:func:`tightness_gap`) is in ``[0, ATTAINED_SLACK)`` attains equality (a rank-one product, a
+#: tie the bound is exact on): it crowds any ranking and climbing from it leads nowhere, so it steers nothing.
 ATTAINED_SLACK = 1e-9
 _HYPOTHESIS_CASES = BLOCK - SAMPLED_CASES - LOCAL_CASES
+NO_VALID_CASE = "No valid case could be generated"  # an Unsatisfiable strategy (the shards' merge looks for it)
 
 
 def block_seed(seed: int, block: int) -> int:
@@ -357,7 +357,7 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None, first: int 
         return NumericOutcome("error", state.evidence(), message=(
             f"The claim's check failed on a generated case: {what}. Case: {_short(to_plain(case))}"))
     except hypothesis.errors.Unsatisfiable as exc:
-        return NumericOutcome("undecidable", state.evidence(), message=f"No valid case could be generated: {exc}")
+        return NumericOutcome("undecidable", state.evidence(), message=f"{NO_VALID_CASE}: {exc}")
     except hypothesis.errors.FlakyFailure as exc:
         if state.crash is not None:
             case, what = state.crash

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from verify.check._case_search import NumericOutcome, _Search, _search
+from verify.check._case_search import NO_VALID_CASE, NumericOutcome, _Search, _search
 from verify.claims import CheckContext, Claim
 from verify.errors import InvalidInputError
 
@@ -47,10 +47,6 @@ def sharded_search(claim: Claim, ctx: CheckContext, deadline: float | None, shar
         state = _Search(claim, ctx, deadline, budget=budget)
         runs.append((state, _search(claim, ctx, deadline, first=index, stride=shards, state=state)))
     return merge(claim, ctx, runs)
-
-
-#: how the serial search words a strategy that cannot generate any valid case (Hypothesis's Unsatisfiable)
-_NO_VALID_CASE = "No valid case could be generated"
 
 
 def merge(claim: Claim, ctx: CheckContext, runs: list[tuple[_Search, NumericOutcome]]) -> NumericOutcome:
@@ -81,7 +77,7 @@ def merge(claim: Claim, ctx: CheckContext, runs: list[tuple[_Search, NumericOutc
                 return replace(outcome, evidence=evidence, counterexample=counterexample,
                                message=prefix + outcome.message)
     for _, outcome in runs:  # as in the serial search, a strategy that cannot generate decides nothing
-        if outcome.status == "undecidable" and outcome.message.startswith(_NO_VALID_CASE):
+        if outcome.status == "undecidable" and outcome.message.startswith(NO_VALID_CASE):
             return replace(outcome, evidence=evidence)
     if merged.checked == 0:
         first = next((o for _, o in runs if o.status == "undecidable" and o.message), None)

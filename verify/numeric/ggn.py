@@ -35,7 +35,6 @@ class GaussNewton:
     """The graphs behind :math:`Gv` and :math:`Rv` at one θ, built once and reused by every product."""
 
     def __init__(self, fm: Any, theta: torch.Tensor) -> None:
-        self.fm, self.n = fm, int(theta.numel())
         self.leaf = theta.detach().clone().requires_grad_(True)
         with torch.enable_grad():
             self.out = fm.output(self.leaf)
