@@ -27,10 +27,11 @@ ALLOWED = {
     "authoring": {"errors", "claims", "numeric", "strategies"},
     "regularizers": {"errors", "claims", "symbolic", "numeric", "strategies", "bridge", "check"},
     "report": {"errors", "claims", "symbolic", "numeric", "strategies", "bridge", "check"},
+    "cluster": {"errors", "claims", "numeric", "check"},
     "pytest_plugin": {"errors", "claims", "symbolic", "numeric", "strategies", "bridge", "check",
-                      "report", "regularizers", "authoring"},
+                      "report", "regularizers", "authoring", "cluster"},
     "cli": {"errors", "claims", "symbolic", "numeric", "strategies", "bridge", "check", "report",
-            "regularizers", "authoring"},
+            "regularizers", "authoring", "cluster"},
 }
 FORBIDDEN_THIRD_PARTY = {"claims": {"torch", "sympy", "numpy"}, "symbolic": {"torch"}, "numeric": {"sympy"},
                          "strategies": {"torch", "sympy"}, "report": {"torch"}}

@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "BridgeError",
     "ClaimDefinitionError",
+    "ClusterError",
     "InvalidInputError",
     "NumericError",
     "UnknownClaimError",
@@ -44,6 +45,11 @@ class BridgeError(VerifyError, ValueError):
 
 class NumericError(VerifyError, ArithmeticError):
     """A numeric routine could not produce a trustworthy number."""
+
+
+class ClusterError(VerifyError, ConnectionError):
+    """A cluster cannot run the claims: its scheduler is unreachable, its workers run other versions, or they
+    cannot import what the claims need."""
 
 
 class UserCodeError(VerifyError, RuntimeError):

@@ -3,7 +3,9 @@
 Kept light: loading it imports neither torch nor sympy. It adds
 
 * options ``--verify-examples``, ``--verify-seed``, ``--verify-device``, ``--verify-dtype``,
-  ``--verify-report DIR`` (write the proof report of every verdict of the run) and
+  ``--verify-workers K`` / ``--verify-scheduler ADDRESS`` (each claim's shards on a Dask cluster: a local one
+  of K processes, or an existing one; not combined with xdist's ``-n``), ``--verify-report DIR`` (write the
+  proof report of every verdict of the run) and
   ``--verify-library PKG`` (collect one test per claim of a claim library: a family package
   exporting ``CLAIMS``, or a package of them, by dotted name or folder);
 * the ``verify_check`` fixture: ``verify_check(claim_or_name)`` runs a claim with those
@@ -48,6 +50,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--verify-dtype", default="float64", choices=["float64", "float32"])
     group.addoption("--verify-report", default=None, metavar="DIR",
                     help="write the proof report (HTML, Markdown, verdicts.json) of the run's verdicts to DIR")
+    group.addoption("--verify-workers", type=int, default=None, metavar="K",
+                    help="run each claim's shards on a local Dask cluster of K worker processes (not with xdist's -n)")
+    group.addoption("--verify-scheduler", default=None, metavar="ADDRESS",
+                    help="run each claim's shards on the Dask cluster at ADDRESS (not with xdist's -n)")
     group.addoption("--verify-library", action="append", default=[], metavar="PKG",
                     help="collect one test per claim of this claim library (a family package exporting CLAIMS, or a "
                          "package of them; dotted name or folder); repeatable")
@@ -61,6 +67,7 @@ def _validate_options(config: pytest.Config) -> None:
     device = str(config.getoption("--verify-device"))
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
         raise pytest.UsageError(f"--verify-device {device!r}: valid values are auto, cpu, cuda and cuda:N.")
+    _validate_cluster_options(config)
     report = config.getoption("--verify-report")
     if report:
         target = Path(report)
@@ -73,6 +80,38 @@ def _validate_options(config: pytest.Config) -> None:
             check_output_folder(report, "--verify-report")
         except VerifyError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def _validate_cluster_options(config: pytest.Config) -> None:
+    workers, scheduler = config.getoption("--verify-workers"), config.getoption("--verify-scheduler")
+    if workers is not None and workers < 1:
+        raise pytest.UsageError(f"--verify-workers {workers}: give a whole number >= 1.")
+    if workers is not None and scheduler is not None:
+        raise pytest.UsageError("Give --verify-workers K (a local cluster) or --verify-scheduler ADDRESS, not both.")
+    if (workers is not None or scheduler is not None) and (getattr(config.option, "numprocesses", None)
+                                                           or _is_xdist_worker(config)):
+        raise pytest.UsageError("--verify-workers/--verify-scheduler and xdist's -n both spread the work: use one "
+                                "or the other (with a cluster, run pytest without -n).")
+
+
+def _cluster(config: pytest.Config) -> Any:
+    """The session's Dask client (opened at the first claim), or None without --verify-workers/--verify-scheduler."""
+    workers, scheduler = config.getoption("--verify-workers"), config.getoption("--verify-scheduler")
+    if workers is None and scheduler is None:
+        return None
+    if _CLIENT_KEY not in config.stash:
+        import contextlib
+
+        from verify.cluster import open_cluster
+        from verify.errors import VerifyError
+
+        stack = contextlib.ExitStack()
+        try:
+            config.stash[_CLIENT_KEY] = stack.enter_context(open_cluster(workers, scheduler))
+        except VerifyError as exc:
+            pytest.exit(f"verify: {exc}", returncode=pytest.ExitCode.USAGE_ERROR)
+        config.add_cleanup(stack.close)
+    return config.stash[_CLIENT_KEY]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -142,9 +181,19 @@ def verify_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 def _run_and_record(item: pytest.Node, claim: Any, name: str | None, defaults: dict[str, Any],
                     node: pytest.Item | None) -> Any:
-    from verify.check import run_claim
+    options = {**defaults, **_options(item.config)}
+    client = _cluster(item.config)
+    if client is None:
+        from verify.check import run_claim
 
-    verdict = run_claim(claim, **{**defaults, **_options(item.config)})
+        verdict = run_claim(claim, **options)
+    else:
+        from verify.cluster import run_claims_on_cluster
+
+        verdicts = run_claims_on_cluster([claim], client=client, **options)
+        if not verdicts:  # interrupted: the run's own way of saying so
+            raise KeyboardInterrupt
+        verdict = verdicts[0]
     record_verdict(item.config, verdict, node=node)
     if not verdict.matches_expectation:
         pytest.fail(verdict.explain(name), pytrace=False)
@@ -255,6 +304,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 _REPORT_KEY = pytest.StashKey[str]()
+_CLIENT_KEY = pytest.StashKey[Any]()
 _STOP_KEY = pytest.StashKey[int]()
 _RESTORE_KEY = pytest.StashKey[Callable[[], None]]()
 

@@ -2,35 +2,29 @@
 
 The engine's evidence keeps the worst case only; the share of cases whose step the certified bound
 guarantees to decrease L (α·M < 2), and the ratio of the certified to the sampled M, are over all
-cases. :func:`note_case` records each distinct case the check decides, under the run's
-:class:`verify.CheckContext` (the same object is handed to the figures after the search); the record
-lives as long as that object. :func:`run_summary` sums it up. Plain Python: deterministic for a seed.
+cases. :func:`note_case` records each distinct case the check decides in the run's records
+(:meth:`verify.CheckContext.record`: shards, local or remote, merge them before the figures are made);
+:func:`run_summary` sums them up. Plain Python: deterministic for a seed.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import weakref
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 __all__ = ["note_case", "run_summary"]
 
-_RUNS: dict[int, dict[str, dict[str, Any]]] = {}
+_NAMESPACE = "descent-cases"
 #: the problems whose M is certified on the segment by interval enclosures (MLP regressions, networks of modules)
 CERTIFIED_ON_SEGMENT = ("MLPCase", "ModuleCase")
 
 
-def note_case(ctx: object, case: Any, details: Mapping[str, Any]) -> None:
+def note_case(ctx: Any, case: Any, details: Mapping[str, Any]) -> None:
     """Record one decided case of the run of ``ctx`` (the first decision of a case repeated by the search)."""
-    key = id(ctx)
-    run = _RUNS.get(key)
-    if run is None:
-        run = _RUNS[key] = {}
-        weakref.finalize(ctx, _RUNS.pop, key, None)
     name = json.dumps(case.to_json(), sort_keys=True, default=str)
-    run.setdefault(name, {
+    ctx.record(_NAMESPACE, name, {
         "problem": case.problem.name,
         "undecidable": details.get("M") is None,
         "decrease_guaranteed": bool(details.get("decrease_guaranteed", False)),
@@ -53,9 +47,9 @@ def _stats(values: list[float]) -> dict[str, float | None]:
             "min": ordered[0]}
 
 
-def run_summary(ctx: object) -> dict[str, Any] | None:
+def run_summary(ctx: Any) -> dict[str, Any] | None:
     """Counts over the distinct cases of the run of ``ctx``; None before any case was decided."""
-    cases = list(_RUNS.get(id(ctx), {}).values())
+    cases = list(ctx.records.get(_NAMESPACE, {}).values())
     if not cases:
         return None
     decided = [c for c in cases if not c["undecidable"]]

@@ -10,8 +10,9 @@ from hypothesis import strategies as st
 
 import verify
 from verify.check import run_claim
-from verify.check._case_search import NumericOutcome, _Search
-from verify.check._shards import merge, shard_budgets
+from verify.check._case_search import NumericOutcome
+from verify.check._shards import ShardResult, merge, shard_budgets
+from verify.check._tally import Tally
 from verify.claims import CheckContext, get_claim, replay_line
 from verify.errors import InvalidInputError
 
@@ -65,21 +66,35 @@ def test_a_counterexample_names_its_shard_and_the_replay_line_carries_the_shard_
 
 def test_merge_keeps_the_smallest_counterexample_then_the_lowest_shard():
     ctx = CheckContext("cpu", "float64", 0, 30)
-    states = [_Search(HOLDS, ctx, None) for _ in range(3)]
-    for i, s in enumerate(states):
-        s.checked, s.evaluated, s.tags, s.fingerprints = 10, 10, {f"tag{i}"}, {i, 100}
-    found = lambda case: NumericOutcome("counterexample", {}, {"case": case, "comparison": {}})  # noqa: E731
-    outcomes = [found([1.0, 2.0]), found([3.0]), found([4.0])]
-    merged = merge(HOLDS, ctx, list(zip(states, outcomes)))
+    tallies = []
+    for i in range(3):
+        t = Tally("inequality", 10, 100, checked=10, evaluated=10, tags={f"tag{i}"}, fingerprints={i, 100})
+        tallies.append(t)
+    found = lambda case: NumericOutcome("counterexample", None, {"case": case, "comparison": {}})  # noqa: E731
+    shards = lambda outcomes: [ShardResult(i, t, o, {"ns": {"k": i, f"k{i}": i}})  # noqa: E731
+                               for i, (t, o) in enumerate(zip(tallies, outcomes))]
+    merged = merge(shards([found([1.0, 2.0]), found([3.0]), found([4.0])])[::-1], ctx)  # any arrival order
     assert merged.status == "counterexample" and merged.counterexample["shard"] == 1  # shortest JSON, then index
     assert merged.evidence["examples"] == 30 and merged.evidence["distinct_cases"] == 4
     assert merged.evidence["boundary_cases_hit"] == ["tag0", "tag1", "tag2"]
-    agree = merge(HOLDS, ctx, [(s, NumericOutcome("agree", {})) for s in states])
+    assert ctx.records == {"ns": {"k": 0, "k0": 0, "k1": 1, "k2": 2}}  # a key's first record, in shard order
+    agree = merge(shards([NumericOutcome("agree")] * 3), CheckContext())
     assert agree.status == "agree"
-    errs = merge(HOLDS, ctx, [(states[0], NumericOutcome("agree", {})),
-                              (states[1], NumericOutcome("error", {}, message="boom")),
-                              (states[2], NumericOutcome("unconfirmed", {}, message="flaky"))])
+    errs = merge(shards([NumericOutcome("agree"), NumericOutcome("error", message="boom"),
+                         NumericOutcome("unconfirmed", message="flaky")]), CheckContext())
     assert errs.status == "error" and errs.message == "shard 1 of 3: boom"
+
+
+def test_a_shard_result_is_plain_data_that_pickles_unchanged():
+    import pickle
+
+    from verify.check._shards import run_shard
+
+    result = run_shard(FALSE, CheckContext("cpu", "float64", 3, 40), None, 1, 2)
+    assert result.outcome.status == "counterexample"
+    again = pickle.loads(pickle.dumps(result))
+    assert again == result and merge([again], CheckContext()).counterexample == merge([result],
+                                                                                      CheckContext()).counterexample
 
 
 def test_a_shard_whose_check_fails_makes_the_verdict_an_error():
@@ -124,12 +139,15 @@ def test_a_strategy_that_generates_nothing_is_undecidable_as_in_the_serial_searc
 
 
 def test_cut_short_is_each_shards_own_judgement_not_the_clock_at_merge_time():
+    from verify.check._case_search import _Search
+
     ctx = CheckContext("cpu", "float64", 0, 30)
     states = [_Search(HOLDS, ctx, deadline=0.0, budget=10) for _ in range(3)]  # a deadline long past
     for s in states:
         s.checked = s.evaluated = 10
-    merged = merge(HOLDS, ctx, [(s, NumericOutcome("agree", {"cut_short": False})) for s in states])
+    tallies = [Tally.of(s) for s in states]  # taken as each shard finished its budget
+    merged = merge([ShardResult(i, t, NumericOutcome("agree")) for i, t in enumerate(tallies)], ctx)
     assert merged.status == "agree" and merged.evidence["cut_short"] is False
-    one_cut = merge(HOLDS, ctx, [(states[0], NumericOutcome("agree", {"cut_short": True})),
-                                 *[(s, NumericOutcome("agree", {"cut_short": False})) for s in states[1:]]])
+    tallies[0].cut_short = True
+    one_cut = merge([ShardResult(i, t, NumericOutcome("agree")) for i, t in enumerate(tallies)], CheckContext())
     assert one_cut.evidence["cut_short"] is True

@@ -38,7 +38,8 @@ from verify.claims.model import UnloadableClaim
 from verify.claims.usercode import USER_FAILURES
 from verify.errors import InvalidInputError, UserCodeError
 
-__all__ = ["NumericOutcome", "check_cases", "combine", "replay", "run_claim", "run_claims"]
+__all__ = ["NumericOutcome", "assemble_verdict", "check_cases", "combine", "figures_part", "replay", "run_claim",
+           "run_claims", "symbolic_part"]
 
 
 def combine(symbolic: SymbolicResult | None, numeric: NumericOutcome) -> tuple[VerdictKind, str]:
@@ -125,46 +126,51 @@ def run_claim(
     ctx = CheckContext(device=dev, dtype=dt, seed=int(seed), examples=examples)
     start = time.monotonic()
     with blas_threads(threads) as blas:
-        kind, message, symbolic, numeric = _run_parts(claim, ctx, time_limit, examples, shards)
+        symbolic, crash = symbolic_part(claim)
+        numeric = NumericOutcome("none")
+        if not crash and claim.check is not None:
+            deadline = None if time_limit is None else time.monotonic() + float(time_limit)
+            numeric = (_search(claim, ctx, deadline) if shards is None
+                       else sharded_search(claim, ctx, deadline, shards))
+        if not crash and numeric.status != "error":
+            crash = figures_part(claim, ctx, numeric)
+    return assemble_verdict(claim, ctx, symbolic, numeric, crash, time_limit=time_limit, threads=threads,
+                            blas=blas, elapsed_s=time.monotonic() - start)
+
+
+def symbolic_part(claim: Claim) -> tuple[SymbolicResult | None, str]:
+    """The claim's symbolic result (cached on disk) and, when its code failed, why ('' otherwise)."""
+    if isinstance(claim, UnloadableClaim):
+        return None, claim.reason
+    if claim.symbolic is None:
+        return None, ""
+    try:
+        symbolic = cached_symbolic(claim)
+    except USER_FAILURES as exc:
+        return None, f"The symbolic part failed: {_describe_exception(exc)}."
+    if not isinstance(symbolic, SymbolicResult):
+        return None, f"the symbolic part returned {type(symbolic).__name__}, expected a SymbolicResult"
+    return symbolic, ""
+
+
+def assemble_verdict(claim: Claim, ctx: CheckContext, symbolic: SymbolicResult | None, numeric: NumericOutcome,
+                     crash: str, *, time_limit: float | None, threads: int, blas: int | None,
+                     elapsed_s: float) -> Verdict:
+    """The verdict from the claim's parts (:func:`combine`, the time limit's rule, the evidence's notes)."""
+    kind, message = (VerdictKind.ERROR, crash) if crash else combine(symbolic, numeric)
+    if numeric.evidence and numeric.evidence.get("cut_short"):
+        kind, message = _cut_short(kind, message, numeric.evidence, time_limit, ctx.examples)
+    if kind in (VerdictKind.VERIFIED, VerdictKind.PROVED) and numeric.evidence:
+        message += (within_tolerance_note(numeric.evidence) + roundoff_note(numeric.evidence)
+                    + repetition_note(numeric.evidence))
     return Verdict(
         claim=claim.id, verdict=kind, expected=claim.expected, statement=claim.statement,
         source=claim.source, message=message, title=claim.title, hypotheses=list(claim.hypotheses),
         symbolic=symbolic.to_json() if symbolic is not None else None,
         numeric=numeric.evidence, counterexample=numeric.counterexample,
-        seed=int(seed), device=dev, dtype=dt, torch_threads=threads, blas_threads=blas, versions=versions(),
-        elapsed_s=round(time.monotonic() - start, 3), ref=claim_ref(claim),
+        seed=ctx.seed, device=ctx.device, dtype=ctx.dtype, torch_threads=threads, blas_threads=blas,
+        versions=versions(), elapsed_s=round(elapsed_s, 3), ref=claim_ref(claim),
     )
-
-
-def _run_parts(claim: Claim, ctx: CheckContext, time_limit: float | None, examples: int,
-               shards: int | None = None) -> tuple[VerdictKind, str, SymbolicResult | None, NumericOutcome]:
-    """The symbolic part, the numeric search and the figures of one claim, combined into a verdict kind."""
-    symbolic: SymbolicResult | None = None
-    numeric = NumericOutcome("none")
-    crash = claim.reason if isinstance(claim, UnloadableClaim) else ""
-    if claim.symbolic is not None and not crash:
-        try:
-            symbolic = cached_symbolic(claim)
-            if not isinstance(symbolic, SymbolicResult):
-                crash = f"the symbolic part returned {type(symbolic).__name__}, expected a SymbolicResult"
-                symbolic = None
-        except USER_FAILURES as exc:
-            crash = f"The symbolic part failed: {_describe_exception(exc)}."
-    if not crash and claim.check is not None:
-        deadline = None if time_limit is None else time.monotonic() + float(time_limit)
-        numeric = _search(claim, ctx, deadline) if shards is None else sharded_search(claim, ctx, deadline, shards)
-    if not crash and claim.figures is not None and numeric.status != "error":
-        crash = _add_figures(claim, ctx, numeric)
-    if crash:
-        kind, message = VerdictKind.ERROR, crash
-    else:
-        kind, message = combine(symbolic, numeric)
-    if numeric.evidence and numeric.evidence.get("cut_short"):
-        kind, message = _cut_short(kind, message, numeric.evidence, time_limit, examples)
-    if kind in (VerdictKind.VERIFIED, VerdictKind.PROVED) and numeric.evidence:
-        message += (within_tolerance_note(numeric.evidence) + roundoff_note(numeric.evidence)
-                    + repetition_note(numeric.evidence))
-    return kind, message, symbolic, numeric
 
 
 def _cut_short(kind: VerdictKind, message: str, evidence: dict[str, Any], time_limit: float | None,
@@ -183,10 +189,12 @@ def _cut_short(kind: VerdictKind, message: str, evidence: dict[str, Any], time_l
     return kind, message + note
 
 
-def _add_figures(claim: Claim, ctx: CheckContext, numeric: NumericOutcome) -> str:
-    """Compute the claim's figures into ``numeric["figures"]``; a failure is the claim's bug."""
+def figures_part(claim: Claim, ctx: CheckContext, numeric: NumericOutcome) -> str:
+    """Compute the claim's figures into ``numeric["figures"]``; a failure is the claim's bug (returned)."""
     from verify.claims import Figure
 
+    if claim.figures is None:
+        return ""
     try:
         figures = list(claim.figures(ctx))  # type: ignore[misc]
     except USER_FAILURES as exc:

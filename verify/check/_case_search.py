@@ -9,7 +9,6 @@ Both return a :class:`NumericOutcome`, which :func:`verify.check.combine` turns 
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -17,8 +16,8 @@ from typing import Any
 
 from verify.check._local import LOCAL_CASES, SAMPLED_CASES, Anchor, anchor_of, current_nodes, signature
 from verify.check._roundoff import RoundoffCheck, roundoff_check
+from verify.check._tally import Tally, case_fingerprint
 from verify.claims import CaseResult, CheckContext, Claim, to_plain
-from verify.claims.evidence import distribution
 from verify.claims.usercode import USER_FAILURES, describe_failure
 from verify.errors import ClaimDefinitionError
 
@@ -88,6 +87,7 @@ class _Search:
     local_steps: int = 0
     last_gap: float = math.inf
     fingerprints: set[int] = field(default_factory=set)
+    unhashable: int = 0
     budget: int | None = None  # the cases this search may evaluate: a shard's share (None: the context's)
 
     @property
@@ -213,42 +213,20 @@ class _Search:
             pass
 
     def _fingerprint(self, case: Any) -> None:
-        """Remember the case by the hash of its exact JSON form, to count distinct cases."""
-        self.fingerprints.add(_case_hash(case, len(self.fingerprints)))
+        """Remember the case by a digest of its exact JSON form, to count distinct cases."""
+        digest = case_fingerprint(case)
+        if digest is None:
+            self.unhashable += 1  # not JSON-able: never equal to another
+        else:
+            self.fingerprints.add(digest)
 
     def seen(self, case: Any) -> bool:
         """Was this exact case decided before?"""
-        return _case_hash(case, -1) in self.fingerprints
+        digest = case_fingerprint(case)
+        return digest is not None and digest in self.fingerprints
 
     def evidence(self) -> dict[str, Any]:
-        worst = None
-        if self.worst is not None:
-            case, res = self.worst
-            worst = {"case": to_plain(case), "comparison": to_plain(res.comparison),
-                     "tags": list(res.tags), "details": to_plain(res.details)}
-        return {
-            "examples": self.checked,
-            "examples_requested": self.examples,
-            "distinct_cases": len(self.fingerprints),
-            "cases_with_ratio": len(self.samples) if self.claim.relation == "inequality" else None,
-            "undecidable": self.undecidable,
-            "skipped_after_time_limit": self.skipped,
-            "cut_short": self.cut_short(),
-            "max_abs_err": self.max_abs_err if self.checked else None,
-            "max_rel_err": self.max_rel_err if self.checked else None,
-            "tightest_ratio": self.tightest_ratio,
-            "min_slack": self.min_slack,
-            "tolerance": self.tolerance or None,
-            "relation": self.claim.relation,
-            "boundary_cases_hit": sorted(self.tags),
-            "worst_case": worst,
-            "distribution": distribution(self.samples, self.claim.relation),
-            "within_roundoff": ({"count": self.dismissed, "largest": self.dismissed_worst}
-                                if self.dismissed else None),
-            "search": {"blocks": self.blocks, "block_size": BLOCK, "sampled_cases": self.sampled_cases,
-                       "local_cases": self.local_cases,
-                       "local_improvements": self.local_steps},
-        }
+        return Tally.of(self).evidence()
 
 
 _describe_exception = describe_failure
@@ -379,13 +357,6 @@ def _search(claim: Claim, ctx: CheckContext, deadline: float | None, first: int 
         reason = state.undecidable_reason or "the tolerance was larger than the margin in every case"
         return NumericOutcome("undecidable", evidence, message=f"No case could be decided: {reason}.")
     return NumericOutcome("agree", evidence)
-
-
-def _case_hash(case: Any, fallback: int) -> int:
-    try:
-        return hash(json.dumps(to_plain(case), sort_keys=True, default=repr))
-    except (TypeError, ValueError):  # not JSON-able: never equal to another
-        return (fallback + 1) << 62
 
 
 def _same_case(a: Any, b: Any) -> bool:

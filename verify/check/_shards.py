@@ -20,13 +20,16 @@ merged evidence. ``shards.status`` lists every shard's own outcome.
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import time
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from verify.check._case_search import NO_VALID_CASE, NumericOutcome, _Search, _search
+from verify.check._tally import Tally, merge_tallies
 from verify.claims import CheckContext, Claim
 from verify.errors import InvalidInputError
 
-__all__ = ["shard_budgets", "sharded_search"]
+__all__ = ["ShardResult", "merge", "run_shard", "shard_budgets", "sharded_search"]
 
 
 def shard_budgets(examples: int, shards: int) -> list[int]:
@@ -38,31 +41,66 @@ def shard_budgets(examples: int, shards: int) -> list[int]:
     return [base + (i < extra) for i in range(shards)]
 
 
+@dataclass
+class ShardResult:
+    """One shard's search, as plain data (it travels between processes unchanged).
+
+    Attributes:
+        index: the shard's index.
+        tally: what its search saw.
+        outcome: its own outcome (status, counterexample, message, re-check).
+        records: what the claim's check kept in ``ctx.records`` for the figures.
+        device: where it ran.
+        elapsed_s: its wall time.
+        blas_threads: the BLAS thread limit it ran under (None: no BLAS library found).
+    """
+
+    index: int
+    tally: Tally
+    outcome: NumericOutcome
+    records: dict[str, dict[str, Any]] = field(default_factory=dict)
+    device: str = "cpu"
+    elapsed_s: float = 0.0
+    blas_threads: int | None = None
+
+
+def run_shard(claim: Claim, ctx: CheckContext, deadline: float | None, index: int, count: int) -> ShardResult:
+    """Shard ``index`` of ``count``: blocks index, index + count, … on its budget, under a context of its own."""
+    start = time.monotonic()
+    own = replace(ctx, records={})
+    state = _Search(claim, own, deadline, budget=shard_budgets(ctx.examples, count)[index])
+    outcome = _search(claim, own, deadline, first=index, stride=count, state=state)
+    outcome = replace(outcome, evidence=None)  # the tally carries it
+    return ShardResult(index, Tally.of(state), outcome, own.records, own.device,
+                       round(time.monotonic() - start, 3))
+
+
 def sharded_search(claim: Claim, ctx: CheckContext, deadline: float | None, shards: int) -> NumericOutcome:
-    """The claim's search in ``shards`` shards, run in order, merged (see the module docstring)."""
-    budgets = shard_budgets(ctx.examples, shards)
-    runs = []
-    for index, budget in enumerate(budgets):
-        # the run's own context (claims keep per-run records under it, e.g. for their figures); the share apart
-        state = _Search(claim, ctx, deadline, budget=budget)
-        runs.append((state, _search(claim, ctx, deadline, first=index, stride=shards, state=state)))
-    return merge(claim, ctx, runs)
+    """The claim's search in ``shards`` shards, run in order here, merged (see the module docstring)."""
+    shard_budgets(ctx.examples, shards)
+    return merge([run_shard(claim, ctx, deadline, index, shards) for index in range(shards)], ctx)
 
 
-def merge(claim: Claim, ctx: CheckContext, runs: list[tuple[_Search, NumericOutcome]]) -> NumericOutcome:
-    """One outcome from the shards' states and outcomes, in shard order."""
-    merged = _merged_state(claim, ctx, [state for state, _ in runs])
-    statuses = [o.status for _, o in runs]
-    evidence = {**merged.evidence(), "shards": {"count": len(runs), "budgets": [s.examples for s, _ in runs],
-                                                "decided": [s.checked for s, _ in runs], "status": statuses}}
-    # each shard judged its own cut against the deadline when it finished (not now, after the others ran)
-    evidence["cut_short"] = any(bool((o.evidence or {}).get("cut_short")) for _, o in runs)
+def merge(results: list[ShardResult], ctx: CheckContext) -> NumericOutcome:
+    """One outcome from the shards' results, in shard order; their records go into ``ctx.records``."""
+    results = sorted(results, key=lambda r: r.index)
+    for r in results:  # a key's first record wins, as when the shards run in one process
+        for namespace, entries in r.records.items():
+            into = ctx.records.setdefault(namespace, {})
+            for key, value in entries.items():
+                into.setdefault(key, value)
+    merged = merge_tallies([r.tally for r in results])
+    runs = [r.outcome for r in results]
+    statuses = [o.status for o in runs]
+    evidence = {**merged.evidence(), "shards": {"count": len(runs), "budgets": [r.tally.examples_requested
+                                                                                for r in results],
+                                                "decided": [r.tally.checked for r in results], "status": statuses}}
     many = len(runs) > 1
     found = [(len(json.dumps(o.counterexample["case"], sort_keys=True, default=repr)), i, o)
-             for i, (_, o) in enumerate(runs) if o.status == "counterexample" and o.counterexample]
+             for i, o in enumerate(runs) if o.status == "counterexample" and o.counterexample]
     if found:
         _, index, outcome = min(found, key=lambda t: (t[0], t[1]))
-        others = [f"shard {i} ended '{o.status}': {o.message}" for i, (_, o) in enumerate(runs)
+        others = [f"shard {i} ended '{o.status}': {o.message}" for i, o in enumerate(runs)
                   if o.status in ("error", "unconfirmed")]
         where = (f"Found in shard {index} of {len(runs)} (seed, shard count and examples reproduce it)."
                  if many else "")
@@ -70,40 +108,17 @@ def merge(claim: Claim, ctx: CheckContext, runs: list[tuple[_Search, NumericOutc
         return replace(outcome, evidence=evidence, counterexample={**outcome.counterexample, "shard": index},
                        message=f"{outcome.message} {where}{also}".strip())
     for status in ("error", "unconfirmed"):
-        for index, (_, outcome) in enumerate(runs):
+        for index, outcome in enumerate(runs):
             if outcome.status == status:
                 counterexample = ({**outcome.counterexample, "shard": index} if outcome.counterexample else None)
                 prefix = f"shard {index} of {len(runs)}: " if many else ""
                 return replace(outcome, evidence=evidence, counterexample=counterexample,
                                message=prefix + outcome.message)
-    for _, outcome in runs:  # as in the serial search, a strategy that cannot generate decides nothing
+    for outcome in runs:  # as in the serial search, a strategy that cannot generate decides nothing
         if outcome.status == "undecidable" and outcome.message.startswith(NO_VALID_CASE):
             return replace(outcome, evidence=evidence)
     if merged.checked == 0:
-        first = next((o for _, o in runs if o.status == "undecidable" and o.message), None)
+        first = next((o for o in runs if o.status == "undecidable" and o.message), None)
         message = first.message if first is not None else "No case could be decided."
         return NumericOutcome("undecidable", evidence, message=message)
     return NumericOutcome("agree", evidence)
-
-
-def _merged_state(claim: Claim, ctx: CheckContext, states: list[_Search]) -> _Search:
-    out = _Search(claim, ctx, states[0].deadline if states else None)
-    for s in states:
-        for name in ("checked", "skipped", "undecidable", "dismissed", "evaluated", "blocks", "local_cases",
-                     "sampled_cases", "local_steps"):
-            setattr(out, name, getattr(out, name) + getattr(s, name))
-        out.max_abs_err, out.max_rel_err = max(out.max_abs_err, s.max_abs_err), max(out.max_rel_err, s.max_rel_err)
-        if s.tightest_ratio is not None:
-            out.tightest_ratio = s.tightest_ratio if out.tightest_ratio is None else max(out.tightest_ratio,
-                                                                                        s.tightest_ratio)
-        if s.min_slack is not None and (out.min_slack is None or s.min_slack < out.min_slack):
-            out.min_slack, out.worst = s.min_slack, s.worst
-        out.tags |= s.tags
-        out.fingerprints |= s.fingerprints
-        out.samples += s.samples
-        out.tolerance = out.tolerance or s.tolerance
-        out.undecidable_reason = out.undecidable_reason or s.undecidable_reason
-        if s.dismissed_worst is not None and (out.dismissed_worst is None or s.dismissed_worst["roundoff"][
-                "excess_over_tolerance"] > out.dismissed_worst["roundoff"]["excess_over_tolerance"]):
-            out.dismissed_worst = s.dismissed_worst
-    return out

@@ -69,12 +69,23 @@ class CheckContext:
         dtype: ``float64`` (default) or ``float32``.
         seed: the run's seed.
         examples: the number of generated cases.
+        records: plain data the claim's check keeps about the run for its figures, by
+            :meth:`record` (a search split into shards, on one machine or many, merges them).
     """
 
     device: str = "cpu"
     dtype: str = "float64"
     seed: int = 0
     examples: int = 100
+    records: dict[str, dict[str, Any]] = field(default_factory=dict, compare=False, repr=False)
+
+    def record(self, namespace: str, key: str, value: Any) -> None:
+        """Keep ``value`` (plain data: JSON types) under ``key`` for this run; a key's first value stays.
+
+        Shards merge their records in shard order with the same rule, so a figure made from
+        :attr:`records` is the same however the search was split or where it ran.
+        """
+        self.records.setdefault(namespace, {}).setdefault(key, value)
 
 
 @dataclass

@@ -27,7 +27,8 @@ from verify.claims.usercode import exit_site
 from verify.errors import ClaimDefinitionError, UnknownClaimError
 
 __all__ = [
-    "all_claims", "claim_ref", "get_claim", "library_claims", "load_builtin_claims", "register", "resolve_claims",
+    "all_claims", "claim_ref", "get_claim", "is_builtin", "library_claims", "load_builtin_claims", "register",
+    "resolve_claims",
 ]
 
 _REGISTRY: dict[str, Claim] = {}
@@ -36,6 +37,7 @@ _LIBRARY: dict[str, Claim] = {}
 #: id(claim) -> the name it was resolved by (``FILE.py::NAME`` / ``pkg.mod:NAME``), for replay hints
 _REFS: dict[int, str] = {}
 _BUILTIN_PACKAGE = "proofs"
+_BUILTIN_IDS: set[str] = set()
 _loaded_builtin = False
 
 
@@ -76,7 +78,14 @@ def load_builtin_claims() -> None:
         return
     for claim in library_claims(_BUILTIN_PACKAGE):
         register(claim)
+        _BUILTIN_IDS.add(claim.id)
     _loaded_builtin = True
+
+
+def is_builtin(claim: Claim) -> bool:
+    """Is this claim one of the built-in library's (so that its id finds it in any process)?"""
+    load_builtin_claims()
+    return claim.id in _BUILTIN_IDS and _REGISTRY.get(claim.id) is claim
 
 
 def library_claims(name: str) -> list[Claim]:

@@ -84,6 +84,11 @@ def _claim_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shards", type=positive_int, default=None, metavar="N",
                    help="split each claim's search into N shards, run in order and merged (the JSON records N; the "
                         "same seed, N and examples give the same verdict on any machine)")
+    p.add_argument("--workers", type=positive_int, default=None, metavar="K",
+                   help="run on a local Dask cluster of K worker processes (needs the 'dask' extra); each claim's "
+                        "search in shards (--shards, default one per 250 examples), claims concurrently")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786), as --workers does")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
@@ -129,9 +134,15 @@ def _run_claims(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[lis
             out.write(_counterexample_text(verdict, given.get(verdict.claim) or verdict.ref or verdict.claim))
         out.flush()
 
-    verdicts = run_claims(claims, on_start=on_start, on_verdict=on_verdict, examples=args.examples,
-                          seed=args.seed, device=args.device, dtype=args.dtype, threads=args.threads,
-                          time_limit=args.time_limit, shards=args.shards)
+    options = dict(examples=args.examples, seed=args.seed, device=args.device, dtype=args.dtype, threads=args.threads,
+                   time_limit=args.time_limit, shards=args.shards)
+    if args.workers is not None or args.scheduler is not None:
+        from verify.cluster import run_claims_on_cluster
+
+        verdicts = run_claims_on_cluster(claims, workers=args.workers, scheduler=args.scheduler,
+                                         on_verdict=on_verdict, progress=None if args.quiet else err, **options)
+    else:
+        verdicts = run_claims(claims, on_start=on_start, on_verdict=on_verdict, **options)
     return verdicts, total
 
 

@@ -190,10 +190,15 @@ def blas_threads(n: int) -> Iterator[int | None]:
     made Lanczos 2.3–3.2× slower on a busy machine. Yields ``n`` when a BLAS library was limited (the value a
     verdict records), None where threadpoolctl found none.
     """
+    import warnings
+
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=n, user_api="blas") as limiter:
-        yield n if limiter.get_original_num_threads().get("blas") is not None else None
+        with warnings.catch_warnings():  # two BLAS libraries that started with different counts: both limited now
+            warnings.filterwarnings("ignore", "Multiple values possible", UserWarning)
+            found = limiter.get_original_num_threads().get("blas") is not None
+        yield n if found else None
 
 
 def as_tensor(array_like: Any, dtype: str | torch.dtype = "float64",
