@@ -55,7 +55,7 @@ def client(tmp_path_factory):
 
 
 def test_shard_count_depends_on_the_examples_only():
-    assert [default_shards(n) for n in (1, 250, 251, 1000, 10**5)] == [1, 1, 2, 4, 400]
+    assert [default_shards(n) for n in (1, 1000, 1001, 10**4, 10**5)] == [1, 1, 2, 10, 100]
 
 
 def test_cluster_verdicts_are_the_shards_run_in_one_process(client):
@@ -173,6 +173,10 @@ def test_the_cli_runs_on_workers_and_matches_the_serial_shards(tmp_path):
     assert main(["check", *names, *common, "--json", str(serial)]) == 0
     strip = lambda path: _untimed(json.loads(path.read_text())["verdicts"])  # noqa: E731
     assert strip(on_cluster) == strip(serial)
+    # the merged output is a verdicts file as any other: its counterexample replays, its report renders
+    assert main(["check", "--replay", str(on_cluster), "--device", "cpu"]) == 0
+    assert main(["report", "--from", str(on_cluster), "--out", str(tmp_path / "rep")]) == 0
+    assert (tmp_path / "rep" / "seed000-ascent-update.html").exists()
 
 
 def test_an_unreachable_scheduler_is_a_usage_error_before_any_work(monkeypatch, capsys):

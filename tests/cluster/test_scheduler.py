@@ -122,8 +122,15 @@ def test_an_interrupt_cancels_the_shards_and_keeps_the_old_report(tmp_path):
     finished in the partial one (the rule of every writer, tests/test_interrupts.py)."""
     import signal
 
-    from tests.test_interrupts import CLAIMS, SLOW_CLAIMS, _assert_marked_partial, _interrupt, _old_report, \
-        _snapshot, _verify
+    from tests.test_interrupts import (
+        CLAIMS,
+        SLOW_CLAIMS,
+        _assert_marked_partial,
+        _interrupt,
+        _old_report,
+        _snapshot,
+        _verify,
+    )
 
     (tmp_path / "slow_claims.py").write_text(SLOW_CLAIMS)
     before = _old_report(tmp_path / "rep")

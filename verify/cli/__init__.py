@@ -86,7 +86,7 @@ def _claim_run_options(p: argparse.ArgumentParser) -> None:
                         "same seed, N and examples give the same verdict on any machine)")
     p.add_argument("--workers", type=positive_int, default=None, metavar="K",
                    help="run on a local Dask cluster of K worker processes (needs the 'dask' extra); each claim's "
-                        "search in shards (--shards, default one per 250 examples), claims concurrently")
+                        "search in shards (--shards, default one per 1000 examples), claims concurrently")
     p.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="run on the Dask cluster at ADDRESS (e.g. tcp://host:8786), as --workers does")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -28,7 +28,7 @@ from verify.errors import InvalidInputError
 __all__ = ["SHARD_CASES", "default_shards", "open_cluster", "run_claims_on_cluster"]
 
 #: cases per shard when no shard count is given (bench/scale_out.py measures the overhead this leaves)
-SHARD_CASES = 250
+SHARD_CASES = 1000
 
 
 def default_shards(examples: int) -> int:
@@ -56,14 +56,15 @@ class _ClaimRun:
 
 def run_claims_on_cluster(claims: list[Any], *, workers: int | None = None, scheduler: str | None = None,
                           client: Any = None, on_verdict: Callable[[Any], None] | None = None,
-                          progress: TextIO | None = None,
+                          progress: TextIO | None = None, on_shard: Callable[[Any, Any], None] | None = None,
                           examples: int = 100, seed: int = 0, device: str = "auto", dtype: str = "float64",
                           threads: int = 1, time_limit: float | None = None, shards: int | None = None) -> list[Any]:
     """Check ``claims`` on a new local cluster of ``workers`` processes, on the cluster at ``scheduler``, or
     through an open ``client`` (:func:`open_cluster`; its workers are checked once).
 
     Options are those of :func:`verify.run_claim` (``time_limit`` applies to each shard's search);
-    ``shards`` defaults to :func:`default_shards` of ``examples``. ``on_verdict`` is called in claim order.
+    ``shards`` defaults to :func:`default_shards` of ``examples``. ``on_verdict`` is called in claim order;
+    ``on_shard(claim, shard_result)`` as each shard comes back (for measurements: bench/scale_out.py).
     Returns the verdicts in claim order (those finished, when interrupted).
 
     Raises:
@@ -75,11 +76,14 @@ def run_claims_on_cluster(claims: list[Any], *, workers: int | None = None, sche
     from verify.check import check_cases
     from verify.check._shards import shard_budgets
     from verify.cluster._connect import claim_specs
+    from verify.numeric import dtype_name, resolve_dtype
 
     if not isinstance(examples, int) or examples < 1:
         raise InvalidInputError(f"Got examples={examples!r}; it must be an integer >= 1.")
     if not isinstance(threads, int) or threads < 1:
         raise InvalidInputError(f"Got threads={threads!r}; it must be an integer >= 1.")
+    _check_device(device)
+    dtype_name(resolve_dtype(dtype))  # the workers resolve the device (theirs), the client checks the names
     shards = default_shards(examples) if shards is None else shards
     shard_budgets(examples, shards)
     check_cases(claims)
@@ -88,10 +92,18 @@ def run_claims_on_cluster(claims: list[Any], *, workers: int | None = None, sche
     if client is None:
         with open_cluster(workers, scheduler, threads) as opened:
             return run_claims_on_cluster(claims, client=opened, on_verdict=on_verdict, progress=progress,
-                                         **options.__dict__)
+                                         on_shard=on_shard, **options.__dict__)
     runs = [_ClaimRun(i, claim, spec) for i, (claim, spec) in enumerate(zip(claims, claim_specs(client, claims)))]
-    _Driver(client, runs, options, on_verdict, Progress(progress, shards * len(runs), len(runs))).run()
+    _Driver(client, runs, options, on_verdict, on_shard, Progress(progress, shards * len(runs), len(runs))).run()
     return [run.verdict for run in runs if run.verdict is not None]
+
+
+def _check_device(device: str) -> None:
+    import re
+
+    if not isinstance(device, str) or not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
+        raise InvalidInputError(f"Got device={device!r}; valid values are auto, cpu, cuda and cuda:N (on a cluster, "
+                                "auto takes each worker's own GPU when it has one).")
 
 
 @contextlib.contextmanager
@@ -113,9 +125,10 @@ class _Driver:
     """Submits every task, takes results as they come, merges and emits verdicts in claim order."""
 
     def __init__(self, client: Any, runs: list[_ClaimRun], options: RunOptions,
-                 on_verdict: Callable[[Any], None] | None, progress: Progress) -> None:
+                 on_verdict: Callable[[Any], None] | None, on_shard: Callable[[Any, Any], None] | None,
+                 progress: Progress) -> None:
         self.client, self.runs, self.options = client, runs, options
-        self.on_verdict, self.progress = on_verdict, progress
+        self.on_verdict, self.on_shard, self.progress = on_verdict, on_shard, progress
         self.owner: dict[str, tuple[_ClaimRun, str, int]] = {}
         self.submitted: list[Any] = []
         self.emitted = 0
@@ -166,6 +179,8 @@ class _Driver:
             if result is not None:
                 run.shards[index] = result
                 run.seconds += result.elapsed_s
+                if self.on_shard is not None:
+                    self.on_shard(run.claim, result)
         else:
             self._finish(run, result)
             return
@@ -201,12 +216,13 @@ class _Driver:
         return CheckContext(device=device, dtype=dtype_name(resolve_dtype(self.options.dtype)),
                             seed=self.options.seed, examples=self.options.examples)
 
-    def _finish(self, run: _ClaimRun, figures: tuple[list[Any] | None, str] | None) -> None:
+    def _finish(self, run: _ClaimRun, figures: tuple[list[Any] | None, str, float] | None) -> None:
         from verify.check import assemble_verdict
 
         crash = run.crash or "; ".join(run.failed)
         if figures is not None:
-            listed, why = figures
+            listed, why, seconds = figures
+            run.seconds += seconds
             crash = crash or why
             if listed is not None:
                 run.numeric.evidence = {**(run.numeric.evidence or {}), "figures": listed}

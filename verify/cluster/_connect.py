@@ -98,6 +98,7 @@ def claim_specs(client: Any, claims: list[Any]) -> list[ClaimSpec]:
         ClusterError: a shipped file cannot be imported on the workers (the message names what failed).
     """
     from verify.claims import claim_ref
+    from verify.claims.model import UnloadableClaim
     from verify.claims.registry import is_builtin
 
     specs, shipped = [], set()
@@ -106,6 +107,8 @@ def claim_specs(client: Any, claims: list[Any]) -> list[ClaimSpec]:
         path = Path(ref.partition("::")[0]) if "::" in ref else None
         if is_builtin(claim):
             specs.append(ClaimSpec(ref=claim.id, kind="builtin"))
+        elif isinstance(claim, UnloadableClaim):  # its file exits on import: the stand-in travels, not the file
+            specs.append(ClaimSpec(ref=ref, kind="object", claim=claim))
         elif path is not None and path.is_file():
             for item in [*_sibling_imports(path), path]:
                 if item not in shipped:
@@ -114,8 +117,23 @@ def claim_specs(client: Any, claims: list[Any]) -> list[ClaimSpec]:
             specs.append(ClaimSpec(ref=ref, kind="file", name=path.name, attr=ref.partition("::")[2],
                                    digest=hashlib.sha256(path.read_bytes()).hexdigest()))
         else:
+            _check_picklable(claim)
             specs.append(ClaimSpec(ref=ref, kind="object", claim=claim))
     return specs
+
+
+def _check_picklable(claim: Any) -> None:
+    """A claim that is no module attribute travels pickled (cloudpickle): say so when it cannot."""
+    import cloudpickle
+
+    try:
+        cloudpickle.dumps(claim)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure: the same advice
+        raise ClusterError(
+            f"Claim {claim.id!r} cannot be sent to the workers: it is not an attribute of a module file verify could "
+            f"ship, and pickling it failed ({type(exc).__name__}: {exc}). Define it at the top level of a FILE.py and "
+            "name it FILE.py::NAME, or give cases= as a function returning the strategy "
+            "(cases=lambda: st.floats(0, 1)): Hypothesis strategies do not always pickle.") from None
 
 
 def _upload(client: Any, path: Path, ref: str) -> None:

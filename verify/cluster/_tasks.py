@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,23 +109,28 @@ def shard_task(spec: ClaimSpec, options: RunOptions, index: int) -> Any:
 
     ctx = _context(options)
     deadline = None if options.time_limit is None else time.monotonic() + options.time_limit
-    with blas_threads(options.threads) as blas:
+    with blas_threads(options.threads) as blas, warnings.catch_warnings():
+        # the worker's event loop (another thread) draws from the global `random` module, which Hypothesis
+        # mistakes for a strategy using it; the search draws from its own seeded generators
+        warnings.filterwarnings("ignore", "Do not use the `random` module inside strategies")
         result = run_shard(load_claim(spec), ctx, deadline, index, options.shards)
     return replace(result, blas_threads=blas)
 
 
 def figures_task(spec: ClaimSpec, options: RunOptions, records: dict[str, Any],
-                 evidence: dict[str, Any] | None) -> tuple[list[Any] | None, str]:
-    """The claim's figures from the merged records: (their JSON, '') or (None, why they failed)."""
+                 evidence: dict[str, Any] | None) -> tuple[list[Any] | None, str, float]:
+    """The claim's figures from the merged records: (their JSON, '', seconds) or (None, why they failed, seconds)."""
     from verify.check import NumericOutcome, figures_part
     from verify.numeric import blas_threads
 
+    start = time.monotonic()
     ctx = _context(options)
     ctx.records.update(records)
     numeric = NumericOutcome("agree", dict(evidence or {}))
     with blas_threads(options.threads):
         crash = figures_part(load_claim(spec), ctx, numeric)
-    return (None, crash) if crash else ((numeric.evidence or {}).get("figures"), "")
+    seconds = time.monotonic() - start
+    return (None, crash, seconds) if crash else ((numeric.evidence or {}).get("figures"), "", seconds)
 
 
 def worker_facts() -> dict[str, Any]:
