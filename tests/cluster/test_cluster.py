@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -102,7 +103,7 @@ def test_a_file_the_workers_cannot_import_is_refused_before_any_work(client, tmp
                               lhs=lambda x: 0.0, rhs=lambda x: only_on_the_client.SCALE)
     """))
     claim = get_claim(f"{folder / 'needs_it.py'}::C")
-    with pytest.raises(ClusterError, match="cannot import needs_it.py.*only_on_the_client"):
+    with pytest.raises(ClusterError, match="cannot import needs_it .*only_on_the_client"):
         run_claims_on_cluster([claim], client=client, examples=10, device="cpu")
 
 
@@ -195,3 +196,73 @@ def test_the_serial_path_does_not_import_dask():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[2])
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_edited_neighbour_module_is_seen_by_long_lived_workers(client, tmp_path):
+    """The claim file unchanged, the module it imports edited between two runs on the same workers: the second
+    run must check the new code (a stale import would keep the old verdict)."""
+    (tmp_path / "edge.py").write_text("def upper(x):\n    return x * x + 1.0\n")
+    (tmp_path / "edge_claims.py").write_text(textwrap.dedent("""
+        from hypothesis import strategies as st
+        from edge import upper
+        import verify
+
+        BOUND = verify.inequality("cluster-edited-bound", statement=r"x^2 \\le u(x)", cases=st.floats(-5, 5),
+                                  lhs=lambda x: x * x, rhs=upper)
+    """))
+    claim = get_claim(f"{tmp_path / 'edge_claims.py'}::BOUND")
+    [first] = run_claims_on_cluster([claim], client=client, examples=30, device="cpu")
+    (tmp_path / "edge.py").write_text("def upper(x):\n    return x * x - 1.0\n")  # now false everywhere
+    [second] = run_claims_on_cluster([claim], client=client, examples=30, device="cpu")
+    assert (first.verdict.value, second.verdict.value) == ("verified", "refuted")
+
+
+def test_two_claim_files_of_one_name_are_refused(client, tmp_path):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "same_name.py").write_text(textwrap.dedent(f"""
+            from hypothesis import strategies as st
+            import verify
+
+            C = verify.inequality("cluster-same-name-{folder}", statement="0 \\\\le 1", cases=st.floats(0, 1),
+                                  lhs=lambda x: 0.0, rhs=lambda x: 1.0)
+        """))
+    claims = [get_claim(f"{tmp_path / f / 'same_name.py'}::C") for f in ("a", "b")]
+    with pytest.raises(ClusterError, match="both named same_name.py"):
+        run_claims_on_cluster(claims, client=client, examples=5, device="cpu")
+
+
+def test_a_gpu_asked_of_workers_without_one_is_refused_before_any_work(client):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine's workers have a GPU")
+    with pytest.raises(ClusterError, match="no CUDA device 0 for --device cuda"):
+        run_claims_on_cluster([HOLDS], client=client, examples=5, device="cuda")
+
+
+def _broken_derivation():
+    raise ValueError("the derivation is broken")
+
+
+BROKEN = replace(HOLDS, id="cluster-broken-symbolic", symbolic=_broken_derivation)
+
+
+def test_a_failed_symbolic_part_gives_the_verdict_of_one_process(client):
+    claim = BROKEN  # a module attribute: the test file travels to the workers
+    [verdict] = run_claims_on_cluster([claim], client=client, examples=200, shards=4, device="cpu")
+    local = run_claim(claim, examples=200, shards=4, device="cpu")
+    assert verdict.verdict.value == "error" and "the derivation is broken" in verdict.message
+    assert _plain(verdict) == _plain(local) and verdict.numeric is None
+
+
+def test_workers_running_several_threads_are_refused():
+    from distributed import Client, LocalCluster
+
+    from verify.cluster._connect import check_workers
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0") as cluster, \
+            Client(cluster) as threaded:
+        with pytest.raises(ClusterError, match=r"runs 2 threads .*--nthreads 1"):
+            check_workers(threaded)

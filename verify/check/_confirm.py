@@ -46,7 +46,7 @@ def confirm(claim: Claim, ctx: CheckContext, state: _Search) -> NumericOutcome:
         recheck = roundoff.describe()
     else:
         name = recheck_name(claim.recheck)
-        ctx64 = replace(ctx, dtype="float64")
+        ctx64 = replace(ctx, dtype="float64", records={})  # a re-check keeps no records for the figures
         try:
             again = claim.recheck(case, ctx64)
         except USER_FAILURES as exc:

@@ -280,11 +280,17 @@ def claim_ref(claim: Claim) -> str:
     return claim.id
 
 
-def _import_path(path: Path):  # type: ignore[no-untyped-def]
+def load_shipped_claim(path: Path, attr: str, key: str) -> Claim:
+    """The claim ``attr`` of a file shipped to this process (a cluster's worker), imported afresh for each ``key``:
+    the digest of the file and of the modules shipped with it, so an edited neighbour is seen too."""
+    return _claim_from_module(_import_path(path, key), attr, f"{path}::{attr}")
+
+
+def _import_path(path: Path, key: str | None = None):  # type: ignore[no-untyped-def]
     if not path.is_file():
         raise UnknownClaimError(f"No such file: {str(path)!r}. Give FILE.py::NAME with an existing file.")
     # keyed by path and content: an edited file is imported afresh in a long-lived process
-    digest = hashlib.sha1(str(path.resolve()).encode() + b"\0" + path.read_bytes()).hexdigest()[:16]
+    digest = key or hashlib.sha1(str(path.resolve()).encode() + b"\0" + path.read_bytes()).hexdigest()[:16]
     module_name = f"_verify_user_{digest}"
     if module_name in sys.modules:
         return sys.modules[module_name]

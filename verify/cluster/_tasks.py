@@ -41,7 +41,10 @@ class ClaimSpec:
         ref: the name the client resolved it by (for messages).
         kind: ``builtin`` (by id), ``file`` (a shipped ``FILE.py``; ``name`` is its file name, ``attr`` the
             claim) or ``object`` (``claim`` itself, pickled with the code of its module).
-        digest: for ``file``, the SHA-256 of the file's bytes (a worker holding another copy refuses it).
+        digest: for ``file``, a digest of the file and of every module shipped with it (a new one loads the
+            claim afresh).
+        files: for ``file``, ``(name on the worker, digest)`` of each shipped file (a worker holding another
+            copy refuses it).
     """
 
     ref: str
@@ -50,10 +53,12 @@ class ClaimSpec:
     attr: str = ""
     digest: str = ""
     claim: Any = None
+    files: tuple[tuple[str, str], ...] = ()
+    folder: str = ""  # for ``file``: the folder of the file on the client (messages name the client's paths)
 
 
 def load_claim(spec: ClaimSpec) -> Any:
-    """The claim of ``spec`` in this process (loaded once)."""
+    """The claim of ``spec`` in this process (loaded once per version of its shipped files)."""
     if spec.kind == "object":
         return spec.claim
     key = (spec.kind, spec.ref, spec.digest)
@@ -63,9 +68,36 @@ def load_claim(spec: ClaimSpec) -> Any:
         if spec.kind == "builtin":
             _LOADED[key] = get_claim(spec.ref)
         else:
+            from verify.claims.registry import load_shipped_claim
+
             path = _shipped_file(spec)
-            _LOADED[key] = get_claim(f"{path}::{spec.attr}")
+            add_shipped_archives(path.parent)
+            _forget_shipped_modules(path.parent)
+            _LOADED[key] = load_shipped_claim(path, spec.attr, f"shipped_{spec.digest[:16]}")
     return _LOADED[key]
+
+
+def add_shipped_archives(folder: Path) -> None:
+    """Put the packages shipped as zips to ``folder`` (uploaded without importing them) on the import path."""
+    import sys
+
+    for archive in sorted(folder.glob("*.zip")):
+        if str(archive) not in sys.path:
+            sys.path.insert(0, str(archive))
+
+
+def _forget_shipped_modules(folder: Path) -> None:
+    """Drop the modules imported from shipped files, so that a claim shipped anew imports its neighbours as they
+    are now (claims loaded before keep the module objects they hold)."""
+    import importlib
+    import sys
+
+    root = folder.resolve()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and str(Path(file).resolve()).startswith(str(root)):
+            del sys.modules[name]
+    importlib.invalidate_caches()
 
 
 def _shipped_file(spec: ClaimSpec) -> Path:
@@ -73,13 +105,41 @@ def _shipped_file(spec: ClaimSpec) -> Path:
 
     from verify.errors import ClusterError
 
-    path = Path(get_worker().local_directory) / spec.name
-    if not path.is_file():
-        raise ClusterError(f"The worker has no copy of {spec.name} (shipped for {spec.ref}).")
-    if hashlib.sha256(path.read_bytes()).hexdigest() != spec.digest:
-        raise ClusterError(f"The worker's copy of {spec.name} differs from the client's {spec.ref}: another run "
-                           "shipped a different file of that name to this cluster. Rename the file.")
-    return path
+    folder = Path(get_worker().local_directory)
+    for name, digest in spec.files:
+        if shipped_digest(folder / name) != digest:
+            raise ClusterError(f"The worker's copy of {name} (shipped for {spec.ref}) is not the client's: another "
+                               "run shipped a different file of that name to this cluster meanwhile. Run again, or "
+                               "rename the file.")
+    return folder / spec.name
+
+
+def shipped_digest(path: Path) -> str:
+    """SHA-256 of a shipped module's bytes, or of a package's Python files (a zip's own bytes carry times)."""
+    digest = hashlib.sha256()
+    if path.suffix == ".zip" and path.is_file():
+        import zipfile
+
+        with zipfile.ZipFile(path) as zf:
+            for name in sorted(n for n in zf.namelist() if n.endswith(".py")):
+                digest.update(name.split("/", 1)[-1].encode() + b"\0" + zf.read(name))
+    elif path.is_dir():
+        for file in sorted(path.rglob("*.py")):
+            digest.update(str(file.relative_to(path)).encode() + b"\0" + file.read_bytes())
+    elif path.is_file():
+        digest.update(path.read_bytes())
+    else:
+        return ""
+    return digest.hexdigest()
+
+
+def _client_paths(spec: ClaimSpec, text: str) -> str:
+    """``text`` (a message naming a place in shipped code) with the client's paths for the worker's copies."""
+    if spec.kind != "file" or not text:
+        return text
+    from distributed import get_worker
+
+    return text.replace(str(Path(get_worker().local_directory)), spec.folder)
 
 
 def _context(options: RunOptions) -> Any:
@@ -91,13 +151,17 @@ def _context(options: RunOptions) -> Any:
                         seed=options.seed, examples=options.examples)
 
 
-def symbolic_task(spec: ClaimSpec) -> tuple[Any, str, float]:
-    """The claim's symbolic result, why its code failed ('' if it did not), and the seconds it took."""
+def symbolic_task(spec: ClaimSpec, options: RunOptions) -> tuple[Any, str, float, str, int | None]:
+    """The claim's symbolic result, why its code failed ('' if it did not), the seconds it took, and the device
+    and BLAS thread limit of this worker (what a verdict without a numeric part records)."""
     from verify.check import symbolic_part
+    from verify.numeric import blas_threads
 
     start = time.monotonic()
-    symbolic, crash = symbolic_part(load_claim(spec))
-    return symbolic, crash, time.monotonic() - start
+    ctx = _context(options)
+    with blas_threads(options.threads) as blas:
+        symbolic, crash = symbolic_part(load_claim(spec))
+    return symbolic, _client_paths(spec, crash), time.monotonic() - start, ctx.device, blas
 
 
 def shard_task(spec: ClaimSpec, options: RunOptions, index: int) -> Any:
@@ -114,7 +178,8 @@ def shard_task(spec: ClaimSpec, options: RunOptions, index: int) -> Any:
         # mistakes for a strategy using it; the search draws from its own seeded generators
         warnings.filterwarnings("ignore", "Do not use the `random` module inside strategies")
         result = run_shard(load_claim(spec), ctx, deadline, index, options.shards)
-    return replace(result, blas_threads=blas)
+    outcome = replace(result.outcome, message=_client_paths(spec, result.outcome.message))
+    return replace(result, outcome=outcome, blas_threads=blas)
 
 
 def figures_task(spec: ClaimSpec, options: RunOptions, records: dict[str, Any],
@@ -130,14 +195,21 @@ def figures_task(spec: ClaimSpec, options: RunOptions, records: dict[str, Any],
     with blas_threads(options.threads):
         crash = figures_part(load_claim(spec), ctx, numeric)
     seconds = time.monotonic() - start
-    return (None, crash, seconds) if crash else ((numeric.evidence or {}).get("figures"), "", seconds)
+    if crash:
+        return None, _client_paths(spec, crash), seconds
+    return (numeric.evidence or {}).get("figures"), "", seconds
 
 
-def worker_facts() -> dict[str, Any]:
-    """What a worker runs: the recorded library versions and a digest of verify's and proofs' code."""
+def worker_facts(dask_worker: Any = None) -> dict[str, Any]:
+    """What a worker runs: the recorded library versions, a digest of verify's and proofs' code, its threads
+    (shards running side by side in one process would share process-wide state) and its CUDA devices."""
+    import torch
+
     from verify.claims import versions
 
-    return {"versions": versions(), "code": code_digest()}
+    threads = getattr(getattr(dask_worker, "state", None), "nthreads", None)
+    return {"versions": versions(), "code": code_digest(), "nthreads": threads,
+            "cuda": torch.cuda.device_count() if torch.cuda.is_available() else 0}
 
 
 def code_digest() -> str:
