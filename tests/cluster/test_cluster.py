@@ -266,3 +266,23 @@ def test_workers_running_several_threads_are_refused():
             Client(cluster) as threaded:
         with pytest.raises(ClusterError, match=r"runs 2 threads .*--nthreads 1"):
             check_workers(threaded)
+
+
+def test_progress_says_shards_claims_and_the_time_left():
+    import io
+
+    from verify.cluster._progress import Progress
+
+    out = io.StringIO()
+    progress = Progress(out, shards=4, claims=2, every=0.0)
+    progress.shard_done()
+    progress.shard_done()
+    progress.claim_done("first-claim", "verified", 2)
+    progress.shard_done()
+    progress.shard_done()
+    progress.claim_done("second-claim", "refuted", 2)
+    lines = out.getvalue().splitlines()
+    assert lines[0].startswith("verify: 1/4 shards, 0/2 claims done; about ")
+    assert lines[2].startswith("verify: first-claim: verified (2 shards); 2/4 shards, 1/2 claims done; about ")
+    assert lines[-1] == "verify: second-claim: refuted (2 shards); 4/4 shards, 2/2 claims done"
+    Progress(None, 1, 1).claim_done("quiet", "verified", 1)  # no stream: nothing written, nothing raised
