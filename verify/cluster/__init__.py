@@ -71,9 +71,15 @@ def run_claims_on_cluster(claims: list[Any], *, workers: int | None = None, sche
     options = RunOptions(examples=examples, seed=int(seed), device=device, dtype=dtype, threads=threads,
                          time_limit=time_limit, shards=shards)
     if client is None:
-        with open_cluster(workers, scheduler, threads) as opened:
-            return run_claims_on_cluster(claims, client=opened, on_verdict=on_verdict, progress=progress,
-                                         on_shard=on_shard, **options.__dict__)
+        verdicts: list[Any] = []
+        try:
+            with open_cluster(workers, scheduler, threads) as opened:
+                verdicts = run_claims_on_cluster(claims, client=opened, on_verdict=on_verdict, progress=progress,
+                                                 on_shard=on_shard, **options.__dict__)
+        except KeyboardInterrupt:  # while the cluster closed: what finished stands (the caller sees the signal)
+            if not verdicts:
+                raise
+        return verdicts
     check_workers(client, device=device)
     runs = [ClaimRun(i, claim, spec) for i, (claim, spec) in enumerate(zip(claims, claim_specs(client, claims)))]
     driver = Driver(client, runs, options, on_verdict, on_shard, Progress(progress, shards * len(runs), len(runs)))

@@ -157,9 +157,9 @@ class Driver:
                                        blas=blas.pop() if len(blas) == 1 else None, elapsed_s=run.seconds)
         self.progress.claim_done(run.claim.id, run.verdict.verdict.value, len(run.shards))
         while self.emitted < len(self.runs) and self.runs[self.emitted].verdict is not None:
+            self.emitted += 1  # first: an interrupt while it is printed keeps it, as run_claims does
             if self.on_verdict is not None:
-                self.on_verdict(self.runs[self.emitted].verdict)
-            self.emitted += 1
+                self.on_verdict(self.runs[self.emitted - 1].verdict)
 
 
 def _task_failure(role: str, index: int, shards: int, exc: BaseException) -> str:
