@@ -40,7 +40,7 @@ def run_claims_on_cluster(claims: list[Any], *, workers: int | None = None, sche
                           examples: int = 100, seed: int = 0, device: str = "auto", dtype: str = "float64",
                           threads: int = 1, time_limit: float | None = None, shards: int | None = None) -> list[Any]:
     """Check ``claims`` on a new local cluster of ``workers`` processes, on the cluster at ``scheduler``, or
-    through an open ``client`` (:func:`open_cluster`; its workers are checked once).
+    through an open ``client`` (:func:`open_cluster`; its workers are checked again at each call, cheaply).
 
     Options are those of :func:`verify.run_claim` (``time_limit`` applies to each shard's search);
     ``shards`` defaults to :func:`default_shards` of ``examples``. ``on_verdict`` is called in claim order;
