@@ -180,7 +180,9 @@ def verify_check(request: pytest.FixtureRequest) -> Callable[..., Any]:
 
 
 def _run_and_record(item: pytest.Node, claim: Any, name: str | None, defaults: dict[str, Any],
-                    node: pytest.Item | None) -> Any:
+                    node: pytest.Item | None, batch: list[Any] | None = None) -> Any:
+    """Run ``claim`` (on the session's cluster, if any, with the claims of ``batch`` — the library items still
+    to run — so that they run concurrently there), record its verdict, fail the test when it does not match."""
     options = {**defaults, **_options(item.config)}
     client = _cluster(item.config)
     if client is None:
@@ -188,16 +190,24 @@ def _run_and_record(item: pytest.Node, claim: Any, name: str | None, defaults: d
 
         verdict = run_claim(claim, **options)
     else:
-        from verify.cluster import run_claims_on_cluster
-
-        verdicts = run_claims_on_cluster([claim], client=client, **options)
-        if not verdicts:  # interrupted: the run's own way of saying so
-            raise KeyboardInterrupt
-        verdict = verdicts[0]
+        verdict = _cluster_verdict(item, client, claim, batch or [], options)
     record_verdict(item.config, verdict, node=node)
     if not verdict.matches_expectation:
         pytest.fail(verdict.explain(name), pytrace=False)
     return verdict
+
+
+def _cluster_verdict(item: pytest.Node, client: Any, claim: Any, batch: list[Any], options: dict[str, Any]) -> Any:
+    """The claim's verdict from the cluster; the first library item runs every library item's claim at once."""
+    from verify.cluster import run_claims_on_cluster
+
+    done = item.config.stash.setdefault(_BATCH_KEY, {})
+    if id(claim) not in done:
+        claims = list({id(c): c for c in (claim, *batch) if id(c) not in done}.values())
+        done.update({id(c): v for c, v in zip(claims, run_claims_on_cluster(claims, client=client, **options))})
+    if id(claim) not in done:
+        raise KeyboardInterrupt  # interrupted before this claim finished: the run's own way of saying so
+    return done[id(claim)]
 
 
 class ClaimItem(pytest.Item):
@@ -211,7 +221,8 @@ class ClaimItem(pytest.Item):
     def runtest(self) -> None:
         from verify.claims import claim_ref
 
-        _run_and_record(self, self.claim, claim_ref(self.claim), {}, self)
+        library = [i.claim for i in self.session.items if isinstance(i, ClaimItem)]
+        _run_and_record(self, self.claim, claim_ref(self.claim), {}, self, batch=library)
 
     def reportinfo(self) -> tuple[Any, int | None, str]:
         return self.path, None, f"verify claim {self.claim.id} (library {self.library})"
@@ -305,6 +316,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 _REPORT_KEY = pytest.StashKey[str]()
 _CLIENT_KEY = pytest.StashKey[Any]()
+_BATCH_KEY = pytest.StashKey[dict]()  # id(claim) -> its verdict, run with the first library item on a cluster
 _STOP_KEY = pytest.StashKey[int]()
 _RESTORE_KEY = pytest.StashKey[Callable[[], None]]()
 

@@ -140,3 +140,14 @@ def test_an_interrupt_cancels_the_shards_and_keeps_the_old_report(tmp_path):
     assert _snapshot(tmp_path / "rep") == before
     _assert_marked_partial(tmp_path / "rep.partial")
     assert "Traceback" not in err
+
+
+def test_library_items_run_concurrently_on_the_cluster(tmp_path):
+    """``--verify-library`` with ``--verify-workers``: the first item runs every item's claim on the cluster at once
+    (one claim at a time would keep all but one worker idle); each item still passes or fails on its own."""
+    library = Path(__file__).resolve().parents[2] / "docs" / "examples" / "lse_smooth"
+    result = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--verify-examples", "20",
+                             "--verify-library", str(library), "--verify-workers", "2"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "3 passed" in result.stdout and "3 of 3 verdicts match their expectation" in result.stdout
