@@ -286,3 +286,35 @@ def test_progress_says_shards_claims_and_the_time_left():
     assert lines[2].startswith("verify: first-claim: verified (2 shards); 2/4 shards, 1/2 claims done; about ")
     assert lines[-1] == "verify: second-claim: refuted (2 shards); 4/4 shards, 2/2 claims done"
     Progress(None, 1, 1).claim_done("quiet", "verified", 1)  # no stream: nothing written, nothing raised
+
+
+ALWAYS_KILLS = '''
+import os
+import signal
+
+from hypothesis import strategies as st
+
+import verify
+
+
+def lhs(x):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+KILLS = verify.inequality("cluster-always-kills", statement=r"0 \\le x^2", cases=st.floats(-3, 3), lhs=lhs,
+                          rhs=lambda x: x * x)
+'''
+
+
+def test_a_shard_that_kills_every_worker_is_an_error_not_a_verdict(tmp_path):
+    """Dask gives up on a task whose workers keep dying (KilledWorker): the claim's verdict is `error`, naming
+    the shard — never `verified` from the shards that did come back."""
+    import dask
+
+    path = tmp_path / "always_kills.py"
+    path.write_text(ALWAYS_KILLS)
+    claim = get_claim(f"{path}::KILLS")
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}), open_cluster(workers=2) as own:
+        [verdict] = run_claims_on_cluster([claim], client=own, examples=20, shards=2, device="cpu")
+    assert verdict.verdict.value == "error" and verdict.numeric is None
+    assert "died each time it was tried" in verdict.message and "shard " in verdict.message
