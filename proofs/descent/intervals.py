@@ -42,7 +42,8 @@ def _up(x: np.ndarray, ops: float = 1.0) -> np.ndarray:
 
 
 def _clean(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return np.where(np.isnan(lo), -np.inf, lo), np.where(np.isnan(hi), np.inf, hi)
+    """A NaN lower end becomes −inf, a NaN upper end +inf (fmax/fmin return the other argument where one is NaN)."""
+    return np.fmax(lo, -np.inf), np.fmin(hi, np.inf)
 
 
 class Iv:
@@ -86,11 +87,10 @@ class Iv:
         o = Iv.of(other)
         with np.errstate(all="ignore"):
             p = (self.lo * o.lo, self.lo * o.hi, self.hi * o.lo, self.hi * o.hi)
+            # a NaN product (0·inf: the enclosure is lost) propagates through minimum and maximum to both ends,
+            # which the constructor widens to [-inf, inf]
             lo = np.minimum(np.minimum(p[0], p[1]), np.minimum(p[2], p[3]))
             hi = np.maximum(np.maximum(p[0], p[1]), np.maximum(p[2], p[3]))
-            if any(np.isnan(q).any() for q in p):  # 0·inf: the enclosure is lost
-                bad = np.isnan(p[0]) | np.isnan(p[1]) | np.isnan(p[2]) | np.isnan(p[3])
-                lo, hi = np.where(bad, -np.inf, lo), np.where(bad, np.inf, hi)
             return Iv(_down(lo), _up(hi))
 
     __rmul__ = __mul__

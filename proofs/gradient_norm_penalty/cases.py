@@ -16,7 +16,7 @@ import hypothesis.strategies as st
 import torch
 
 from proofs.gradient_norm_penalty.networks import module_functional
-from proofs.gradient_norm_penalty.oracles import gradient_roundoff, hvp, hvp_roundoff, regression_loss
+from proofs.gradient_norm_penalty.oracles import gradient_roundoff, hvp_roundoff, hvp_value, regression_loss
 from verify import Case, MLPCase, ModuleCase, case_from_json, case_type, gradient, mlp_cases, modules
 
 #: smooth activations (C^4): the FD error model needs third and fourth derivatives
@@ -85,7 +85,7 @@ def nonzero_gradient(mlp: MLPCase | ModuleCase) -> bool:
     gmax, kappa = float(g.abs().max()), gradient_roundoff(mlp)
     if not (math.isfinite(kappa) and gmax > 0.0 and gmax > 1e6 * float(torch.finfo(torch.float64).eps) * kappa):
         return False
-    return bool(torch.isfinite(hvp(f, theta, g / g.norm())).all())
+    return bool(torch.isfinite(hvp_value(f, theta, g / g.norm())).all())
 
 
 def gnp_cases(*, activations: tuple[str, ...] = SMOOTH, lams: tuple[float, ...] = LAMBDAS,

@@ -144,9 +144,9 @@ HALF_MODULES = _over_modules(HALF, "seed002-half-factor-modules", "[S002]: ∇�
 
 _FD_MODULE_NOTE = ("Over architectures there is no mpmath backpropagation: the reference Hĝ, w₃ and w₄ at θ come from "
                    "Richardson-extrapolated central differences of torch's float64 gradients, torch's sampled sups of "
-                   "w₃, w₄ are used only where its nested jvp agrees with them (1e-3 plus their spread; else the case "
-                   "is undecidable), and the re-check stops at the dense-Hessian stage. Activations tanh, softplus, "
-                   "sigmoid (GELU left out as for MLPs).",)
+                   "w₃, w₄ (reverse mode over reverse mode) are used only where they agree with those (1e-3 plus "
+                   "their spread; else the case is undecidable), and the re-check stops at the dense-Hessian stage. "
+                   "Activations tanh, softplus, sigmoid (GELU left out as for MLPs).",)
 FD_ORDER_MODULES = _over_modules(
     FD_ORDER, "gradient-norm-penalty-fd-order-modules",
     "Finite-difference Hessian-vector product: O(r) and O(r²), over architectures",

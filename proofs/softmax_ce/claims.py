@@ -89,8 +89,8 @@ CONVEX = FAMILY.claim(
     cases=softmax_batches, check=convex_check, recheck=convex_recheck_dense,
     relation="inequality", decode_case=SoftmaxBatch.from_json, figures=figures.softmax_spectrum_figures,
     notes=("It is the cross-entropy of softmax that is convex in W, not 'softmax' (the source's wording).",
-           "λ_min by Lanczos (eigsh, which='SA') on forward-over-reverse HVPs; re-checked with the dense "
-           "Hessian and numpy eigvalsh.",
+           "λ_min by Lanczos (eigsh, which='SA') on double-backward HVPs; re-checked with the dense "
+           "Hessian (forward over reverse) and numpy eigvalsh.",
            "Because H(1⊗c) = 0 the Hessian is always singular: a second-order test never certifies a "
            "minimum of this loss (C7), although convexity makes every stationary point global."),
 )

@@ -210,3 +210,22 @@ def test_roundoff_spread_measures_what_a_formula_cannot():
     assert small <= 64 * u * float(clean(theta))
     assert 1e-10 < large < 1e-7  # the cancellation loses ulp(1e8) ≈ 1.5e-8: seen, not invented
     assert large > 1e3 * max(small, u)
+
+
+def test_roundoff_spread_of_a_batched_evaluation_sees_the_same_points():
+    from verify.numeric import roundoff_spread
+
+    theta = torch.linspace(-1, 1, 50, dtype=torch.float64)
+    calls = []
+
+    def cancelling(t):
+        return (1e8 + (t ** 2).sum(-1)) - 1e8
+
+    def batched(points):
+        calls.append(points.shape)
+        return cancelling(points)
+
+    one_by_one = roundoff_spread(cancelling, theta)
+    together = roundoff_spread(cancelling, theta, batched=batched)
+    assert calls == [(9, 50)]  # one call with all nine points
+    assert together == one_by_one  # row by row the same arithmetic: the same table

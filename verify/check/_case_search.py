@@ -88,6 +88,7 @@ class _Search:
     last_gap: float = math.inf
     fingerprints: set[int] = field(default_factory=set)
     unhashable: int = 0
+    last_digest: tuple[Any, int | None] | None = None  # (the case object, its fingerprint)
     budget: int | None = None  # the cases this search may evaluate: a shard's share (None: the context's)
 
     @property
@@ -214,7 +215,7 @@ class _Search:
 
     def _fingerprint(self, case: Any) -> None:
         """Remember the case by a digest of its exact JSON form, to count distinct cases."""
-        digest = case_fingerprint(case)
+        digest = self._digest(case)
         if digest is None:
             self.unhashable += 1  # not JSON-able: never equal to another
         else:
@@ -222,8 +223,14 @@ class _Search:
 
     def seen(self, case: Any) -> bool:
         """Was this exact case decided before?"""
-        digest = case_fingerprint(case)
+        digest = self._digest(case)
         return digest is not None and digest in self.fingerprints
+
+    def _digest(self, case: Any) -> int | None:
+        """:func:`case_fingerprint`, once per case object: the local search asks :meth:`seen` and then records it."""
+        if self.last_digest is None or self.last_digest[0] is not case:
+            self.last_digest = (case, case_fingerprint(case))
+        return self.last_digest[1]
 
     def evidence(self) -> dict[str, Any]:
         return Tally.of(self).evidence()

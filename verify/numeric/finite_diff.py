@@ -234,7 +234,8 @@ def fd_hvp(grad_fn: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor,
 
 
 def roundoff_spread(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tensor, *, points: int = 9,
-                    seed: int = 0, direction: torch.Tensor | None = None) -> float:
+                    seed: int = 0, direction: torch.Tensor | None = None,
+                    batched: Callable[[torch.Tensor], torch.Tensor] | None = None) -> float:
     r"""The round-off noise of ``f`` near ``theta``, measured from a difference table (Moré & Wild's ECnoise).
 
     ``f`` is evaluated at ``points`` equally spaced points :math:`\theta + (i - \tfrac{p-1}2)\,h\,v`
@@ -244,6 +245,9 @@ def roundoff_spread(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tens
     :math:`\gamma_k = (k!)^2/(2k)!`. Returns the median of :math:`\sigma_4, \sigma_5, \sigma_6`; for a
     tensor-valued ``f`` (a gradient), of the largest entry's. For a model whose round-off has no formula
     (LayerNorm, attention, a user's module), this is the noise floor a comparison of values of ``f`` must allow.
+
+    ``batched``, if given, is ``f`` over a stack of points in one call (``torch.func.vmap(f)``, say): the noise
+    is then that of the batched evaluation, for callers that evaluate ``f`` that way.
 
     Reference: J. J. Moré and S. M. Wild, "Estimating computational noise", SIAM J. Sci. Comput. 33(3), 2011.
     """
@@ -255,8 +259,11 @@ def roundoff_spread(f: Callable[[torch.Tensor], torch.Tensor], theta: torch.Tens
     v = (direction / torch.linalg.vector_norm(direction)).to(theta)
     offsets = [i - (points - 1) / 2 for i in range(points)]
     with torch.no_grad():
-        table = torch.stack([torch.as_tensor(f(theta + (t * h) * v)).detach().double().cpu().reshape(-1)
-                             for t in offsets])
+        at = [theta + (t * h) * v for t in offsets]
+        if batched is not None:
+            table = torch.as_tensor(batched(torch.stack(at))).detach().double().cpu().reshape(points, -1)
+        else:
+            table = torch.stack([torch.as_tensor(f(x)).detach().double().cpu().reshape(-1) for x in at])
     sigmas = []
     for k in range(1, 7):
         table = table[1:] - table[:-1]

@@ -58,6 +58,12 @@ MEMORY_BUDGET = 256 * 2 ** 20
 _VMAP_COPIES = 4
 
 
+def _has_tied_tensors(module: nn.Module) -> bool:
+    """Whether a parameter or buffer is reachable under two names (``remove_duplicate=False`` lists both)."""
+    tensors = [*module.named_parameters(remove_duplicate=False), *module.named_buffers(remove_duplicate=False)]
+    return len({id(t) for _, t in tensors}) < len(tensors)
+
+
 def per_example_chunk(n: int, m: int, itemsize: int, budget: int = MEMORY_BUDGET) -> int:
     """Examples per chunk so that ``chunk × n`` gradients and vmap's copies fit in ``budget`` bytes."""
     return max(1, min(m, budget // max(1, _VMAP_COPIES * n * itemsize)))
@@ -80,6 +86,8 @@ class FunctionalModel:
             module is checked once for what would make the numbers wrong (:mod:`verify.numeric._module_checks`)
             unless this is False; on a generated boundary case (a saturated sigmoid, a ReLU at a kink) the
             diagnosis would reject a network whose numbers are right. A user's module is always diagnosed.
+        _fresh: internal, for the same networks: the module was built for this model alone, so it is used as is
+            rather than deep-copied (a user's module is always copied: verify never changes it).
 
     Raises:
         InvalidInputError: a bad batch, loss name, or a model without trainable parameters.
@@ -88,14 +96,15 @@ class FunctionalModel:
 
     def __init__(self, model: Any, batch: Any, loss: Any = None, *, seed: int = 0,
                  dtype: torch.dtype = torch.float64, device: torch.device | str = "cpu",
-                 train_mode: bool = False, name: str = "the model", _diagnose: bool = True) -> None:
+                 train_mode: bool = False, name: str = "the model", _diagnose: bool = True,
+                 _fresh: bool = False) -> None:
         self.seed, self.dtype, self.device = int(seed), dtype, torch.device(device)
         self.train_mode, self.name = bool(train_mode), name
         #: verify's own networks draw no random numbers and compute attention by its formula: no RNG state or
         #: attention backend to fix around each forward pass (a third of a small network's forward time)
         self._fixed_run = _diagnose or self.train_mode
         self._rng = seeded_state(self.seed, self.device)
-        self.module = self._instantiate(model).to(dtype=dtype, device=self.device)
+        self.module = (model if _fresh else self._instantiate(model)).to(dtype=dtype, device=self.device)
         self.module.train(self.train_mode)
         self.X, self.y = self._batch(batch)
         trainable = [(k, p) for k, p in self.module.named_parameters() if p.requires_grad]
@@ -107,6 +116,9 @@ class FunctionalModel:
         self.names = [k for k, _ in trainable]
         self.shapes = [p.shape for _, p in trainable]
         self.theta0 = torch.cat([p.detach().reshape(-1) for _, p in trainable]).clone()
+        #: whether a tensor sits under two names (tied weights): only then must functional_call tie them (its
+        #: untying pass is a quarter of a small network's forward overhead)
+        self._tied = _has_tied_tensors(self.module)
         self.loss_name, self._loss = _resolve_loss(loss, self.y)
         if _diagnose:
             self.unreached = check_module(self)
@@ -210,9 +222,9 @@ class FunctionalModel:
         """The module's output at ``theta`` on ``X`` (default the batch), under the fixed RNG state."""
         X = self.X if X is None else X
         if not self._fixed_run:
-            return functional_call(self.module, self.params(theta), (X,))
+            return functional_call(self.module, self.params(theta), (X,), tie_weights=self._tied)
         with seeded(self._rng, self.device):
-            return functional_call(self.module, self.params(theta), (X,))
+            return functional_call(self.module, self.params(theta), (X,), tie_weights=self._tied)
 
     def loss(self, theta: torch.Tensor) -> torch.Tensor:
         """The mean loss over the batch, a 0-dim tensor."""
@@ -293,7 +305,7 @@ class FunctionalModel:
 
     def _example_loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with seeded(self._rng, self.device):
-            out = functional_call(self.module, self.params(theta), (x[None],))
+            out = functional_call(self.module, self.params(theta), (x[None],), tie_weights=self._tied)
         return self._loss(out, y[None])
 
     def per_example_grad_chunks(self, theta: torch.Tensor, budget: int = MEMORY_BUDGET):

@@ -154,11 +154,11 @@ def functional(model: Any, loss: Any = "cross-entropy", *, batch: Any = None, dt
         X = torch.tensor(model.x, dtype=dtype, device=device)
         y = torch.tensor(model.y, dtype=torch.long, device=device)
         return FunctionalModel(module_from_case(model, dtype, device), (X, y), loss, dtype=dtype, device=device,
-                               name=f"the {model.arch} case", _diagnose=False, **options)
+                               name=f"the {model.arch} case", _diagnose=False, _fresh=True, **options)
     if batch is None:
         raise InvalidInputError("functional(model, loss, batch=(X, y)) needs the batch for a model; a case of "
                                 "verify.modules() carries its own.")
-    if "_diagnose" in options:
-        raise InvalidInputError("A user's model is always diagnosed (the checks that make its numbers trustworthy); "
-                                "_diagnose is for the networks verify builds itself.")
+    if "_diagnose" in options or "_fresh" in options:
+        raise InvalidInputError("A user's model is always diagnosed (the checks that make its numbers trustworthy) "
+                                "and copied; _diagnose and _fresh are for the networks verify builds itself.")
     return FunctionalModel(model, batch, loss, dtype=dtype, device=device, **options)
