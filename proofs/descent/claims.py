@@ -41,7 +41,7 @@ DESCENT = FAMILY.claim(
     relation="inequality", decode_case=DescentCase.from_json, figures=figures.descent_figures,
     notes=("Softmax regression uses the global M of C1 with α ∈ (0, 2/M]; MLP regressions (C² activations, "
            "targets cos(i)) fix α_max first and certify M on the whole segment (interval Taylor enclosures of "
-           "gᵀ∇²L(ξ)g with bisection; undecidable only where no finite bound is found within the work limit); "
+           "gᵀ∇²L(ξ)g with subdivision; undecidable only where no finite bound is found within the work limit); "
            "quadratics use the directional "
            "M = gᵀQg/‖g‖², where the lemma is an equality (slack ≈ 0), and M = λ_max(Q), where the slack is "
            "checked to equal α²(λ_max‖g‖² − gᵀQg)/2.",
@@ -102,7 +102,7 @@ DESCENT_MODULES = FAMILY.claim(
     relation="inequality", decode_case=DescentCase.from_json, figures=figures.descent_case_figures,
     notes=("M is certified on the segment as for the MLP regressions of descent-lemma: the network (convolutions, "
            "LayerNorm, softmax attention) and the cross-entropy run in interval Taylor mode to third order in s "
-           "along θ − s·g, and bisection bounds the supremum of gᵀ∇²L(ξ)g within 10⁻³ (the re-check: 10⁻⁵ and a "
+           "along θ − s·g, and subdivision bounds the supremum of gᵀ∇²L(ξ)g within 10⁻³ (the re-check: 10⁻⁵ and a "
            "257-point autograd scan). The softmax's derivatives are the cumulants of z' under p, from centred "
            "differences, so a saturated softmax stays tight.",
            "Every case cross-checks the certified M against 33 autograd samples of the curvature (one above M "

@@ -3,7 +3,7 @@ r"""The descent lemma (C2) and [S000]'s start-point curvature on networks of :fu
 :class:`ModuleLoss` is the problem of a :class:`verify.ModuleCase`: its mean cross-entropy as a function of θ
 (:func:`verify.functional`). Its M is **certified on the segment**: the network and the cross-entropy run in
 interval Taylor mode along θ − s·g (:mod:`.module_segment`, :mod:`.jets`: convolutions, LayerNorm, softmax
-attention and the log-sum-exp included), and :func:`.certify.certify_curvature` bisects [0, α_max] until the
+attention and the log-sum-exp included), and :func:`.certify.certify_curvature` subdivides [0, α_max] until the
 enclosures of gᵀ∇²L(θ − s·g)g bound their supremum within a tolerance, as for the MLP regressions of
 ``descent-lemma``. Two independent routes check the certified M on every case (:meth:`ModuleLoss.inconsistency`):
 the directional curvatures by autograd at 33 points of the segment (257 in the re-check), and the curvature the
@@ -120,7 +120,7 @@ class ModuleLoss(DescentProblem):
 
     def curvature_bound(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, ctx: CheckContext,
                         dense: bool) -> CurvatureBound:
-        """M certified by interval Taylor enclosures with bisection; the re-check (``dense``) certifies to a 100×
+        """M certified by interval Taylor enclosures with subdivision; the re-check (``dense``) certifies to a 100×
         finer tolerance with 4× the work and takes the max with its 257 autograd samples (which can only raise
         M). The samples and the curvature the loss values imply are kept for :meth:`inconsistency`."""
         rtol, limit = (DENSE_RTOL, 4 * MAX_INTERVALS) if dense else (CERTIFY_RTOL, MAX_INTERVALS)

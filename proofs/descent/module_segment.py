@@ -1,7 +1,7 @@
 r"""The networks of :func:`verify.modules` run in interval Taylor mode on a segment: a certified segment curvature.
 
 :func:`module_enclosure` gives, for a :class:`verify.ModuleCase` at θ with a direction d, the function
-``(s_lo, s_hi) ↦ (φ''(S), φ'''(S))`` that :func:`.certify.certify_curvature` bisects, where
+``(s_lo, s_hi) ↦ (φ''(S), φ'''(S))`` that :func:`.certify.certify_curvature` subdivides, where
 φ(s) = L(θ − s·d) is the case's mean cross-entropy. The forwards here are written again from the architectures'
 formulas (the same parameter names and layouts as ``verify.numeric.zoo``, which builds the ``nn.Module`` s): the
 MLP, the CNN (zero padding, k×k windows, a linear head on the channel-major flattening), the residual blocks

@@ -71,13 +71,14 @@ def _worst(comparisons: list[tuple[float, Comparison]]) -> tuple[float, Comparis
 
 
 def _bound_at(f: Callable, theta: torch.Tensor, g: torch.Tensor, alpha: float, M: float, bound: Bound,
-              tol: Tolerance, noise: Callable[[torch.Tensor], float]) -> Comparison:
-    """The bound at one α; the slack is normalized by the terms that cancel, α‖g‖²(1 + α|M|/2)."""
+              tol: Tolerance, noise: Callable[[torch.Tensor], float], at_theta: tuple[float, float]) -> Comparison:
+    """The bound at one α; the slack is normalized by the terms that cancel, α‖g‖²(1 + α|M|/2).
+    ``at_theta``: L(θ) and its evaluation noise, the same at every α."""
     G = float(g @ g)
     moved = theta - alpha * g
-    L0, L1 = float(f(theta)), float(f(moved))
+    (L0, noise0), L1 = at_theta, float(f(moved))
     scale = alpha * G * (1.0 + alpha * abs(M) / 2.0)
-    return compare_leq(L1 - L0, bound(alpha, M, G), scale, tol, noise=abs(L0) + abs(L1) + noise(theta) + noise(moved))
+    return compare_leq(L1 - L0, bound(alpha, M, G), scale, tol, noise=abs(L0) + abs(L1) + noise0 + noise(moved))
 
 
 def certified_m(curvature: CurvatureBound) -> float | None:
@@ -137,7 +138,8 @@ def check_bound(case: DescentCase, ctx: CheckContext, bound: Bound, *, dense: bo
     alpha_max = problem.alpha_max(M, fixed_max)
     alphas = sorted({alpha_max * a for a in ALPHA_GRID} | {alpha_max * case.alpha_frac})
     noise = lambda point: problem.evaluation_noise(point, ctx)  # noqa: E731
-    results = [(a, _bound_at(f, theta, g, a, M, bound, tol, noise)) for a in alphas]
+    at_theta = (float(f(theta)), noise(theta))
+    results = [(a, _bound_at(f, theta, g, a, M, bound, tol, noise, at_theta)) for a in alphas]
     if curvature.M is not None:  # judged against the problem's own M, whatever m_rule made of it
         contradicted = [a for a, c in results if c.status == "violated"
                         and problem.m_contradicted(f, theta, g, a, curvature.M, ctx)]

@@ -251,7 +251,7 @@ class MLPRegression(DescentProblem):
 
     def curvature_bound(self, f: Loss, theta: torch.Tensor, g: torch.Tensor, alpha_max: float, ctx: CheckContext,
                         dense: bool) -> CurvatureBound:
-        """M certified by interval Taylor enclosures of gᵀ∇²L(ξ)g with bisection (:mod:`.certify`).
+        """M certified by interval Taylor enclosures of gᵀ∇²L(ξ)g with subdivision (:mod:`.certify`).
 
         The directional samples (33 points, batched) are kept as the baseline the certified M is compared
         with; the re-check (``dense``) certifies to a 100× finer tolerance and takes the max with a 257-point

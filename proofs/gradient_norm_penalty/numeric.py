@@ -281,8 +281,8 @@ def _fd_compare(case: GNPCase, ctx: CheckContext, differenced: Differenced, hvp:
     if weight:
         roundoff += weight * hscale * kappa_rel
     tol = Tolerance(ctx.dtype, FAMILY.depth)
-    # ∇L_S at all the sweep's points in one vmap call where the network batches well
-    grad_fn = (sweep_gradients(case.mlp, f, theta, v, grids) if differenced.kind == "loss"
+    # ∇L_S at all the sweep's points in one vmap call (the penalized gradient is differenced point by point)
+    grad_fn = (sweep_gradients(f, theta, v, grids) if differenced.kind == "loss"
                else differenced.gradient(f, case.lam))
     measured = network(case.mlp).gradient_noise
     if measured is not None:  # no round-off-free route: the gradient's noise is measured, not only modelled

@@ -35,6 +35,7 @@ from typing import Any
 import mpmath
 import numpy as np
 import torch
+import torch.autograd.forward_ad as fwAD
 from torch.func import grad, jvp, vmap
 
 from verify import MLPCase, MLPSpec, ModuleCase, as_tensor, gradient, hvp_operator, mlp_forward
@@ -59,28 +60,16 @@ def regression_loss(mlp: MLPCase | ModuleCase, dtype: str = "float64", device: s
     return network(mlp).loss(mlp, dtype, device)
 
 
-class RegressionLoss:
-    """θ ↦ the mean squared error ½‖f(x) − t‖² of an MLP against the targets t = cos(i), with x and t exposed as
-    ``constants``: :func:`hvp` passes them to forward mode as primals with zero tangents, which torch
-    differentiates with ordinary ops instead of ZeroTensor meta kernels (bitwise the same products, faster)."""
-
-    def __init__(self, spec: MLPSpec, x: torch.Tensor, t: torch.Tensor) -> None:
-        self.spec = spec
-        self.constants = (x, t)
-
-    def __call__(self, theta: torch.Tensor) -> torch.Tensor:
-        return self.with_constants(theta, *self.constants)
-
-    def with_constants(self, theta: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        return 0.5 * ((mlp_forward(self.spec, theta, x) - t) ** 2).sum(-1).mean()
-
-
 def _mlp_regression_loss(mlp: MLPCase, dtype: str, device: str) -> tuple[Fn, torch.Tensor]:
     """The mean squared error ½‖f(x) − t‖² of the MLP against the targets t = cos(i)."""
     spec = MLPSpec(tuple(mlp.widths), mlp.activation, mlp.bias)
     x = as_tensor(mlp.x, dtype, device)
-    return RegressionLoss(spec, x, targets(x.shape[0], spec.widths[-1], x)), as_tensor(mlp.flat_params(), dtype,
-                                                                                         device)
+    t = targets(x.shape[0], spec.widths[-1], x)
+
+    def loss(theta: torch.Tensor) -> torch.Tensor:
+        return 0.5 * ((mlp_forward(spec, theta, x) - t) ** 2).sum(-1).mean()
+
+    return loss, as_tensor(mlp.flat_params(), dtype, device)
 
 
 @functools.lru_cache(maxsize=512)  # cases hash by their bytes; the filter and the checks share it
@@ -92,11 +81,15 @@ def gradient_roundoff(mlp: MLPCase) -> float:
     round-off u is then about u·κ. Never below ‖g‖_∞ (the round-off of a single product).
     """
     f32, th32 = regression_loss(mlp, "float32")
-    f64, _ = regression_loss(mlp, "float64")
-    g32 = gradient(f32, th32).double()
-    g64 = gradient(f64, th32.double())
+    g32, g64 = gradient(f32, th32).double(), _gradient64_at_float32_point(mlp)
     kappa = float((g32 - g64).abs().max()) / float(torch.finfo(torch.float32).eps)
     return max(kappa, float(g64.abs().max())) if math.isfinite(kappa) else math.inf
+
+
+@functools.lru_cache(maxsize=512)  # both round-off measurements start from it
+def _gradient64_at_float32_point(net: MLPCase | ModuleCase) -> torch.Tensor:
+    f64, _ = regression_loss(net, "float64")
+    return gradient(f64, regression_loss(net, "float32")[1].double())
 
 
 @functools.lru_cache(maxsize=512)  # the case filter and the check ask for the same network's
@@ -105,7 +98,7 @@ def hvp_roundoff(net: MLPCase | ModuleCase) -> float:
     the same point and direction, over ε₃₂). Never below ‖Hĝ‖_∞."""
     f32, th32 = regression_loss(net, "float32")
     f64, _ = regression_loss(net, "float64")
-    g = gradient(f64, th32.double())
+    g = _gradient64_at_float32_point(net)
     direction = g / g.norm()
     h32 = hvp(f32, th32, direction.float()).double()  # the route whose round-off is measured
     h64 = hvp_value(f64, th32.double(), direction.float().double())  # the reference, ~1e-9 of h32's error
@@ -145,14 +138,15 @@ def penalized_hvp(f: Fn, theta: torch.Tensor, lam: float, v: torch.Tensor) -> to
 
 
 def hvp(f: Fn, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """Hv by forward over reverse (torch.func.jvp of torch.func.grad). A loss that exposes its batch as
-    ``constants`` (:class:`~proofs.gradient_norm_penalty.networks.ModuleLoss`) gets it as a primal with a zero
-    tangent: the same product, without torch's slow ZeroTensor path for the closure's constants."""
-    constants = getattr(f, "constants", ())
-    if not constants:
-        return jvp(grad(f), (theta,), (v,))[1]
-    zeros = tuple(torch.zeros_like(c) for c in constants)
-    return jvp(grad(f.with_constants), (theta, *constants), (v, *zeros))[1]
+    """Hv by forward over reverse: the reverse-mode gradient evaluated on dual numbers θ + εv
+    (:mod:`torch.autograd.forward_ad`), its tangent. The same products as ``torch.func.jvp(torch.func.grad(f))``,
+    bit for bit, a third cheaper: no functorch layers, and tensors without a tangent (the batch, the targets)
+    cost nothing instead of running ZeroTensor kernels."""
+    with fwAD.dual_level(), torch.enable_grad():
+        leaf = theta.detach().requires_grad_(True)
+        (g,) = torch.autograd.grad(f(fwAD.make_dual(leaf, v)), leaf, allow_unused=True)
+        tangent = None if g is None else fwAD.unpack_dual(g).tangent
+    return torch.zeros_like(theta) if tangent is None else tangent
 
 
 def hvp_value(f: Fn, theta: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

@@ -273,7 +273,8 @@ def test_fallback_is_remembered_per_function(monkeypatch):
     f, theta, v = _mse_mlp()
     first = hvp_forward_over_reverse(f, theta, v)
     autodiff = importlib.import_module("verify.numeric.autodiff")
-    monkeypatch.setattr(autodiff, "jvp", lambda *a, **k: pytest.fail("forward mode retried on a known f"))
+    for name in ("jvp", "_dual_product"):  # forward mode inside a transform, and outside
+        monkeypatch.setattr(autodiff, name, lambda *a, **k: pytest.fail("forward mode retried on a known f"))
     assert torch.equal(hvp_forward_over_reverse(f, theta, v), first)
     assert hvp_forward_over_reverse.last_route == "double_backward"
     assert hvp_operator(f, theta).route == "double_backward"
@@ -306,9 +307,12 @@ def test_only_the_zero_tensor_failure_falls_back(monkeypatch):
     def other_failure(*args, **kwargs):
         raise RuntimeError("some other forward-mode failure")
 
-    monkeypatch.setattr(autodiff, "jvp", other_failure)
+    for name in ("jvp", "_dual_product"):
+        monkeypatch.setattr(autodiff, name, other_failure)
     with pytest.raises(RuntimeError, match="some other"):
         hvp_operator(lambda t: (t ** 3).sum(), theta)(theta)
+    with pytest.raises(RuntimeError, match="some other"):  # under vmap: torch.func's jvp
+        torch.func.vmap(hvp_operator(lambda t: (t ** 3).sum(), theta))(torch.eye(2, dtype=F64))
 
 
 def test_deprecation_warning_is_filtered_under_W_error():
@@ -323,3 +327,14 @@ def test_deprecation_warning_is_filtered_under_W_error():
         "assert torch.equal(hvp_operator(f, t)(t), 6 * t)\n"
     )
     subprocess.run([sys.executable, "-W", "error", "-c", code], check=True)
+
+
+def test_forward_over_reverse_is_the_same_on_dual_numbers_and_under_vmap():
+    """Outside transforms the product runs on forward_ad dual numbers, inside (vmap over v) on torch.func's jvp:
+    the same forward-mode formulas, so the same bits."""
+    _, f, theta = _loss(Case((3, 4, 2), "tanh"))
+    eye = torch.eye(theta.numel(), dtype=F64)
+    op = hvp_operator(f, theta)
+    one_by_one = torch.stack([op(e) for e in eye])
+    assert torch.equal(torch.func.vmap(op)(eye), one_by_one)
+    assert torch.equal(one_by_one[0], torch.func.jvp(torch.func.grad(f), (theta,), (eye[0],))[1])

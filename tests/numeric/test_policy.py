@@ -20,7 +20,7 @@ def test_all_names_importable_and_unique():
     assert len(set(numeric.__all__)) == len(numeric.__all__)
     public = {n for n in vars(numeric) if not n.startswith(("_", "@"))}  # "@py_*": pytest assertion rewriting
     modules = {"autodiff", "compare", "finite_diff", "losses", "mlp", "policy", "spectrum", "module", "zoo",
-               "batchgrad", "estimators", "ggn"}
+               "batchgrad", "estimators", "ggn", "per_example"}
     assert public - modules == set(numeric.__all__)  # nothing public beyond __all__ (and the submodules)
 
 
@@ -28,12 +28,13 @@ def test_every_public_module_name_is_reexported():
     import importlib
 
     for module in ("autodiff", "compare", "finite_diff", "losses", "mlp", "policy", "spectrum", "module", "zoo",
-                   "batchgrad", "estimators", "ggn"):
+                   "batchgrad", "estimators", "ggn", "per_example"):
         mod = importlib.import_module(f"verify.numeric.{module}")
         for name in mod.__all__:
             assert getattr(numeric, name) is getattr(mod, name), (module, name)
     assert set(numeric.__all__) == {n for m in ("autodiff", "compare", "finite_diff", "losses", "mlp", "policy",
-                                                "spectrum", "module", "zoo", "batchgrad", "estimators", "ggn")
+                                                "spectrum", "module", "zoo", "batchgrad", "estimators", "ggn",
+                                                "per_example")
                                     for n in importlib.import_module(f"verify.numeric.{m}").__all__}
 
 

@@ -13,8 +13,6 @@ from verify.numeric.autodiff import (
     hvp_forward_over_reverse,
     hvp_operator,
     hvp_products,
-    per_sample_grads,
-    per_sample_grads_loop,
 )
 from verify.numeric.batchgrad import mlp_per_example_grads
 from verify.numeric.compare import compare_tensors, worst_index
@@ -50,6 +48,7 @@ from verify.numeric.module import (
     differentiable_attention,
     per_example_chunk,
 )
+from verify.numeric.per_example import per_sample_grads, per_sample_grads_loop
 from verify.numeric.policy import (
     as_tensor,
     blas_threads,
