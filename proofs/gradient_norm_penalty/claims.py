@@ -150,9 +150,11 @@ _FD_MODULE_NOTE = ("Over architectures there is no mpmath backpropagation: the r
 FD_ORDER_MODULES = _over_modules(
     FD_ORDER, "gradient-norm-penalty-fd-order-modules",
     "Finite-difference Hessian-vector product: O(r) and O(r²), over architectures",
-    cases=lambda: cs.gnp_module_cases(activations=cs.FD_SMOOTH[:1] + cs.FD_SMOOTH[2:]), notes=_FD_MODULE_NOTE)
+    cases=lambda: cs.gnp_module_cases(activations=cs.FD_SMOOTH[:1] + cs.FD_SMOOTH[2:], hvp_measured=False),
+    notes=_FD_MODULE_NOTE)
 PENALIZED_FD_MODULES = _over_modules(
     PENALIZED_FD, "seed002-fd-uses-penalized-loss-modules",
     "[S002]: the FD formula with ∇L of the penalized loss, over architectures",
-    cases=lambda: cs.gnp_module_cases(activations=cs.FD_SMOOTH[:1] + cs.FD_SMOOTH[2:], lams=(1.0, 0.5, 0.1)),
+    cases=lambda: cs.gnp_module_cases(activations=cs.FD_SMOOTH[:1] + cs.FD_SMOOTH[2:], lams=(1.0, 0.5, 0.1),
+                                      hvp_measured=False),
     notes=_FD_MODULE_NOTE)

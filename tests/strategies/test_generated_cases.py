@@ -194,6 +194,22 @@ def test_mlp_cases_respect_their_arguments(case: MLPCase) -> None:
 
 
 @FAST
+@given(case=mlp_cases(depth=(1, 3), width=(1, 4), max_scale=10.0, zero_layers=False))
+def test_mlp_cases_can_leave_out_large_weights_and_zero_layers(case: MLPCase) -> None:
+    """Entries are n/q·s with |n/q| ≤ 2: a scale cap of 10 keeps every weight and bias below 20 (never
+    ``large-scale``); a zero layer then only comes from entries that all happen to be 0."""
+    assert max(float(np.abs(a).max(initial=0.0)) for a in (*case.weights, *case.biases)) <= 20.0
+    assert "large-scale" not in case.tags or float(np.abs(case.x).max()) >= 100
+
+
+def test_mlp_cases_reject_a_bad_cap_or_flag() -> None:
+    with pytest.raises(InvalidInputError, match="zero_layers"):
+        mlp_cases(zero_layers="no")  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="max_scale"):
+        mlp_cases(max_scale=1e-6)
+
+
+@FAST
 @given(z=logits())
 def test_logits_shape_and_magnitude(z: np.ndarray) -> None:
     assert z.dtype == np.float64 and z.ndim == 1 and 2 <= z.size <= 8

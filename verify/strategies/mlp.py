@@ -40,7 +40,6 @@ _LAYER_STRUCTURES = ("generic", "generic", "rank-one", "zero")
 _INPUT_STRUCTURES = ("generic", "generic", "generic", "rank-one")
 #: Whether to force one width to 1 (when the ranges allow it).
 _NARROW = (False, False, True)
-_WEIGHT_SCALES = scales()
 _INPUT_SCALES = scales(max_scale=10.0)
 
 
@@ -53,6 +52,8 @@ def mlp_cases(
     batch: int | tuple[int, int] = (1, 8),
     d_in: int | tuple[int, int] | None = None,
     d_out: int | tuple[int, int] | None = None,
+    max_scale: float = 1e3,
+    zero_layers: bool = True,
 ) -> SearchStrategy[MLPCase]:
     """Strategy of :class:`~verify.strategies.cases.MLPCase` (float64 weights and inputs).
 
@@ -65,6 +66,10 @@ def mlp_cases(
         batch: number of input rows, ``>= 1``.
         d_in: input dimension, ``None`` for ``width``.
         d_out: output dimension, ``None`` for ``width``.
+        max_scale: the largest scale of a layer's weights and biases (entries up to twice it): 10 leaves out the
+            ``large-scale`` tag's weights (≥ 100) at the source, cheaper than filtering drawn networks on it.
+        zero_layers: whether one layer may be drawn exactly 0 (``False``: a layer is 0 only where every drawn
+            entry is, as for any matrix; filter on the ``zero-weights`` tag to exclude those too).
 
     Returns:
         Strategy of cases with ``widths = (d_in, d_1, ..., d_out)``, weights
@@ -81,13 +86,18 @@ def mlp_cases(
     acts = _choices("activations", activations, MLP_ACTIVATIONS)
     if bias is not None and not isinstance(bias, bool):
         raise InvalidInputError(f"Got bias={bias!r}, but valid values are True, False and None (both).")
-    return _mlp_cases(depth_r, width_r, batch_r, d_in_r, d_out_r, acts, bias)
+    if not isinstance(zero_layers, bool):
+        raise InvalidInputError(f"Got zero_layers={zero_layers!r}, but valid values are True and False.")
+    weight_scales = scales(max_scale=max_scale)
+    structures = _LAYER_STRUCTURES if zero_layers else tuple(s for s in _LAYER_STRUCTURES if s != "zero")
+    return _mlp_cases(depth_r, width_r, batch_r, d_in_r, d_out_r, acts, bias, weight_scales, structures)
 
 
 @st.composite
 def _mlp_cases(draw: st.DrawFn, depth: tuple[int, int], width: tuple[int, int],
                batch: tuple[int, int], d_in: tuple[int, int], d_out: tuple[int, int],
-               activations: tuple[str, ...], bias: bool | None) -> MLPCase:
+               activations: tuple[str, ...], bias: bool | None, weight_scales: SearchStrategy[float],
+               structures: tuple[str, ...]) -> MLPCase:
     # Everything about layer t (its output width, scale, W, b) is drawn in one
     # contiguous run, so the shrinker can delete a whole layer and lower the depth.
     layers = draw(_favour_low(*depth))
@@ -97,13 +107,13 @@ def _mlp_cases(draw: st.DrawFn, depth: tuple[int, int], width: tuple[int, int],
     activation = draw(_sampled(activations))
     has_bias = draw(st.booleans()) if bias is None else bias
     n = draw(_favour_low(*batch))
-    special = draw(_sampled(_LAYER_STRUCTURES))
+    special = draw(_sampled(structures))
     where = draw(_uniform_int(0, layers - 1))
     widths = [1 if narrow == 0 else draw(_uniform_int(*ranges[0]))]
     weights, biases = [], []
     for t in range(layers):
         widths.append(1 if narrow == t + 1 else draw(_uniform_int(*ranges[t + 1])))
-        scale = draw(_WEIGHT_SCALES)
+        scale = draw(weight_scales)
         structure = (special if t == where else "generic",)
         weights.append(_draw_matrix(draw, widths[t + 1], widths[t], structure, scale))
         if has_bias:
