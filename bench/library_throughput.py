@@ -8,9 +8,14 @@ in a git worktree, in the same run, and prints the ratio of the wall times (base
 Where the time goes, per claim: ``symbolic`` (the claim's SymPy part), ``check`` (the claim's numeric check and
 its oracle, while searching), ``shrink`` (the check after the first violation: Hypothesis shrinking it),
 ``recheck`` (the independent re-check), ``figures``, and ``engine`` (the rest: case generation, targeting,
-bookkeeping). A claim's numbers come from wrapping its callables, so the engine's own code is not touched.
+bookkeeping). A claim's numbers come from wrapping its callables, so the engine's own code is not touched; the
+wrapped derivations are closures, which the on-disk symbolic cache never serves, so ``symbolic`` is what the
+derivations cost. ``--cli`` also times what a user runs, ``verify check --examples N --threads 1`` on the whole
+library in a fresh process, twice: with an empty cache folder (derivations run and are stored), then again (they
+are read back).
 
     python bench/library_throughput.py                          # the library at 1000 examples vs f5dbfd0
+    python bench/library_throughput.py --cli                    # and `verify check` as a user runs it
     python bench/library_throughput.py --examples 100 --baseline none --claims 'descent-*'
 """
 
@@ -109,6 +114,23 @@ def _table(rows: list[dict], title: str) -> float:
     return total
 
 
+def _cli_runs(args: argparse.Namespace) -> dict[str, float]:
+    """Wall seconds of ``verify check`` over the whole library, with an empty symbolic cache and then with it full."""
+    walls = {}
+    with tempfile.TemporaryDirectory(prefix="verify-cache-") as cache:
+        env = {**os.environ, "VERIFY_CACHE_DIR": cache, "OMP_NUM_THREADS": "1"}
+        command = [sys.executable, "-m", "verify.cli", "check", "--examples", str(args.examples), "--seed",
+                   str(args.seed), "--threads", "1", "--quiet"]
+        for label in ("cold cache", "warm cache"):
+            start = time.perf_counter()
+            done = subprocess.run(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+            walls[label] = time.perf_counter() - start
+            last = (done.stdout.strip().splitlines() or [""])[-1]
+            print(f"verify check --examples {args.examples} --threads 1 ({label}): {walls[label]:.1f} s wall "
+                  f"({walls[label] / 60:.2f} min), exit {done.returncode}: {last}")
+    return walls
+
+
 def _baseline(commit: str, args: argparse.Namespace) -> list[dict]:
     with tempfile.TemporaryDirectory(prefix="verify-baseline-") as tmp:
         tree = Path(tmp) / "tree"
@@ -126,6 +148,7 @@ def main() -> None:
     parser.add_argument("--claims", default="*", help="comma-separated globs on claim ids (default: all)")
     parser.add_argument("--baseline", default="f5dbfd0", help="a commit to compare with, or 'none'")
     parser.add_argument("--json", help="write both runs' rows here")
+    parser.add_argument("--cli", action="store_true", help="also time `verify check` on the whole library (twice)")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -150,6 +173,9 @@ def main() -> None:
                    if r["claim"] == b["claim"] and r["verdict"] != b["verdict"]]
         print("verdicts that differ: " + (", ".join(f"{c} {b}→{n}" for c, b, n in changed) or "none"))
         result["baseline"] = base
+    if args.cli:
+        print()
+        result["cli"] = _cli_runs(args)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
 

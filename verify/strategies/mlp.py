@@ -66,8 +66,9 @@ def mlp_cases(
         batch: number of input rows, ``>= 1``.
         d_in: input dimension, ``None`` for ``width``.
         d_out: output dimension, ``None`` for ``width``.
-        max_scale: the largest scale of a layer's weights and biases (entries up to twice it): 10 leaves out the
-            ``large-scale`` tag's weights (≥ 100) at the source, cheaper than filtering drawn networks on it.
+        max_scale: the largest scale of a layer's weights and biases (entries up to twice it, a rank-one layer's
+            up to four times): 10 leaves out the ``large-scale`` tag's weights (≥ 100) at the source, cheaper than
+            filtering drawn networks on it.
         zero_layers: whether one layer may be drawn exactly 0 (``False``: a layer is 0 only where every drawn
             entry is, as for any matrix; filter on the ``zero-weights`` tag to exclude those too).
 
