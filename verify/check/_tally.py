@@ -27,7 +27,8 @@ def case_fingerprint(case: Any) -> int | None:
     """A 64-bit digest of the case's exact JSON form (the same in every process); None when it has none.
 
     json encodes the lists, numbers and strings of ``to_json()`` itself and hands anything else to ``to_plain``:
-    the same text as encoding ``to_plain(case)``, in half the time.
+    the text of ``to_plain(case)`` in half the time (a non-finite float is spelled NaN rather than "nan": equal
+    cases still have equal texts, different cases different ones).
     """
     data = case.to_json() if callable(getattr(case, "to_json", None)) else case
     try:
