@@ -130,7 +130,8 @@ def _module_segment_bounds(f: Any, net: ModuleCase, theta: torch.Tensor, v: torc
         return math.nan, math.nan, (f"none: torch's w3, w4 at θ off by {off3:.2g}, {off4:.2g} from differences of "
                                     "gradients (no mpmath route for this architecture)")
     m3, m4 = orc.sampled_sup(w3[points // 2:]), orc.sampled_sup(w4)  # as orc.segment_bounds, from the same samples
-    return m3 + 2 * off3, m4 + 2 * off4, "torch.func jvp (checked at θ against differences of gradients)"
+    return m3 + 2 * off3, m4 + 2 * off4, ("torch.func reverse over reverse (checked at θ against differences of "
+                                          "gradients)")
 
 
 def _gradient_noise(grad_fn: Any, theta: torch.Tensor, v: torch.Tensor) -> float:

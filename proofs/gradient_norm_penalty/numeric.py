@@ -185,7 +185,8 @@ def _gradient_compare(case: GNPCase, ctx: CheckContext, formula: NormGradient, h
 
 def gradient_check(case: GNPCase, ctx: CheckContext, formula: NormGradient = norm_gradient) -> CaseResult:
     """g + λ·formula(Hg, ‖g‖) with Hg forward-over-reverse against double backward through λ‖∇L_S‖."""
-    return _gradient_compare(case, ctx, formula, orc.hvp, orc.penalized_gradient, "jvp(grad) / double backward")
+    return _gradient_compare(case, ctx, formula, orc.hvp, orc.penalized_gradient,
+                             "forward over reverse / double backward")
 
 
 def gradient_recheck(case: GNPCase, ctx: CheckContext, formula: NormGradient = norm_gradient) -> CaseResult:

@@ -338,3 +338,27 @@ def test_forward_over_reverse_is_the_same_on_dual_numbers_and_under_vmap():
     one_by_one = torch.stack([op(e) for e in eye])
     assert torch.equal(torch.func.vmap(op)(eye), one_by_one)
     assert torch.equal(one_by_one[0], torch.func.jvp(torch.func.grad(f), (theta,), (eye[0],))[1])
+
+
+def test_derivatives_inside_inference_mode_are_refused_not_zero():
+    """autograd records nothing under torch.inference_mode(): every route would agree on H = 0."""
+    theta = torch.tensor([1.0, -2.0], dtype=F64)
+    op = hvp_operator(lambda t: (t ** 3).sum(), theta)  # built outside, called inside
+    with torch.inference_mode():
+        for call in (lambda: hvp_forward_over_reverse(lambda t: (t ** 3).sum(), theta, theta),
+                     lambda: hvp_double_backward(lambda t: (t ** 3).sum(), theta, theta),
+                     lambda: gradient(lambda t: (t ** 3).sum(), theta), lambda: op(theta)):
+            with pytest.raises(InvalidInputError, match="inference_mode"):
+                call()
+
+
+def test_a_loss_that_runs_forward_mode_itself_gets_torch_funcs_jvp():
+    """Dual numbers do not nest; torch.func's jvp does: f = ½(d/dε Σ(t + ε)²)² = 2(Σt)², so Hv = 4(Σv)·1."""
+    def f(t: torch.Tensor) -> torch.Tensor:
+        d = torch.func.jvp(lambda u: (u ** 2).sum(), (t,), (torch.ones_like(t),))[1]
+        return 0.5 * d ** 2
+
+    theta, v = torch.tensor([1.0, -2.0, 0.5], dtype=F64), torch.tensor([1.0, 0.0, 2.0], dtype=F64)
+    expected = torch.full_like(theta, 4.0 * float(v.sum()))
+    torch.testing.assert_close(hvp_forward_over_reverse(f, theta, v), expected, rtol=1e-12, atol=1e-12)
+    assert hvp_forward_over_reverse.last_route == "fwd_rev"

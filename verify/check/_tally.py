@@ -30,11 +30,14 @@ def case_fingerprint(case: Any) -> int | None:
     the text of ``to_plain(case)`` in half the time (a non-finite float is spelled NaN rather than "nan": equal
     cases still have equal texts, different cases different ones).
     """
-    data = case.to_json() if callable(getattr(case, "to_json", None)) else case
     try:
+        data = case.to_json() if callable(getattr(case, "to_json", None)) else case
         text = json.dumps(data, sort_keys=True, default=to_plain)
     except (TypeError, ValueError, RecursionError):
-        return None
+        try:  # keys json will not sort (mixed types), a to_json that fails: to_plain's own way, as always
+            text = json.dumps(to_plain(case), sort_keys=True, default=repr)
+        except (TypeError, ValueError, RecursionError):
+            return None
     return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "big")
 
 

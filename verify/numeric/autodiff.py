@@ -40,6 +40,8 @@ Route = Literal["fwd_rev", "double_backward"]
 _ROUTES = ("fwd_rev", "double_backward")
 #: the message of torch's forward-AD failure that the double-backward route does not have
 _FWD_AD_BUG = "ZeroTensors are immutable"
+#: dual numbers do not nest: an f that runs forward mode itself gets torch.func's jvp, which does
+_NESTED_FWD_AD = "Nested forward mode AD is not supported"
 #: id(f) -> weak reference to each f whose forward-over-reverse HVP hit that failure
 _FALLBACK: dict[int, weakref.ref] = {}
 
@@ -67,7 +69,16 @@ def _falls_back(f: object) -> bool:
     return ref is not None and ref() is f  # identity, not equality: an id can be reused
 
 
+def _check_autograd_on() -> None:
+    """Inside ``torch.inference_mode()`` autograd records nothing, so every derivative would come out 0."""
+    if torch.is_inference_mode_enabled():
+        raise InvalidInputError("Derivatives were asked for inside torch.inference_mode(), where autograd records "
+                                "nothing (every gradient and Hessian-vector product would be 0). Fix: call outside "
+                                "inference_mode (torch.no_grad() around it is fine).")
+
+
 def _check_theta(theta: torch.Tensor) -> None:
+    _check_autograd_on()
     if not isinstance(theta, torch.Tensor) or theta.dim() != 1 or not theta.dtype.is_floating_point:
         got = f"shape {tuple(theta.shape)}, dtype {theta.dtype}" if isinstance(theta, torch.Tensor) \
             else f"type {type(theta).__name__}"
@@ -78,6 +89,7 @@ def _check_theta(theta: torch.Tensor) -> None:
 
 
 def _check_vector(theta: torch.Tensor, v: torch.Tensor) -> None:
+    _check_autograd_on()
     if not isinstance(v, torch.Tensor) or v.shape != theta.shape:
         got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
         raise InvalidInputError(
@@ -170,7 +182,9 @@ def hvp_forward_over_reverse(f: ScalarFn, theta: torch.Tensor, v: torch.Tensor) 
     .. math:: H v = \frac{d}{d\varepsilon} \nabla f(\theta + \varepsilon v) \Big|_{\varepsilon=0}
 
     computed by one forward-mode pass through the backward pass (dual numbers, or
-    :func:`torch.func.jvp` of :func:`torch.func.grad` inside a transform). If torch's forward mode raises
+    :func:`torch.func.jvp` of :func:`torch.func.grad` inside a transform or where ``f`` runs forward mode itself).
+    Like double backward it differentiates what autograd records: code that leaves the graph (``.detach()``,
+    ``.data``) is invisible to both routes. If torch's forward mode raises
     ``ZeroTensors are immutable`` on ``f`` (``F.mse_loss`` with the default
     ``reduction="mean"``, torch 2.13), the product is computed by double backward
     as in :func:`hvp_double_backward` (then not an independent check of it), and
@@ -273,8 +287,9 @@ def hvp_operator(f: ScalarFn, theta: torch.Tensor, route: Route = "fwd_rev") -> 
     ``route="double_backward"`` builds the graph of :math:`g = \nabla f(\theta)`
     once and differentiates :math:`g^\top v` for each ``v`` (one backward pass per
     product, the forward and first backward pass are shared). ``route="fwd_rev"``
-    runs one :func:`torch.func.jvp` of the gradient per product (nothing can be
-    shared across tangents without tracing); where torch's forward mode fails on
+    runs one forward-mode pass through the gradient per product (as
+    :func:`hvp_forward_over_reverse`; nothing can be shared across tangents without tracing); where torch's
+    forward mode fails on
     ``f`` (see :func:`hvp_forward_over_reverse`) it falls back to double backward
     for the rest of its products. The operator's ``route`` attribute is the
     route its products run by.
@@ -323,7 +338,11 @@ class _HVPOperator:
             try:
                 if not (v.requires_grad or self._theta.requires_grad
                         or torch._C._functorch.maybe_current_level() is not None):
-                    return _dual_product(self._f, self._theta, v)
+                    try:
+                        return _dual_product(self._f, self._theta, v)
+                    except UserCodeError as exc:  # f runs forward mode itself: dual numbers do not nest
+                        if _NESTED_FWD_AD not in str(exc):
+                            raise
                 with _quiet_torch_func():  # inside a transform (vmap over v, say): torch.func composes with it
                     return jvp(self._grad_f, (self._theta,), (v,))[1]
             except RuntimeError as exc:

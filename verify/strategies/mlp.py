@@ -68,7 +68,8 @@ def mlp_cases(
         d_out: output dimension, ``None`` for ``width``.
         max_scale: the largest scale of a layer's weights and biases (entries up to twice it, a rank-one layer's
             up to four times): 10 leaves out the ``large-scale`` tag's weights (≥ 100) at the source, cheaper than
-            filtering drawn networks on it.
+            filtering drawn networks on it (and with them the scale-100 layers whose entries all happened to be
+            small, which such a filter kept).
         zero_layers: whether one layer may be drawn exactly 0 (``False``: a layer is 0 only where every drawn
             entry is, as for any matrix; filter on the ``zero-weights`` tag to exclude those too).
 
