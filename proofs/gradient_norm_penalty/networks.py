@@ -72,13 +72,9 @@ _STEPS = (1e-4, 1e-3, 1e-2)
 
 
 def _gradients_along(f: Any, theta: torch.Tensor, v: torch.Tensor, offsets: list[float]) -> dict[float, torch.Tensor]:
-    """∇L(θ + k·v) at every offset k, in one vmap call (one at a time where vmap cannot run the module)."""
-    gf = torch.func.grad(f)
+    """∇L(θ + k·v) at every offset k, in one batched call (:meth:`GradientTable.batched`)."""
     ks = torch.tensor(offsets, dtype=theta.dtype, device=theta.device)
-    try:
-        rows = torch.func.vmap(gf)(theta[None] + ks[:, None] * v[None])
-    except (RuntimeError, NotImplementedError, ValueError):
-        rows = torch.stack([gf(theta + float(k) * v) for k in offsets])
+    rows = GradientTable(f).batched(theta[None] + ks[:, None] * v[None])
     return dict(zip(offsets, rows, strict=True))
 
 
@@ -170,7 +166,8 @@ class GradientTable:
             return torch.stack([gradient(self._f, p) for p in points])
 
     def prefetch(self, points: list[torch.Tensor]) -> None:
-        missing = {_point_key(p): p for p in points if _point_key(p) not in self._values}
+        keyed = {_point_key(p): p for p in points}
+        missing = {key: p for key, p in keyed.items() if key not in self._values}
         if missing:
             self._values.update(zip(missing, self.batched(torch.stack(list(missing.values()))), strict=True))
 
